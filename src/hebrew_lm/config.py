@@ -1,0 +1,367 @@
+"""Typed stage configs: a YAML preset, overridden by command-line flags, resolved into dataclasses.
+
+    hebrew-lm corpus build configs/tiny.yaml --min_words 3 --normalize.strip_niqqud false
+
+A preset file has a top-level `run_dir` and `stages`, and one section per stage (`corpus:`, ...).
+Each stage's config is one dataclass below; the docstring under each field is its `--help` text
+and its entry in docs/config-reference.md. Paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import inspect
+import textwrap
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage configs
+
+
+@dataclass
+class NormalizeConfig:
+    """Hebrew text normalization, applied to every document before filtering and deduplication.
+
+    Each rule is a pure function in `hebrew_lm.text.normalize`; docs/normalization.md explains them.
+    """
+
+    nfc: bool = True
+    """Unicode NFC, so that a letter with points has one spelling (also decomposes presentation forms such as U+FB2A)."""
+    strip_cantillation: bool = True
+    """Remove cantillation marks (te'amim, U+0591-U+05AF): they never occur in modern text."""
+    strip_niqqud: bool = True
+    """Remove vowel points and other pointing (niqqud, dagesh, shin/sin dots, U+05B0-U+05C7). Set false to keep them."""
+    unify_quotes: bool = True
+    """Map geresh ׳ and gershayim ״ (and typographic quotes) to ASCII ' and ", the way most Hebrew is typed: צה״ל -> צה"ל."""
+    maqaf_to_hyphen: bool = True
+    """Map the Hebrew maqaf ־ (U+05BE) to an ASCII hyphen, the way modern text writes compounds."""
+    strip_invisibles: bool = True
+    """Remove bidi controls (LRM, RLM, embeddings, isolates), zero-width characters, BOM and soft hyphens (an emoji's joiner is kept)."""
+    unify_whitespace: bool = True
+    """Turn every Unicode space into ' ', collapse runs, trim lines, keep single line breaks and at most one blank line."""
+
+
+@dataclass
+class InputSpec:
+    """One input of the corpus stage. In YAML either a bare string (the path) or a mapping."""
+
+    path: str
+    """A file, a glob (`data/**/*.jsonl.gz`), or an embedded source: `embedded:scriptures`, `embedded:htb-train`."""
+    format: Literal["auto", "text", "jsonl", "parquet", "wiki"] = "auto"
+    """How to read it; `auto` decides by the file name: .txt, .jsonl/.json, .parquet, .xml (each optionally .gz, .bz2 or .zst)."""
+    name: str = ""
+    """The source name in stats.json and in each document's `source` column; defaults to the path as written."""
+    text_field: str = "text"
+    """JSONL and Parquet: the field that holds the document text."""
+    doc_per: Literal["line", "paragraph"] = "line"
+    """Plain text: one document per line, or per paragraph (lines up to a blank line)."""
+
+    @classmethod
+    def from_str(cls, value: str) -> InputSpec:
+        return cls(path=value)
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("an input needs a non-empty `path`")
+        if not self.name:
+            self.name = self.path
+
+
+@dataclass
+class CorpusConfig:
+    """`hebrew-lm corpus build`: raw Hebrew text -> clean, deduplicated, shuffled, sharded corpus."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {"output_dir": "corpus"}
+
+    output_dir: str
+    """Folder the corpus is written to (default: RUN_DIR/corpus)."""
+    inputs: list[InputSpec] = field(default_factory=list)
+    """Files, globs or embedded sources to read. Empty: the embedded default (classical texts + Hebrew Treebank train split)."""
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    """Hebrew normalization rules (see NormalizeConfig)."""
+    min_words: int = 5
+    """Drop documents with fewer whitespace-separated words than this (reason `too_short`)."""
+    max_chars: int = 1_000_000
+    """Drop documents longer than this many characters (reason `too_long`); a longer line is never held in memory whole."""
+    min_hebrew_ratio: float = 0.5
+    """Drop documents whose letters are less than this share Hebrew letters (reason `low_hebrew_ratio`)."""
+    repetition_filter: bool = True
+    """Gopher-style repetition filter: duplicate lines and repeated word n-grams (reasons `repetition_lines`, `repetition_ngrams`)."""
+    repetition_tolerance: float = 1.0
+    """Multiplier on Gopher's repetition thresholds (tuned for web pages); above 1 tolerates more. Classical texts quote themselves: at 1.0 the filter drops 28% of Talmud pages."""
+    repetition_min_words: int = 50
+    """Apply the n-gram part of the repetition filter only to documents with at least this many words (short ones give no reliable statistics)."""
+    boilerplate_filter: bool = True
+    """Remove boilerplate lines (bare URLs, menus, 'all rights reserved', 'read more'); drop the document if they were most of it (reason `boilerplate`)."""
+    max_boilerplate_line_fraction: float = 0.5
+    """Drop a document when more than this share of its lines is boilerplate."""
+    exact_dedup: bool = True
+    """Drop documents whose normalized text was already seen (reason `exact_duplicate`)."""
+    near_dedup: bool = True
+    """Drop near-duplicates found by MinHash LSH over word shingles (reason `near_duplicate`)."""
+    near_dup_threshold: float = 0.8
+    """Jaccard similarity of word-shingle sets at which two documents count as near-duplicates."""
+    shingle_words: int = 5
+    """Words per shingle for near-duplicate detection."""
+    minhash_num_perm: int = 128
+    """Permutations (hash functions) per MinHash signature: more is sharper and slower."""
+    validation_fraction: float = 0.01
+    """Share of documents held out for validation, chosen by a seeded hash of the text (stable across reruns)."""
+    seed: int = 0
+    """Seed of the shuffle and of the validation split."""
+    shard_format: Literal["parquet", "jsonl.gz"] = "parquet"
+    """File format of the output shards (columns: id, source, text)."""
+    shard_size_mb: int = 256
+    """Approximate text bytes per shard, in MB."""
+    shuffle_buffer_mb: int = 512
+    """Memory held while shuffling: the corpus is spread over buckets of about this size, each shuffled in memory."""
+    num_workers: int = 0
+    """Processes for normalization, filters and MinHash; 0 uses every core, 1 runs in this process."""
+    max_reject_chars: int = 2000
+    """Characters of each dropped document kept in rejects.jsonl.gz (with its file, line and reason)."""
+
+    def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise ValueError("corpus.output_dir is empty: set it, or set run_dir in the preset")
+        if self.min_words < 0:
+            raise ValueError(f"corpus.min_words must be >= 0, got {self.min_words}")
+        if self.max_chars < 1:
+            raise ValueError(f"corpus.max_chars must be >= 1, got {self.max_chars}")
+        for name in ("min_hebrew_ratio", "max_boilerplate_line_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"corpus.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.near_dup_threshold < 1.0:
+            raise ValueError(f"corpus.near_dup_threshold must lie in (0, 1), got {self.near_dup_threshold}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"corpus.validation_fraction must lie in [0, 1), got {self.validation_fraction}")
+        if self.repetition_tolerance <= 0:
+            raise ValueError(f"corpus.repetition_tolerance must be > 0, got {self.repetition_tolerance}")
+        if self.shingle_words < 1:
+            raise ValueError(f"corpus.shingle_words must be >= 1, got {self.shingle_words}")
+        if self.minhash_num_perm < 16:
+            raise ValueError(f"corpus.minhash_num_perm must be >= 16, got {self.minhash_num_perm}")
+        if self.shard_size_mb < 1 or self.shuffle_buffer_mb < 1:
+            raise ValueError("corpus.shard_size_mb and corpus.shuffle_buffer_mb must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError(f"corpus.num_workers must be >= 0 (0 = every core), got {self.num_workers}")
+
+
+# Every stage the CLI knows, in pipeline order. Later issues add tokenizer, pretrain, finetune, report.
+STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig}
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic machinery: field docs, YAML -> dataclass with validation, flags -> overrides
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring written under each dataclass field (the `--help` text of its flag)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, typing.List):
+        return f"list of {_describe(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping ({tp.__name__})"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against the annotation `tp` and convert the lossless cases (CLI strings, ints as floats)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(errors[0])
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(repr(a) for a in allowed)}")
+        return value
+    if origin in (list, typing.List):
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
+            value = [value]
+        return [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, str) and hasattr(tp, "from_str"):
+            return tp.from_str(value)
+        if isinstance(value, dict):
+            return from_dict(tp, value, where)
+        raise ValueError(f"{where}: expected {_describe(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, Path)):
+            return str(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build dataclass `cls` from a mapping: unknown keys and wrong types are errors naming `where`."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping of {cls.__name__} fields, got {data!r}")
+    hints = _type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(names)}"
+            raise ValueError(f"{where}: unknown key '{key}'{hint}")
+        kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init and f.name not in kwargs
+        and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(f"{where}: missing required key(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """data['a']['b'] = value for dotted = 'a.b', creating the mappings on the way."""
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--{dotted}: '{part}' is not a section")
+    node[last] = value
+
+
+def flat_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted name, type, help) for every leaf field, descending into nested config dataclasses."""
+    hints = _type_hints(cls)
+    docs = field_docs(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(flat_fields(tp, f"{prefix}{f.name}."))
+        else:
+            out.append((f"{prefix}{f.name}", tp, docs.get(f.name, "")))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Presets
+
+
+def load_preset(path: str | Path) -> dict[str, Any]:
+    """Read a preset YAML file; a missing file or bad YAML is a ValueError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{path}{at}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a preset must be a mapping with run_dir, stages and one section per stage")
+    unknown = set(data) - {"run_dir", "stages", "description"} - set(STAGE_CONFIGS)
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; expected run_dir, stages, description "
+            f"or a stage section ({', '.join(STAGE_CONFIGS)})"
+        )
+    stages = data.get("stages", list(STAGE_CONFIGS))
+    if not isinstance(stages, list) or any(s not in STAGE_CONFIGS for s in stages):
+        raise ValueError(f"{path}: `stages` must be a list drawn from {list(STAGE_CONFIGS)}, got {stages!r}")
+    data["stages"] = stages
+    return data
+
+
+def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] | None = None,
+                 source: str = "config") -> Any:
+    """Resolve one stage's config: preset section, then RUN_DIR defaults for paths, then flag overrides."""
+    cls = STAGE_CONFIGS[stage]
+    section = dict(preset.get(stage) or {})
+    if not isinstance(preset.get(stage) or {}, dict):
+        raise ValueError(f"{source}: section '{stage}' must be a mapping")
+    run_dir = preset.get("run_dir")
+    for key, sub in getattr(cls, "RUN_DIR_DEFAULTS", {}).items():
+        if key not in section and run_dir:
+            section[key] = str(Path(run_dir) / sub)
+    for dotted, value in (overrides or {}).items():
+        set_dotted(section, dotted, value)
+    return from_dict(cls, section, f"{source}: {stage}")

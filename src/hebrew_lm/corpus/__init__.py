@@ -1,0 +1,1 @@
+"""The corpus stage: readers, filters, deduplication, shuffling and sharded output."""

@@ -1,0 +1,422 @@
+"""The corpus stage: raw Hebrew text -> clean, deduplicated, shuffled, sharded corpus.
+
+    hebrew-lm corpus build configs/tiny.yaml
+
+Two phases, so that a killed build never leaves a folder that looks finished:
+1. scan: read every input in order; normalize, filter and MinHash in worker processes; deduplicate
+   in this process (first copy wins); send each kept document to a shuffle bucket chosen by a
+   seeded hash of its text, and each dropped one to the rejects file. Ends with `_work/scan.json`.
+2. shards: shuffle each bucket in memory with a seeded RNG and cut the train and validation
+   splits into shards; then `manifest.json`, `stats.json`, `config.yaml` and, last, `_SUCCESS`.
+A rerun after a kill repeats phase 1 from the start if it had not finished (its output depends
+only on the config and the inputs, so the result is byte-identical) and otherwise goes on from
+phase 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import random
+import shutil
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from hebrew_lm.config import CorpusConfig, InputSpec, to_dict
+from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
+from hebrew_lm.corpus.filters import DocumentFilter
+from hebrew_lm.corpus.readers import RawDoc, ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
+from hebrew_lm.runs import (
+    SUCCESS,
+    atomic_write_json,
+    atomic_write_text,
+    check_finished,
+    dump_yaml,
+    fingerprint,
+    mark_success,
+    prepare_output_dir,
+    sha256_file,
+)
+from hebrew_lm.text.normalize import Normalizer
+
+log = logging.getLogger("hebrew_lm")
+
+FORMAT_VERSION = 1  # bump when the output of the same config changes
+SPLITS = ("train", "validation")
+BATCH_DOCS = 256
+BATCH_BYTES = 4 << 20
+MB = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-document work, run in worker processes
+
+
+class DocumentProcessor:
+    """normalize -> filter -> exact digest + MinHash signature, for one batch of raw documents."""
+
+    def __init__(self, config: CorpusConfig) -> None:
+        self.config = config
+        self.normalizer = Normalizer(config.normalize)
+        self.filter = DocumentFilter(config)
+        self.minhasher = MinHasher(config.minhash_num_perm, config.shingle_words) if config.near_dedup else None
+
+    def __call__(self, batch: list[RawDoc]) -> list[tuple]:
+        out = []
+        for doc in batch:
+            reason, removed, digest, signature = doc.error, 0, None, None
+            text = doc.text
+            if reason is None:
+                text = self.normalizer(text) if len(text) <= self.config.max_chars else text
+                text, reason, removed = self.filter(text)
+            if reason is None:
+                digest = exact_digest(text)
+                if self.minhasher is not None:
+                    signature = self.minhasher.signature(text)
+            else:
+                text = text[: self.config.max_reject_chars]  # only the rejects file needs it
+            out.append((doc.source, doc.where, doc.nbytes, text, reason, removed, digest, signature))
+        return out
+
+
+_PROCESSOR: DocumentProcessor | None = None
+
+
+def _init_worker(config: CorpusConfig) -> None:
+    global _PROCESSOR
+    _PROCESSOR = DocumentProcessor(config)
+
+
+def _process_in_worker(batch: list[RawDoc]) -> list[tuple]:
+    assert _PROCESSOR is not None
+    return _PROCESSOR(batch)
+
+
+def _batches(docs: Iterable[RawDoc]) -> Iterator[list[RawDoc]]:
+    batch: list[RawDoc] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += len(doc.text)
+        if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _processed(config: CorpusConfig, batches: Iterator[list[RawDoc]]) -> Iterator[list[tuple]]:
+    """Batches through the workers, in input order, with a bounded number in flight."""
+    workers = config.num_workers or os.cpu_count() or 1
+    if workers == 1:
+        processor = DocumentProcessor(config)
+        for batch in batches:
+            yield processor(batch)
+        return
+    ctx = mp.get_context("spawn")  # no fork: safe whatever the parent has loaded (threads, torch)
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.apply_async(_process_in_worker, (batch,)))
+            if len(pending) >= 3 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+# --------------------------------------------------------------------------------------------------
+# Statistics
+
+
+class CorpusStats:
+    """Counts of documents and input bytes: read, kept, dropped per reason, per source."""
+
+    def __init__(self) -> None:
+        self.documents_in = 0
+        self.bytes_in = 0
+        self.kept_documents = 0
+        self.kept_bytes_in = 0
+        self.dropped: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.sources: dict[str, dict[str, Any]] = {}
+        self.splits = {s: {"documents": 0, "bytes": 0} for s in SPLITS}
+        self.boilerplate_lines_removed = 0
+
+    def _source(self, name: str) -> dict[str, Any]:
+        if name not in self.sources:
+            self.sources[name] = {"documents_in": 0, "bytes_in": 0, "kept": 0, "dropped": defaultdict(int)}
+        return self.sources[name]
+
+    def read(self, source: str, nbytes: int) -> None:
+        self.documents_in += 1
+        self.bytes_in += nbytes
+        s = self._source(source)
+        s["documents_in"] += 1
+        s["bytes_in"] += nbytes
+
+    def drop(self, source: str, nbytes: int, reason: str) -> None:
+        self.dropped[reason][0] += 1
+        self.dropped[reason][1] += nbytes
+        self._source(source)["dropped"][reason] += 1
+
+    def keep(self, source: str, nbytes: int, split: str, text_bytes: int) -> None:
+        self.kept_documents += 1
+        self.kept_bytes_in += nbytes
+        self._source(source)["kept"] += 1
+        self.splits[split]["documents"] += 1
+        self.splits[split]["bytes"] += text_bytes
+
+    def check_invariant(self) -> None:
+        """in = kept + every drop, for documents and bytes, overall and per source."""
+        dropped_docs = sum(d for d, _ in self.dropped.values())
+        dropped_bytes = sum(b for _, b in self.dropped.values())
+        assert self.documents_in == self.kept_documents + dropped_docs, (self.documents_in, self.kept_documents, dropped_docs)
+        assert self.bytes_in == self.kept_bytes_in + dropped_bytes, (self.bytes_in, self.kept_bytes_in, dropped_bytes)
+        for name, s in self.sources.items():
+            assert s["documents_in"] == s["kept"] + sum(s["dropped"].values()), name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents_in": self.documents_in,
+            "bytes_in": self.bytes_in,
+            "kept": {"documents": self.kept_documents, "bytes_in": self.kept_bytes_in},
+            "dropped": {r: {"documents": d, "bytes_in": b} for r, (d, b) in sorted(self.dropped.items())},
+            "duplicates": {
+                "exact": self.dropped.get("exact_duplicate", [0, 0])[0],
+                "near": self.dropped.get("near_duplicate", [0, 0])[0],
+            },
+            "splits": self.splits,
+            "boilerplate_lines_removed": self.boilerplate_lines_removed,
+            "sources": {
+                name: {**s, "dropped": dict(sorted(s["dropped"].items()))} for name, s in self.sources.items()
+            },
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Phase 1: scan
+
+
+def _split_and_bucket(digest: bytes, seed: int, validation_fraction: float, num_buckets: int) -> tuple[str, int]:
+    h = int.from_bytes(hashlib.blake2b(digest, digest_size=8, key=str(seed).encode()).digest(), "little")
+    split = "validation" if (h >> 11) / float(1 << 53) < validation_fraction else "train"
+    return split, h % num_buckets
+
+
+def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buckets: int) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    stats = CorpusStats()
+    seen: set[bytes] = set()
+    index = NearDupIndex(config.near_dup_threshold, config.minhash_num_perm) if config.near_dedup else None
+    kept_ids: list[str] = []  # by near-dup index ordinal, to name what a near duplicate duplicates
+    buckets = {
+        (split, b): open(work / f"{split}-{b:05d}.jsonl", "w", encoding="utf-8")
+        for split in SPLITS for b in range(num_buckets)
+    }
+    rejects_file = open(work / "rejects.jsonl.gz", "wb")
+    rejects = gzip.GzipFile(filename="", fileobj=rejects_file, mode="wb", mtime=0)
+
+    def reject(source: str, where: str, nbytes: int, text: str, reason: str, **extra: Any) -> None:
+        stats.drop(source, nbytes, reason)
+        row = {"reason": reason, "source": source, "where": where, "bytes_in": nbytes,
+               "text": text[: config.max_reject_chars], **extra}
+        rejects.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def all_docs() -> Iterator[RawDoc]:
+        for item in items:
+            yield from read_input(item, config.max_chars)
+
+    total = sum(i.size_estimate for i in items)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="corpus scan", disable=None, mininterval=1.0)
+    try:
+        for results in _processed(config, _batches(all_docs())):
+            for source, where, nbytes, text, reason, removed, digest, signature in results:
+                bar.update(nbytes)
+                stats.read(source, nbytes)
+                stats.boilerplate_lines_removed += removed
+                if reason is not None:
+                    reject(source, where, nbytes, text, reason)
+                    continue
+                if config.exact_dedup:
+                    if digest in seen:
+                        reject(source, where, nbytes, text, "exact_duplicate")
+                        continue
+                    seen.add(digest)
+                if index is not None:
+                    hit = index.add(signature)
+                    if hit is not None:
+                        reject(source, where, nbytes, text, "near_duplicate", duplicate_of=kept_ids[hit])
+                        continue
+                    kept_ids.append(where)
+                split, b = _split_and_bucket(digest, config.seed, config.validation_fraction, num_buckets)
+                buckets[(split, b)].write(json.dumps({"id": where, "source": source, "text": text}, ensure_ascii=False) + "\n")
+                stats.keep(source, nbytes, split, len(text.encode("utf-8")))
+    finally:
+        bar.close()
+        rejects.close()
+        rejects_file.close()
+        for f in buckets.values():
+            f.close()
+    stats.check_invariant()
+    return stats.to_dict()
+
+
+# --------------------------------------------------------------------------------------------------
+# Phase 2: shuffle and shard
+
+
+class ShardWriter:
+    """Collects documents and writes `{split}-{index:05d}.{ext}` shards of about `shard_bytes` each."""
+
+    def __init__(self, out: Path, split: str, fmt: str, shard_bytes: int) -> None:
+        self.out, self.split, self.fmt, self.shard_bytes = out, split, fmt, shard_bytes
+        self.rows: list[dict[str, str]] = []
+        self.size = 0
+        self.shards: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, str]) -> None:
+        self.rows.append(row)
+        self.size += len(row["text"].encode("utf-8"))
+        if self.size >= self.shard_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        ext = "parquet" if self.fmt == "parquet" else "jsonl.gz"
+        path = self.out / f"{self.split}-{len(self.shards):05d}.{ext}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.table({k: [r[k] for r in self.rows] for k in ("id", "source", "text")})
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                for r in self.rows:
+                    gz.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.shards.append({"file": path.name, "documents": len(self.rows), "bytes": self.size,
+                            "sha256": sha256_file(path)})
+        self.rows, self.size = [], 0
+
+
+def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int) -> dict[str, Any]:
+    for old in out.glob("*-[0-9][0-9][0-9][0-9][0-9].*"):
+        old.unlink()  # shards of an attempt that was killed in this phase
+    manifest: dict[str, Any] = {"format": config.shard_format, "columns": ["id", "source", "text"], "splits": {}}
+    for split in SPLITS:
+        writer = ShardWriter(out, split, config.shard_format, config.shard_size_mb * MB)
+        for b in range(num_buckets):
+            with open(work / f"{split}-{b:05d}.jsonl", encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f]
+            random.Random(f"{config.seed}-{split}-{b}").shuffle(rows)
+            for row in rows:
+                writer.add(row)
+        writer.flush()
+        manifest["splits"][split] = {
+            "documents": sum(s["documents"] for s in writer.shards),
+            "bytes": sum(s["bytes"] for s in writer.shards),
+            "shards": writer.shards,
+        }
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------------
+# The stage
+
+
+def _plot_stats(stats: dict[str, Any], path: Path) -> None:
+    """Bar chart of documents kept and dropped per reason."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["kept"] + list(stats["dropped"])
+    values = [stats["kept"]["documents"]] + [d["documents"] for d in stats["dropped"].values()]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    colors = ["#2a9d8f"] + ["#e76f51"] * (len(labels) - 1)
+    ax.barh(labels[::-1], values[::-1], color=colors[::-1])
+    for i, v in enumerate(values[::-1]):
+        ax.text(v, i, f" {v:,}", va="center", fontsize=8)
+    ax.set_xlabel("documents")
+    ax.set_title(f"corpus: {stats['documents_in']:,} documents read")
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _log_summary(stats: dict[str, Any], out: Path) -> None:
+    log.info("corpus: %d documents read, %d kept (train %d, validation %d) -> %s", stats["documents_in"],
+             stats["kept"]["documents"], stats["splits"]["train"]["documents"],
+             stats["splits"]["validation"]["documents"], out)
+    for reason, d in stats["dropped"].items():
+        log.info("corpus:   dropped %-20s %8d documents", reason, d["documents"])
+
+
+def input_specs(config: CorpusConfig) -> list[InputSpec]:
+    """The configured inputs, or the embedded default when none are given."""
+    from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
+
+    return config.inputs or [InputSpec.from_str(p) for p in DEFAULT_INPUTS]
+
+
+def run(config: CorpusConfig, force: bool = False) -> Path:
+    """Build the corpus into `config.output_dir` and return that folder."""
+    out = Path(config.output_dir)
+    items = resolve_inputs(input_specs(config))
+    fp = fingerprint({"version": FORMAT_VERSION, "config": to_dict(config), "inputs": input_paths_fingerprint(items)})
+    if check_finished(out, fp, "corpus", force):
+        return out
+    prepare_output_dir(out, "corpus", owned_markers=("_work", SUCCESS, "manifest.json"))
+    work = out / "_work"
+    scan_file = work / "scan.json"
+    num_buckets = max(1, math.ceil(sum(i.size_estimate for i in items) / (config.shuffle_buffer_mb * MB)))
+    started = time.time()
+    scan = json.loads(scan_file.read_text(encoding="utf-8")) if scan_file.is_file() else None
+    if scan is not None and scan.get("fingerprint") == fp:
+        log.info("corpus: resuming after the finished scan in %s", work)
+        stats = scan["stats"]
+    else:
+        if any(out.iterdir()):
+            log.info("corpus: starting over in %s (an earlier build stopped before its scan finished)", out)
+        for entry in out.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        work.mkdir()
+        bands, rows = lsh_params(config.near_dup_threshold, config.minhash_num_perm)
+        log.info("corpus: reading %d input(s), %d worker(s), %d shuffle bucket(s), LSH %d bands x %d rows",
+                 len(items), config.num_workers or os.cpu_count() or 1, num_buckets, bands, rows)
+        stats = _scan(config, items, work, num_buckets)
+        if stats["documents_in"] == 0:
+            raise ValueError("nothing to read: the inputs hold no documents: " + ", ".join(i.path for i in items))
+        if stats["kept"]["documents"] == 0:
+            reasons = ", ".join(f"{r}: {d['documents']}" for r, d in stats["dropped"].items())
+            raise ValueError(f"every document was dropped ({reasons}); see {work / 'rejects.jsonl.gz'}")
+        atomic_write_json(scan_file, {"fingerprint": fp, "stats": stats, "seconds": time.time() - started})
+    manifest = _write_shards(config, out, work, num_buckets)
+    for split in SPLITS:
+        assert manifest["splits"][split]["documents"] == stats["splits"][split]["documents"], split
+    if (work / "rejects.jsonl.gz").exists():  # absent only if a kill came after this move
+        os.replace(work / "rejects.jsonl.gz", out / "rejects.jsonl.gz")
+    stats = {**stats, "rejects_file": "rejects.jsonl.gz", "num_buckets": num_buckets}
+    atomic_write_json(out / "manifest.json", manifest)
+    atomic_write_json(out / "stats.json", stats)
+    atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
+    _plot_stats(stats, out / "stats.png")
+    shutil.rmtree(work)
+    mark_success(out, fp, stage="corpus")
+    _log_summary(stats, out)
+    return out

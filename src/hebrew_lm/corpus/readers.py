@@ -1,0 +1,337 @@
+"""Readers: every input (plain text, JSONL, Parquet, MediaWiki XML dump, embedded source) as a stream
+of `RawDoc`s. A document the reader cannot use comes out with `error` set to the reason, so it is
+counted and written to the rejects file rather than lost; only what must stop the run (a missing
+path, a glob matching nothing, a Parquet file without the text column) raises.
+
+    for doc in read_input(InputSpec("hewiki-latest-pages-articles.xml.bz2"), max_chars=1_000_000): ...
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import io
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hebrew_lm.config import InputSpec
+
+log = logging.getLogger("hebrew_lm")
+
+COMPRESSIONS = (".gz", ".bz2", ".zst")
+EMBEDDED_PREFIX = "embedded:"
+
+
+@dataclass
+class RawDoc:
+    """A document as read, before normalization. `where` is `file:line` (or the closest thing)."""
+
+    text: str
+    source: str
+    where: str
+    nbytes: int
+    error: str | None = None
+
+
+@dataclass
+class ResolvedInput:
+    spec: InputSpec
+    path: str  # a file path, or the embedded source's name
+    format: str
+    size_estimate: int  # uncompressed bytes, for the progress bar and the shuffle buckets
+
+
+def _format_of(path: str) -> str:
+    name = path.lower()
+    for ext in COMPRESSIONS:
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    if name.endswith((".txt", ".text")):
+        return "text"
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".xml"):
+        return "wiki"
+    raise ValueError(
+        f"cannot tell the format of {path} from its name; set `format:` (text, jsonl, parquet, wiki) on that input"
+    )
+
+
+def resolve_inputs(specs: list[InputSpec]) -> list[ResolvedInput]:
+    """Expand globs and check that every input exists; errors name the input."""
+    from hebrew_lm.datasets import embedded
+
+    resolved = []
+    for i, spec in enumerate(specs):
+        if spec.path.startswith(EMBEDDED_PREFIX):
+            name = spec.path[len(EMBEDDED_PREFIX):]
+            size = embedded.size_estimate(name)  # raises for an unknown name
+            resolved.append(ResolvedInput(spec, name, "embedded", size))
+            continue
+        if glob.has_magic(spec.path):
+            paths = sorted(p for p in glob.glob(spec.path, recursive=True) if os.path.isfile(p))
+            if not paths:
+                raise ValueError(f"corpus.inputs[{i}]: the glob {spec.path!r} matches no file")
+        else:
+            if not os.path.exists(spec.path):
+                raise ValueError(f"corpus.inputs[{i}]: input not found: {spec.path}")
+            if os.path.isdir(spec.path):
+                raise ValueError(
+                    f"corpus.inputs[{i}]: {spec.path} is a folder; give a glob such as {spec.path}/**/*.txt"
+                )
+            paths = [spec.path]
+        for path in paths:
+            fmt = spec.format if spec.format != "auto" else _format_of(path)
+            size = os.path.getsize(path)
+            if path.lower().endswith(COMPRESSIONS):
+                size *= 4  # a typical ratio for text; only sizes the progress bar and the shuffle buckets
+            resolved.append(ResolvedInput(spec, path, fmt, size))
+    return resolved
+
+
+def open_binary(path: str) -> BinaryIO:
+    """Open a file for reading bytes, decompressing .gz, .bz2 and .zst on the fly."""
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if lower.endswith(".bz2"):
+        return bz2.open(path, "rb")  # type: ignore[return-value]
+    if lower.endswith(".zst"):
+        import zstandard
+
+        raw = open(path, "rb")
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # type: ignore[arg-type]
+    return open(path, "rb")
+
+
+# Errors a compressed stream raises when the file was cut short or is corrupt.
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [EOFError, OSError, gzip.BadGzipFile]
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+STREAM_ERRORS = _stream_errors()
+
+
+def _looks_binary(head: bytes) -> bool:
+    """True for content that is not text: many NULs/control bytes or undecodable bytes in the first block."""
+    if not head:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    bad = sum(1 for ch in text if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\n\r\f\v"))
+    return bad / max(1, len(text)) > 0.10
+
+
+def _iter_lines(f: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """(line number, line bytes, byte count); a line longer than `limit` bytes comes as None and is
+    skipped in blocks, so a 50 MB single-line document is never held in memory."""
+    lineno = 0
+    while True:
+        line = f.readline(limit)
+        if not line:
+            return
+        lineno += 1
+        if len(line) >= limit and not line.endswith(b"\n"):
+            total = len(line)
+            while True:
+                more = f.readline(limit)
+                total += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield lineno, None, total
+        else:
+            yield lineno, line, len(line)
+
+
+def _decode(raw: bytes, source: str, where: str) -> RawDoc:
+    if b"\x00" in raw:
+        return RawDoc(raw.decode("utf-8", errors="replace").replace("\x00", ""), source, where, len(raw), "nul_bytes")
+    try:
+        return RawDoc(raw.decode("utf-8"), source, where, len(raw))
+    except UnicodeDecodeError:
+        return RawDoc(raw.decode("utf-8", errors="replace"), source, where, len(raw), "invalid_utf8")
+
+
+def _read_text(path: str, source: str, doc_per: str, max_chars: int) -> Iterator[RawDoc]:
+    limit = 4 * max_chars + 8  # UTF-8 needs at most 4 bytes a character
+    with open_binary(path) as f:
+        head = f.peek(8192)[:8192] if hasattr(f, "peek") else b""
+        if _looks_binary(head):
+            size = os.path.getsize(path)
+            log.warning("%s: looks like a binary file, not text; skipped (counted as `binary_file`)", path)
+            yield RawDoc("", source, f"{path}:1", size, "binary_file")
+            return
+        if doc_per == "line":
+            for lineno, line, nbytes in _iter_lines(f, limit):
+                if line is None:
+                    yield RawDoc("", source, f"{path}:{lineno}", nbytes, "too_long")
+                elif line.strip():
+                    yield _decode(line, source, f"{path}:{lineno}")
+            return
+        parts: list[bytes] = []
+        size, start, oversize = 0, 0, False
+        for lineno, line, nbytes in _iter_lines(f, limit):
+            if line is not None and not line.strip():
+                if parts or oversize:
+                    yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
+                           else _decode(b"".join(parts), source, f"{path}:{start}"))
+                parts, size, oversize = [], 0, False
+                continue
+            if not parts and not oversize:
+                start = lineno
+            size += nbytes
+            if line is None or size > limit:
+                oversize, parts = True, []
+            else:
+                parts.append(line)
+        if parts or oversize:
+            yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
+                   else _decode(b"".join(parts), source, f"{path}:{start}"))
+
+
+def _read_jsonl(path: str, source: str, field: str, max_chars: int) -> Iterator[RawDoc]:
+    limit = 4 * max_chars + 8 + 1024
+    with open_binary(path) as f:
+        for lineno, line, nbytes in _iter_lines(f, limit):
+            where = f"{path}:{lineno}"
+            if line is None:
+                yield RawDoc("", source, where, nbytes, "too_long")
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                yield RawDoc(line.decode("utf-8", errors="replace")[:10_000], source, where, nbytes, "invalid_json")
+                continue
+            text = record.get(field) if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                yield RawDoc(line.decode("utf-8", errors="replace")[:10_000], source, where, nbytes, "missing_text_field")
+                continue
+            doc = RawDoc(text, source, where, nbytes)
+            if "\x00" in text:
+                doc.error, doc.text = "nul_bytes", text.replace("\x00", "")
+            yield doc
+
+
+def _read_parquet(path: str, source: str, field: str) -> Iterator[RawDoc]:
+    import pyarrow.parquet as pq
+
+    if path.lower().endswith(COMPRESSIONS):
+        import pyarrow as pa
+
+        with open_binary(path) as f:
+            pf = pq.ParquetFile(pa.BufferReader(f.read()))
+    else:
+        pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if field not in names:
+        raise ValueError(f"{path}: Parquet file has no column {field!r} (columns: {', '.join(names)}); set `text_field:`")
+    row = 0
+    for batch in pf.iter_batches(columns=[field], batch_size=1024):
+        for text in batch.column(0).to_pylist():
+            row += 1
+            where = f"{path}:row {row}"
+            if not isinstance(text, str):
+                yield RawDoc("", source, where, 0, "missing_text_field")
+                continue
+            nbytes = len(text.encode("utf-8"))
+            yield RawDoc(text, source, where, nbytes, "nul_bytes" if "\x00" in text else None)
+
+
+def _read_wiki(path: str, source: str) -> Iterator[RawDoc]:
+    """Stream a MediaWiki pages-articles dump: one document per article (namespace 0, not a redirect)."""
+    import xml.etree.ElementTree as ET
+
+    from hebrew_lm.corpus.wiki import wikitext_to_text
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    with open_binary(path) as f:
+        root = None
+        pages = 0
+        try:
+            for event, elem in ET.iterparse(f, events=("start", "end")):
+                if root is None:
+                    root = elem
+                if event != "end" or local(elem.tag) != "page":
+                    continue
+                pages += 1
+                fields = {local(child.tag): child for child in elem}
+                title = (fields["title"].text or "") if "title" in fields else ""
+                ns = (fields["ns"].text or "0").strip() if "ns" in fields else "0"
+                text = ""
+                for node in elem.iter():
+                    if local(node.tag) == "text":
+                        text = node.text or ""
+                where = f"{path}:page {pages} ({title})"
+                nbytes = len(text.encode("utf-8"))
+                if ns != "0" or "redirect" in fields:
+                    yield RawDoc("", source, where, nbytes, "wiki_not_article")
+                else:
+                    yield RawDoc(wikitext_to_text(text), source, where, nbytes)
+                root.clear()  # pages already read must not pile up under the root
+        except ET.ParseError as e:
+            line = e.position[0] if getattr(e, "position", None) else "?"
+            log.warning("%s: XML breaks off at line %s (%s); %d complete pages kept", path, line, e, pages)
+            yield RawDoc("", source, f"{path}:{line}", 0, "truncated_file")
+        except STREAM_ERRORS as e:
+            log.warning("%s: compressed stream cut short (%s); %d complete pages kept", path, e, pages)
+            yield RawDoc("", source, f"{path}:page {pages + 1}", 0, "truncated_file")
+
+
+def read_input(item: ResolvedInput, max_chars: int) -> Iterator[RawDoc]:
+    """All documents of one resolved input. A file cut short yields a `truncated_file` reject at the
+    line where it broke, after every complete document before it."""
+    spec, path, source = item.spec, item.path, item.spec.name
+    if item.format == "embedded":
+        from hebrew_lm.datasets import embedded
+
+        yield from embedded.read(path, source)
+        return
+    if os.path.getsize(path) == 0:
+        log.warning("%s: empty file, nothing to read", path)
+        return
+    if item.format == "wiki":
+        yield from _read_wiki(path, source)
+        return
+    if item.format == "parquet":
+        yield from _read_parquet(path, source, spec.text_field)
+        return
+    reader = (_read_text(path, source, spec.doc_per, max_chars) if item.format == "text"
+              else _read_jsonl(path, source, spec.text_field, max_chars))
+    last_where = f"{path}:1"
+    try:
+        for doc in reader:
+            last_where = doc.where
+            yield doc
+    except STREAM_ERRORS as e:
+        log.warning("%s: file cut short or corrupt after %s (%s)", path, last_where, e)
+        yield RawDoc("", source, f"{path}: after {last_where.rsplit(':', 1)[-1]}", 0, "truncated_file")
+
+
+def input_paths_fingerprint(items: list[ResolvedInput]) -> list[list]:
+    """What identifies the inputs for the `_SUCCESS` fingerprint: path, size and mtime of each file."""
+    out = []
+    for item in items:
+        if item.format == "embedded":
+            out.append([f"embedded:{item.path}", item.size_estimate])
+        else:
+            st = Path(item.path).stat()
+            out.append([item.path, st.st_size, int(st.st_mtime)])
+    return out

@@ -1,0 +1,1 @@
+"""Data the project reads from installed packages (the embedded default) or writes itself."""

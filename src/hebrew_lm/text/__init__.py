@@ -1,0 +1,1 @@
+"""Hebrew text rules: normalization, script detection and word splitting (pure functions)."""

@@ -1,0 +1,125 @@
+"""Hebrew text normalization: pure `str -> str` functions and one composed normalizer.
+
+    >>> from hebrew_lm.text.normalize import Normalizer
+    >>> Normalizer().normalize("צה״ל\u200f  בְּרֵאשִׁ֖ית")
+    'צה"ל בראשית'
+
+Each rule is documented, with its reasons, in docs/normalization.md.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hebrew_lm.config import NormalizeConfig
+
+HEBREW_LETTERS = "".join(chr(c) for c in range(0x05D0, 0x05EB))  # א..ת, final forms included
+
+# Cantillation marks (te'amim): U+0591..U+05AF.
+CANTILLATION = "".join(chr(c) for c in range(0x0591, 0x05B0))
+# Vowel points and other pointing: sheva..meteg, rafe, shin/sin dots, upper/lower dots, qamats qatan,
+# and the Judeo-Spanish varika. Punctuation in the same block (maqaf U+05BE, paseq U+05C0,
+# sof pasuq U+05C3, nun hafukha U+05C6) is not pointing and is kept.
+NIQQUD = (
+    "".join(chr(c) for c in range(0x05B0, 0x05BE))
+    + "\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\ufb1e"
+)
+MAQAF = "\u05be"
+# Geresh and gershayim, and the typographic quotes people type in their place.
+SINGLE_QUOTES = "\u05f3\u2018\u2019\u201a\u201b\u2032"
+DOUBLE_QUOTES = "\u05f4\u201c\u201d\u201e\u201f\u2033"
+# Bidi controls, zero-width space/non-joiner, word joiner, invisible operators, BOM, soft hyphen,
+# Mongolian vowel separator. The zero-width joiner is handled apart (emoji sequences need it).
+INVISIBLES = (
+    "\u200e\u200f\u061c"  # LRM, RLM, ALM
+    "\u202a\u202b\u202c\u202d\u202e"  # embeddings and overrides
+    "\u2066\u2067\u2068\u2069"  # isolates
+    "\u200b\u200c\u2060\u2061\u2062\u2063\u2064"
+    "\ufeff\u00ad\u180e"
+)
+ZWJ = "\u200d"
+# A joiner survives only when an emoji (or a gender/profession sign) follows it.
+_STRAY_ZWJ = re.compile("\u200d(?![\u2600-\u27bf\U0001f000-\U0001faff])")
+# Every Unicode space separator and tab becomes an ASCII space; line breaks are handled apart.
+_SPACES = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+_CANTILLATION_TABLE = str.maketrans("", "", CANTILLATION)
+_NIQQUD_TABLE = str.maketrans("", "", NIQQUD)
+_QUOTES_TABLE = str.maketrans({**{c: "'" for c in SINGLE_QUOTES}, **{c: '"' for c in DOUBLE_QUOTES}})
+_MAQAF_TABLE = str.maketrans({MAQAF: "-"})
+_INVISIBLES_TABLE = str.maketrans("", "", INVISIBLES)
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC. Hebrew presentation forms with points (U+FB1D..U+FB4E) decompose under it."""
+    return unicodedata.normalize("NFC", text)
+
+
+def strip_cantillation(text: str) -> str:
+    """Remove te'amim (U+0591..U+05AF)."""
+    return text.translate(_CANTILLATION_TABLE)
+
+
+def strip_niqqud(text: str) -> str:
+    """Remove vowel points, dagesh, shin/sin dots and the other pointing marks."""
+    return text.translate(_NIQQUD_TABLE)
+
+
+def unify_quotes(text: str) -> str:
+    """Geresh ׳ and typographic single quotes -> ', gershayim ״ and typographic double quotes -> "."""
+    return text.translate(_QUOTES_TABLE)
+
+
+def maqaf_to_hyphen(text: str) -> str:
+    """Maqaf ־ -> '-'."""
+    return text.translate(_MAQAF_TABLE)
+
+
+def strip_invisibles(text: str) -> str:
+    """Remove bidi controls and zero-width characters; keep a joiner inside an emoji sequence."""
+    text = text.translate(_INVISIBLES_TABLE)
+    if ZWJ in text:
+        text = _STRAY_ZWJ.sub("", text)
+    return text
+
+
+def unify_whitespace(text: str) -> str:
+    """One space between words, no trailing spaces, '\\n' line breaks, at most one blank line."""
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = "\n".join(line.strip() for line in text.split("\n"))
+        text = _BLANK_RUNS.sub("\n\n", text)
+    return text.strip()
+
+
+class Normalizer:
+    """The rules that a NormalizeConfig switches on, applied in a fixed order.
+
+    NFC comes first so that the point-stripping tables see decomposed presentation forms;
+    whitespace comes last because removing invisibles can leave double spaces.
+    """
+
+    def __init__(self, config: NormalizeConfig | None = None) -> None:
+        self.config = config or NormalizeConfig()
+        c = self.config
+        steps = [
+            (c.nfc, nfc),
+            (c.strip_cantillation, strip_cantillation),
+            (c.strip_niqqud, strip_niqqud),
+            (c.unify_quotes, unify_quotes),
+            (c.maqaf_to_hyphen, maqaf_to_hyphen),
+            (c.strip_invisibles, strip_invisibles),
+            (c.unify_whitespace, unify_whitespace),
+        ]
+        self.steps = [fn for enabled, fn in steps if enabled]
+
+    def normalize(self, text: str) -> str:
+        for step in self.steps:
+            text = step(text)
+        return text
+
+    __call__ = normalize
