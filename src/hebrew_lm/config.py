@@ -287,7 +287,12 @@ def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     ]
     if missing:
         raise ValueError(f"{where}: missing required key(s): {', '.join(missing)}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        if str(e).startswith(where):
+            raise
+        raise ValueError(f"{where}: {e}") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -33,7 +33,6 @@ def setup_logging(level: int = logging.INFO) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False
 
 
 def fsync_dir(path: Path) -> None:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create the virtual environment .venv in the repo root and install hebrew-lm into it.
+# Idempotent: does nothing when .venv already matches pyproject.toml.
+#   bash scripts/setup.sh
+# HEBREW_LM_TORCH picks the torch requirement (default torch==2.13.0: on this CPU machine kind that
+# wheel lies on disk, while a bare `torch` would pull a multi-GB CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+torch_spec=${HEBREW_LM_TORCH:-torch==2.13.0}
+stamp=.venv/.hebrew-lm-setup
+want="$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip() { .venv/bin/python -m pip "$@" 2> >(grep -v '^WARNING: Location' >&2); }
+echo "setting up .venv (a few minutes the first time) ..." >&2
+pip install -q --upgrade pip
+pip install -q "$torch_spec"
+pip install -q -e ".[dev]"
+echo "$want" > "$stamp"

@@ -1,0 +1,50 @@
+"""Small helpers for corpus tests: build a corpus in a temp folder and read back what it wrote."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from hebrew_lm.config import CorpusConfig, InputSpec
+from hebrew_lm.corpus.build import run
+
+
+def build(out: Path, inputs: list, **overrides):
+    settings = dict(num_workers=1, min_words=3, validation_fraction=0.0, exact_dedup=False, near_dedup=False)
+    settings.update(overrides)
+    specs = [InputSpec(**i) if isinstance(i, dict) else InputSpec(path=str(i)) for i in inputs]
+    config = CorpusConfig(output_dir=str(out), inputs=specs, **settings)
+    run(config)
+    return read_stats(out), read_rejects(out)
+
+
+def read_stats(out: Path) -> dict:
+    return json.loads((Path(out) / "stats.json").read_text(encoding="utf-8"))
+
+
+def read_rejects(out: Path) -> list[dict]:
+    with gzip.open(Path(out) / "rejects.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def read_corpus(out: Path, split: str = "train") -> list[dict]:
+    manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    rows = []
+    for shard in manifest["splits"][split]["shards"]:
+        path = Path(out) / shard["file"]
+        if path.name.endswith(".parquet"):
+            rows.extend(pq.read_table(path).to_pylist())
+        else:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                rows.extend(json.loads(line) for line in f)
+    return rows
+
+
+def reasons(rejects: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rejects:
+        out[r["reason"]] = out.get(r["reason"], 0) + 1
+    return out

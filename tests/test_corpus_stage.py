@@ -1,0 +1,163 @@
+"""The corpus stage as a whole: output layout, stats invariant, reruns, determinism and resume."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hebrew_lm.cli import main
+from hebrew_lm.config import load_preset, stage_config
+from hebrew_lm.corpus.build import run
+
+from helpers import build, read_corpus, read_rejects, read_stats
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def corpus_input(tmp_path, hebrew_docs):
+    """Bible and Mishnah chapters as JSONL, with some exact copies and some too-short lines."""
+    path = tmp_path / "in.jsonl"
+    rng = random.Random(0)
+    docs = hebrew_docs[:300] + rng.sample(hebrew_docs[:300], 20) + ["קצר מדי"] * 5
+    rng.shuffle(docs)
+    with open(path, "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_output_layout_stats_invariant_and_splits(tmp_path, corpus_input):
+    out = tmp_path / "out"
+    stats, rejects = build(out, [corpus_input], exact_dedup=True, near_dedup=True, validation_fraction=0.1,
+                           shard_size_mb=1, shuffle_buffer_mb=1)
+    names = {p.name for p in out.iterdir()}
+    assert {"_SUCCESS", "config.yaml", "stats.json", "manifest.json", "rejects.jsonl.gz", "stats.png"} <= names
+    assert "_work" not in names
+    dropped = sum(d["documents"] for d in stats["dropped"].values())
+    assert stats["documents_in"] == 325 == stats["kept"]["documents"] + dropped
+    assert stats["bytes_in"] == stats["kept"]["bytes_in"] + sum(d["bytes_in"] for d in stats["dropped"].values())
+    assert stats["dropped"]["too_short"]["documents"] == 5
+    assert stats["duplicates"]["exact"] >= 15  # most of the 20 planted copies (some copy a filtered chapter)
+    assert len(rejects) == dropped
+    train, val = read_corpus(out, "train"), read_corpus(out, "validation")
+    assert len(train) + len(val) == stats["kept"]["documents"]
+    assert 0.04 < len(val) / (len(train) + len(val)) < 0.2
+    assert not {r["text"] for r in train} & {r["text"] for r in val}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["splits"]["train"]["shards"]) > 1  # 1 MB shards
+    assert yaml.safe_load((out / "config.yaml").read_text())["validation_fraction"] == 0.1
+
+
+def test_shards_load_with_hugging_face_datasets(tmp_path, corpus_input):
+    import datasets
+
+    out = tmp_path / "out"
+    build(out, [corpus_input], validation_fraction=0.1)
+    ds = datasets.load_dataset("parquet", data_files={"train": str(out / "train-*.parquet"),
+                                                      "validation": str(out / "validation-*.parquet")},
+                               cache_dir=str(tmp_path / "hf"))
+    assert ds["train"].column_names == ["id", "source", "text"]
+    assert ds["train"].num_rows == read_stats(out)["splits"]["train"]["documents"]
+
+
+def test_rerun_is_a_noop_and_a_changed_config_is_refused(tmp_path, corpus_input, caplog):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ncorpus:\n  num_workers: 1\n  inputs: [{corpus_input}]\n")
+    assert main(["corpus", "build", str(config)]) == 0
+    out = tmp_path / "run" / "corpus"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    caplog.clear()
+    assert main(["corpus", "build", str(config)]) == 0
+    assert "nothing to do" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert main(["corpus", "build", str(config), "--min_words", "300"]) == 2
+    assert "--force" in caplog.text
+    assert main(["corpus", "build", str(config), "--min_words", "300", "--force"]) == 0
+    assert read_stats(out)["dropped"]["too_short"]["documents"] > 5
+
+
+def test_refuses_to_write_into_a_foreign_folder(tmp_path, corpus_input):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="refusing to write"):
+        build(out, [corpus_input])
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def file_digests(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name not in ("_SUCCESS", "stats.png")}
+
+
+def test_output_does_not_depend_on_the_number_of_workers(tmp_path, corpus_input):
+    build(tmp_path / "one", [corpus_input], num_workers=1, near_dedup=True, exact_dedup=True, validation_fraction=0.1)
+    build(tmp_path / "two", [corpus_input], num_workers=2, near_dedup=True, exact_dedup=True, validation_fraction=0.1)
+    one, two = file_digests(tmp_path / "one"), file_digests(tmp_path / "two")
+    one.pop("config.yaml"), two.pop("config.yaml")  # differ in num_workers only
+    assert one == two
+
+
+@pytest.mark.slow
+def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
+    """SIGKILL a real `hebrew-lm corpus build` at several points (in the scan, and as soon as the scan
+    has finished), rerun, and compare every output file with an uninterrupted build's."""
+    path = tmp_path / "in.txt"
+    path.write_text("\n\n".join(hebrew_docs) + "\n", encoding="utf-8")
+    def config(name):
+        c = tmp_path / f"{name}.yaml"
+        c.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name), "corpus": {
+            "inputs": [{"path": str(path), "doc_per": "paragraph"}], "num_workers": 2,
+            "validation_fraction": 0.05, "shard_size_mb": 1, "shuffle_buffer_mb": 2}}))
+        return c
+    cmd = [sys.executable, "-m", "hebrew_lm", "corpus", "build"]
+    subprocess.run(cmd + [str(config("reference"))], check=True, capture_output=True)
+    reference = file_digests(tmp_path / "reference" / "corpus")
+
+    out = tmp_path / "killed" / "corpus"
+    kill_config = config("killed")
+    kills = [("scan", 0.3), ("scan", 1.5), ("after-scan", 0.0)]
+    for phase, delay in kills:
+        proc = subprocess.Popen(cmd + [str(kill_config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        marker = out / "_work" / ("scan.json" if phase == "after-scan" else "rejects.jsonl.gz")
+        deadline = time.time() + 120
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (out / "_SUCCESS").exists(), f"the build finished before the kill in {phase}"
+    subprocess.run(cmd + [str(kill_config)], check=True, capture_output=True)
+    assert (out / "_SUCCESS").exists()
+    resumed = file_digests(out)
+    resumed.pop("config.yaml"), reference.pop("config.yaml")  # the run_dir differs
+    assert resumed == reference
+
+
+@pytest.mark.slow
+def test_embedded_default_builds_without_leaking_evaluation_text(tmp_path):
+    from hebrew_lm.datasets.embedded import _htb_sentences
+    from hebrew_lm.text.normalize import Normalizer
+
+    preset = load_preset(REPO / "configs/tiny.yaml")
+    config = stage_config(preset, "corpus", {"output_dir": str(tmp_path / "corpus")})
+    assert config.inputs == []
+    out = run(config)
+    stats = read_stats(out)
+    assert set(stats["sources"]) == {"embedded:scriptures", "embedded:htb-train"}
+    assert stats["sources"]["embedded:htb-train"]["kept"] > 400
+    assert stats["splits"]["validation"]["documents"] > 50
+    normalize = Normalizer()
+    corpus_text = "\n".join(r["text"] for split in ("train", "validation") for r in read_corpus(out, split))
+    eval_sentences = [normalize(s["text_from_ud"]) for s in _htb_sentences() if s["set"] in ("dev", "test")]
+    leaked = [s for s in eval_sentences if len(s.split()) >= 6 and s in corpus_text]
+    assert leaked == []
+    assert "בראשית ברא אלהים את השמים ואת הארץ" in corpus_text
