@@ -37,7 +37,7 @@ def corpus_input(tmp_path, hebrew_docs):
 def test_output_layout_stats_invariant_and_splits(tmp_path, corpus_input):
     out = tmp_path / "out"
     stats, rejects = build(out, [corpus_input], exact_dedup=True, near_dedup=True, validation_fraction=0.1,
-                           shard_size_mb=1, shuffle_buffer_mb=1)
+                           shard_size_mb=0.25, shuffle_buffer_mb=1)
     names = {p.name for p in out.iterdir()}
     assert {"_SUCCESS", "config.yaml", "stats.json", "manifest.json", "rejects.jsonl.gz", "stats.png"} <= names
     assert "_work" not in names
@@ -52,7 +52,7 @@ def test_output_layout_stats_invariant_and_splits(tmp_path, corpus_input):
     assert 0.04 < len(val) / (len(train) + len(val)) < 0.2
     assert not {r["text"] for r in train} & {r["text"] for r in val}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert len(manifest["splits"]["train"]["shards"]) > 1  # 1 MB shards
+    assert len(manifest["splits"]["train"]["shards"]) > 1  # 0.25 MB shards
     assert yaml.safe_load((out / "config.yaml").read_text())["validation_fraction"] == 0.1
 
 
@@ -110,7 +110,9 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
     """SIGKILL a real `hebrew-lm corpus build` at several points (in the scan, and as soon as the scan
     has finished), rerun, and compare every output file with an uninterrupted build's."""
     path = tmp_path / "in.txt"
-    path.write_text("\n\n".join(hebrew_docs) + "\n", encoding="utf-8")
+    # Chapters, then the same chapters with their verses in reverse order: about 9 MB, a few seconds' scan.
+    docs = hebrew_docs + ["\n".join(reversed(d.split("\n"))) for d in hebrew_docs]
+    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
     def config(name):
         c = tmp_path / f"{name}.yaml"
         c.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name), "corpus": {

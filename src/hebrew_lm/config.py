@@ -121,8 +121,8 @@ class CorpusConfig:
     """Seed of the shuffle and of the validation split."""
     shard_format: Literal["parquet", "jsonl.gz"] = "parquet"
     """File format of the output shards (columns: id, source, text)."""
-    shard_size_mb: int = 256
-    """Approximate text bytes per shard, in MB."""
+    shard_size_mb: float = 256
+    """Approximate text bytes per shard, in MB (fractions allowed)."""
     shuffle_buffer_mb: int = 512
     """Memory held while shuffling: the corpus is spread over buckets of about this size, each shuffled in memory."""
     num_workers: int = 0
@@ -150,8 +150,8 @@ class CorpusConfig:
             raise ValueError(f"corpus.shingle_words must be >= 1, got {self.shingle_words}")
         if self.minhash_num_perm < 16:
             raise ValueError(f"corpus.minhash_num_perm must be >= 16, got {self.minhash_num_perm}")
-        if self.shard_size_mb < 1 or self.shuffle_buffer_mb < 1:
-            raise ValueError("corpus.shard_size_mb and corpus.shuffle_buffer_mb must be >= 1")
+        if self.shard_size_mb <= 0 or self.shuffle_buffer_mb < 1:
+            raise ValueError("corpus.shard_size_mb must be > 0 and corpus.shuffle_buffer_mb >= 1")
         if self.num_workers < 0:
             raise ValueError(f"corpus.num_workers must be >= 0 (0 = every core), got {self.num_workers}")
 

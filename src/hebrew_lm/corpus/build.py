@@ -274,57 +274,94 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
 
 
 class ShardWriter:
-    """Collects documents and writes `{split}-{index:05d}.{ext}` shards of about `shard_bytes` each."""
+    """Streams documents into `{split}-{index:05d}.{ext}` shards of about `shard_bytes` of text each.
+
+    Rows go out in groups of ~ROW_GROUP_BYTES, so memory stays small whatever the shard size; each
+    shard is written under a temporary name, fsynced and renamed, so a kill never leaves half a shard.
+    """
+
+    ROW_GROUP_BYTES = 32 * MB
+    COLUMNS = ("id", "source", "text")
 
     def __init__(self, out: Path, split: str, fmt: str, shard_bytes: int) -> None:
         self.out, self.split, self.fmt, self.shard_bytes = out, split, fmt, shard_bytes
-        self.rows: list[dict[str, str]] = []
-        self.size = 0
+        self.ext = "parquet" if fmt == "parquet" else "jsonl.gz"
         self.shards: list[dict[str, Any]] = []
+        self.rows: list[dict[str, str]] = []
+        self.pending = 0  # text bytes in self.rows
+        self.size = 0  # text bytes in the open shard
+        self.count = 0  # documents in the open shard
+        self.writer: Any = None
+        self.raw: Any = None
+
+    @property
+    def path(self) -> Path:
+        return self.out / f"{self.split}-{len(self.shards):05d}.{self.ext}"
+
+    @property
+    def tmp(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.tmp")
 
     def add(self, row: dict[str, str]) -> None:
+        nbytes = len(row["text"].encode("utf-8"))
         self.rows.append(row)
-        self.size += len(row["text"].encode("utf-8"))
+        self.pending += nbytes
+        self.size += nbytes
+        self.count += 1
         if self.size >= self.shard_bytes:
-            self.flush()
+            self.close_shard()
+        elif self.pending >= self.ROW_GROUP_BYTES:
+            self._write_rows()
 
-    def flush(self) -> None:
+    def _write_rows(self) -> None:
         if not self.rows:
             return
-        ext = "parquet" if self.fmt == "parquet" else "jsonl.gz"
-        path = self.out / f"{self.split}-{len(self.shards):05d}.{ext}"
-        tmp = path.with_name(f".{path.name}.tmp")
         if self.fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.table({k: [r[k] for r in self.rows] for k in ("id", "source", "text")})
-            pq.write_table(table, tmp, compression="zstd")
+            table = pa.table({k: [r[k] for r in self.rows] for k in self.COLUMNS})
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+            self.writer.write_table(table)
         else:
-            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-                for r in self.rows:
-                    gz.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
-        with open(tmp, "rb") as f:
+            if self.writer is None:
+                self.raw = open(self.tmp, "wb")
+                self.writer = gzip.GzipFile(filename="", fileobj=self.raw, mode="wb", mtime=0)
+            for r in self.rows:
+                self.writer.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+        self.rows, self.pending = [], 0
+
+    def close_shard(self) -> None:
+        self._write_rows()
+        if self.writer is None:
+            return
+        self.writer.close()
+        if self.raw is not None:
+            self.raw.close()
+        with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        self.shards.append({"file": path.name, "documents": len(self.rows), "bytes": self.size,
-                            "sha256": sha256_file(path)})
-        self.rows, self.size = [], 0
+        path = self.path
+        os.replace(self.tmp, path)
+        self.shards.append({"file": path.name, "documents": self.count, "bytes": self.size, "sha256": sha256_file(path)})
+        self.writer = self.raw = None
+        self.size = self.count = 0
 
 
 def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int) -> dict[str, Any]:
-    for old in out.glob("*-[0-9][0-9][0-9][0-9][0-9].*"):
+    for old in [*out.glob("*-[0-9][0-9][0-9][0-9][0-9].*"), *out.glob(".*.tmp")]:
         old.unlink()  # shards of an attempt that was killed in this phase
     manifest: dict[str, Any] = {"format": config.shard_format, "columns": ["id", "source", "text"], "splits": {}}
     for split in SPLITS:
-        writer = ShardWriter(out, split, config.shard_format, config.shard_size_mb * MB)
+        writer = ShardWriter(out, split, config.shard_format, int(config.shard_size_mb * MB))
         for b in range(num_buckets):
             with open(work / f"{split}-{b:05d}.jsonl", encoding="utf-8") as f:
                 rows = [json.loads(line) for line in f]
             random.Random(f"{config.seed}-{split}-{b}").shuffle(rows)
             for row in rows:
                 writer.add(row)
-        writer.flush()
+            del rows
+        writer.close_shard()
         manifest["splits"][split] = {
             "documents": sum(s["documents"] for s in writer.shards),
             "bytes": sum(s["bytes"] for s in writer.shards),

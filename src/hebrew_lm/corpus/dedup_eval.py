@@ -64,9 +64,13 @@ def plant_duplicates(unique_docs: list[str], num_exact: int, num_near: int, seed
     return [text for text, _, _ in items], pairs
 
 
-def score_removals(num_docs: int, pairs: list[PlantedPair], removed: set[int]) -> dict[str, float]:
+def score_removals(num_docs: int, pairs: list[PlantedPair], removed: set[int],
+                   exclude: set[int] = frozenset()) -> dict[str, float]:
     """A pair counts as found when exactly one of its two documents was removed (either may come first).
-    Unique documents are those in no pair; removing one is a false positive."""
+    Unique documents are those in no pair; removing one is a false positive. Documents in `exclude`
+    (dropped for another reason, such as a quality filter) and the pairs they belong to are left out."""
+    pairs = [p for p in pairs if p.original not in exclude and p.copy not in exclude]
+    removed = removed - set(exclude)
     in_pair = {p.original for p in pairs} | {p.copy for p in pairs}
     result: dict[str, float] = {}
     for kind in sorted({p.kind for p in pairs}) + ["all"]:
@@ -76,5 +80,6 @@ def score_removals(num_docs: int, pairs: list[PlantedPair], removed: set[int]) -
     true_removals = sum(1 for i in removed if i in in_pair)
     result["precision"] = true_removals / len(removed) if removed else 1.0
     result["unique_removed"] = sum(1 for i in removed if i not in in_pair and i < num_docs)
+    result["pairs_scored"] = len(pairs)
     result["removed"] = len(removed)
     return result

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import numpy as np
+
 from hebrew_lm.config import CorpusConfig
 from hebrew_lm.text.script import hebrew_letter_ratio
 
@@ -87,9 +89,21 @@ def remove_boilerplate_lines(text: str, max_fraction: float) -> tuple[str, int, 
     return cleaned, removed, None
 
 
+def _ngram_keys(word_ids: np.ndarray, n: int) -> np.ndarray:
+    """One uint64 key per n-gram (position i covers words i..i+n-1), by polynomial hashing."""
+    keys = word_ids[: len(word_ids) - n + 1].copy()
+    for j in range(1, n):
+        keys = keys * np.uint64(0x100000001B3) + word_ids[j : len(word_ids) - n + 1 + j]
+    return keys
+
+
 def repetition(text: str, min_words: int, tolerance: float = 1.0) -> str | None:
     """Gopher's repetition rules: duplicate lines, then the top 2-4-gram and duplicate 5-10-gram shares.
-    `tolerance` multiplies every threshold."""
+    `tolerance` multiplies every threshold.
+
+    N-grams are compared by 64-bit keys built from the words' hashes, in numpy; only equality
+    within one document matters, so Python's per-process string hash is fine here.
+    """
     lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) > 1:
         counts = Counter(lines)
@@ -99,26 +113,32 @@ def repetition(text: str, min_words: int, tolerance: float = 1.0) -> str | None:
                 or dup_chars / max(1, len(text)) > DUP_LINE_CHAR_MAX_FRACTION * tolerance):
             return "repetition_lines"
     words = text.split()
-    if len(words) < min_words:
+    if len(words) < max(min_words, 2):
         return None
-    total_chars = sum(len(w) for w in words)
-    for n, limit in TOP_NGRAM_MAX_FRACTION.items():
-        grams = Counter(zip(*(words[i:] for i in range(n))))
-        gram, count = grams.most_common(1)[0]
-        if count > 1 and sum(len(w) for w in gram) * count / total_chars > limit * tolerance:
-            return "repetition_ngrams"
-    for n, limit in DUP_NGRAM_MAX_FRACTION.items():
-        grams = list(zip(*(words[i:] for i in range(n))))
-        counts = Counter(grams)
-        if all(c == 1 for c in counts.values()):
-            break  # no repeated n-gram means no repeated longer one either
-        covered = bytearray(len(words))
-        for i, gram in enumerate(grams):
-            if counts[gram] > 1:
-                covered[i : i + n] = b"\x01" * n
-        dup_chars = sum(len(w) for w, c in zip(words, covered) if c)
-        if dup_chars / total_chars > limit * tolerance:
-            return "repetition_ngrams"
+    with np.errstate(over="ignore"):
+        ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        total_chars = int(lengths.sum())
+        for n, limit in TOP_NGRAM_MAX_FRACTION.items():
+            if len(words) < n:
+                break
+            _, first, counts = np.unique(_ngram_keys(ids, n), return_index=True, return_counts=True)
+            top = int(np.argmax(counts))
+            if counts[top] > 1:
+                start = int(first[top])
+                if int(lengths[start : start + n].sum()) * int(counts[top]) / total_chars > limit * tolerance:
+                    return "repetition_ngrams"
+        for n, limit in DUP_NGRAM_MAX_FRACTION.items():
+            if len(words) < n:
+                break
+            _, inverse, counts = np.unique(_ngram_keys(ids, n), return_inverse=True, return_counts=True)
+            repeated = counts[inverse] > 1
+            if not repeated.any():
+                break  # no repeated n-gram means no repeated longer one either
+            # a word is covered when any repeated n-gram starting at one of the n positions before it covers it
+            covered = np.convolve(repeated.astype(np.int64), np.ones(n, dtype=np.int64))[: len(words)] > 0
+            if int(lengths[covered].sum()) / total_chars > limit * tolerance:
+                return "repetition_ngrams"
     return None
 
 

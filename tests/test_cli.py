@@ -1,0 +1,46 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hebrew_lm.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_python_dash_m_and_help_teach_the_stages():
+    out = subprocess.run([sys.executable, "-m", "hebrew_lm", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "corpus" in out and "hebrew-lm run configs/tiny.yaml" in out
+
+
+def test_stage_help_lists_every_field_with_its_docstring(capsys):
+    try:
+        main(["corpus", "build", "--help"])
+    except SystemExit as e:
+        assert e.code == 0
+    out = capsys.readouterr().out
+    assert "--near_dup_threshold" in out and "Jaccard similarity of word-shingle sets" in out
+    assert "--normalize.strip_niqqud" in out and "vowel points" in out
+
+
+def test_run_executes_the_preset_stages_with_dotted_overrides(tmp_path, hebrew_lines):
+    (tmp_path / "in.txt").write_text("\n".join(hebrew_lines[:30]) + "\n", encoding="utf-8")
+    config = tmp_path / "p.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\nstages: [corpus]\ncorpus:\n  inputs: [{tmp_path / 'in.txt'}]\n")
+    assert main(["run", str(config), "--corpus.num_workers", "1", "--corpus.min_words", "12"]) == 0
+    stats = json.loads((tmp_path / "run" / "corpus" / "stats.json").read_text())
+    assert stats["documents_in"] == 30
+    assert stats["dropped"]["too_short"]["documents"] == sum(1 for l in hebrew_lines[:30] if len(l.split()) < 12)
+
+
+def test_bad_flag_value_is_rejected_by_the_parser(tmp_path, capsys):
+    try:
+        main(["corpus", "build", str(REPO / "configs/tiny.yaml"), "--min_words", "many"])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_generated_config_reference_is_up_to_date():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_docs.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
