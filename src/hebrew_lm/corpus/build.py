@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from hebrew_lm.config import CorpusConfig, InputSpec, to_dict
 from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
 from hebrew_lm.corpus.filters import DocumentFilter
@@ -75,7 +77,8 @@ class DocumentProcessor:
             reason, removed, digest, signature = doc.error, 0, None, None
             text = doc.text
             if reason is None:
-                text = self.normalizer(text) if len(text) <= self.config.max_chars else text
+                if len(text) <= self.config.max_chars:  # a longer one is dropped by the first filter anyway
+                    text = self.normalizer(text)
                 text, reason, removed = self.filter(text)
             if reason is None:
                 digest = exact_digest(text)
@@ -211,8 +214,6 @@ def _split_and_bucket(digest: bytes, seed: int, validation_fraction: float, num_
 
 
 def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buckets: int) -> dict[str, Any]:
-    from tqdm import tqdm
-
     stats = CorpusStats()
     seen: set[bytes] = set()
     index = NearDupIndex(config.near_dup_threshold, config.minhash_num_perm) if config.near_dedup else None
@@ -352,9 +353,11 @@ def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int)
     for old in [*out.glob("*-[0-9][0-9][0-9][0-9][0-9].*"), *out.glob(".*.tmp")]:
         old.unlink()  # shards of an attempt that was killed in this phase
     manifest: dict[str, Any] = {"format": config.shard_format, "columns": ["id", "source", "text"], "splits": {}}
+    bar = tqdm(total=len(SPLITS) * num_buckets, unit="bucket", desc="corpus shards", disable=None)
     for split in SPLITS:
         writer = ShardWriter(out, split, config.shard_format, int(config.shard_size_mb * MB))
         for b in range(num_buckets):
+            bar.update(1)
             with open(work / f"{split}-{b:05d}.jsonl", encoding="utf-8") as f:
                 rows = [json.loads(line) for line in f]
             random.Random(f"{config.seed}-{split}-{b}").shuffle(rows)
@@ -367,6 +370,7 @@ def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int)
             "bytes": sum(s["bytes"] for s in writer.shards),
             "shards": writer.shards,
         }
+    bar.close()
     return manifest
 
 

