@@ -33,7 +33,7 @@ def test_every_preset_parses_into_every_stage_it_lists(preset):
         assert config.output_dir == str(Path(data["run_dir"]) / stage)
 
 
-@pytest.mark.parametrize("cls", [CorpusConfig, NormalizeConfig, InputSpec])
+@pytest.mark.parametrize("cls", [*STAGE_CONFIGS.values(), NormalizeConfig, InputSpec], ids=lambda c: c.__name__)
 def test_every_field_has_a_docstring(cls):
     docs = field_docs(cls)
     undocumented = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]

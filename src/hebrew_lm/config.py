@@ -156,8 +156,56 @@ class CorpusConfig:
             raise ValueError(f"corpus.num_workers must be >= 0 (0 = every core), got {self.num_workers}")
 
 
-# Every stage the CLI knows, in pipeline order. Later issues add tokenizer, pretrain, finetune, report.
-STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig}
+@dataclass
+class TokenizerConfig:
+    """`hebrew-lm tokenizer train`: corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) + its audit."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {"corpus_dir": "corpus", "output_dir": "tokenizer"}
+
+    corpus_dir: str
+    """A finished corpus stage folder to train on (default: RUN_DIR/corpus)."""
+    output_dir: str
+    """Folder the tokenizer is written to (default: RUN_DIR/tokenizer)."""
+    vocab_size: int = 52_000
+    """Vocabulary size, special tokens and the 256 byte symbols included (the paper: 52,000)."""
+    min_frequency: int = 2
+    """A merge must occur at least this many times in the sample."""
+    sample_bytes: int = 20_000_000_000
+    """Bytes of training-split text to train on (the paper: 20 GB of its 49.1 GB); the corpus is shuffled, so its first documents are a random sample."""
+    seed: int = 0
+    """Seed of the order in which shards are read for the sample."""
+    add_prefix_space: bool = False
+    """Encode the first word of a text as if a space came before it (RoBERTa: false, so 'שלום' at the start of a text and ' שלום' inside it are different tokens)."""
+    model_max_length: int = 512
+    """The model_max_length recorded in tokenizer_config.json (RoBERTa: 512 positions)."""
+    audit: bool = True
+    """Audit the new tokenizer on the corpus's validation split and on gold morpheme segmentations (results in OUTPUT/audit/)."""
+    audit_baselines: bool = True
+    """Train baselines for the audit: sentencepiece BPE and unigram of the same size on the same sample, and a byte-level BPE of the same size on English text."""
+    baseline_sample_bytes: int = 200_000_000
+    """At most this many bytes of the sample go into each baseline (they are for comparison, not for use)."""
+    audit_max_docs: int = 2000
+    """Validation documents used by the audit."""
+
+    def __post_init__(self) -> None:
+        from hebrew_lm.tokenizer.specials import SPECIAL_TOKENS
+
+        smallest = 256 + len(SPECIAL_TOKENS)
+        if self.vocab_size <= smallest:
+            raise ValueError(
+                f"tokenizer.vocab_size must be larger than the 256 byte symbols plus {len(SPECIAL_TOKENS)} "
+                f"special tokens ({smallest}), got {self.vocab_size}"
+            )
+        if self.min_frequency < 1:
+            raise ValueError(f"tokenizer.min_frequency must be >= 1, got {self.min_frequency}")
+        if self.sample_bytes < 1 or self.baseline_sample_bytes < 1:
+            raise ValueError("tokenizer.sample_bytes and tokenizer.baseline_sample_bytes must be >= 1")
+        if self.audit_max_docs < 1:
+            raise ValueError(f"tokenizer.audit_max_docs must be >= 1, got {self.audit_max_docs}")
+
+
+# Every stage the CLI knows, in pipeline order. Later issues add pretrain, finetune, report.
+STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig}
 
 
 # --------------------------------------------------------------------------------------------------

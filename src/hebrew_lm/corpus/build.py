@@ -35,6 +35,7 @@ from tqdm import tqdm
 from hebrew_lm.config import CorpusConfig, InputSpec, to_dict
 from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
 from hebrew_lm.corpus.filters import DocumentFilter
+from hebrew_lm.corpus.shards import MB, ShardWriter
 from hebrew_lm.corpus.readers import RawDoc, ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
 from hebrew_lm.runs import (
     SUCCESS,
@@ -55,7 +56,6 @@ FORMAT_VERSION = 1  # bump when the output of the same config changes
 SPLITS = ("train", "validation")
 BATCH_DOCS = 256
 BATCH_BYTES = 4 << 20
-MB = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,81 +272,6 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
 
 # --------------------------------------------------------------------------------------------------
 # Phase 2: shuffle and shard
-
-
-class ShardWriter:
-    """Streams documents into `{split}-{index:05d}.{ext}` shards of about `shard_bytes` of text each.
-
-    Rows go out in groups of ~ROW_GROUP_BYTES, so memory stays small whatever the shard size; each
-    shard is written under a temporary name, fsynced and renamed, so a kill never leaves half a shard.
-    """
-
-    ROW_GROUP_BYTES = 32 * MB
-    COLUMNS = ("id", "source", "text")
-
-    def __init__(self, out: Path, split: str, fmt: str, shard_bytes: int) -> None:
-        self.out, self.split, self.fmt, self.shard_bytes = out, split, fmt, shard_bytes
-        self.ext = "parquet" if fmt == "parquet" else "jsonl.gz"
-        self.shards: list[dict[str, Any]] = []
-        self.rows: list[dict[str, str]] = []
-        self.pending = 0  # text bytes in self.rows
-        self.size = 0  # text bytes in the open shard
-        self.count = 0  # documents in the open shard
-        self.writer: Any = None
-        self.raw: Any = None
-
-    @property
-    def path(self) -> Path:
-        return self.out / f"{self.split}-{len(self.shards):05d}.{self.ext}"
-
-    @property
-    def tmp(self) -> Path:
-        return self.path.with_name(f".{self.path.name}.tmp")
-
-    def add(self, row: dict[str, str]) -> None:
-        nbytes = len(row["text"].encode("utf-8"))
-        self.rows.append(row)
-        self.pending += nbytes
-        self.size += nbytes
-        self.count += 1
-        if self.size >= self.shard_bytes:
-            self.close_shard()
-        elif self.pending >= self.ROW_GROUP_BYTES:
-            self._write_rows()
-
-    def _write_rows(self) -> None:
-        if not self.rows:
-            return
-        if self.fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.table({k: [r[k] for r in self.rows] for k in self.COLUMNS})
-            if self.writer is None:
-                self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
-            self.writer.write_table(table)
-        else:
-            if self.writer is None:
-                self.raw = open(self.tmp, "wb")
-                self.writer = gzip.GzipFile(filename="", fileobj=self.raw, mode="wb", mtime=0)
-            for r in self.rows:
-                self.writer.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
-        self.rows, self.pending = [], 0
-
-    def close_shard(self) -> None:
-        self._write_rows()
-        if self.writer is None:
-            return
-        self.writer.close()
-        if self.raw is not None:
-            self.raw.close()
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
-        path = self.path
-        os.replace(self.tmp, path)
-        self.shards.append({"file": path.name, "documents": self.count, "bytes": self.size, "sha256": sha256_file(path)})
-        self.writer = self.raw = None
-        self.size = self.count = 0
 
 
 def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int) -> dict[str, Any]:

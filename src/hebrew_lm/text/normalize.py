@@ -41,9 +41,13 @@ INVISIBLES = (
 ZWJ = "\u200d"
 # A joiner survives only when an emoji (or a gender/profession sign) follows it.
 _STRAY_ZWJ = re.compile("\u200d(?![\u2600-\u27bf\U0001f000-\U0001faff])")
-# Every Unicode space separator and tab becomes an ASCII space; line breaks are handled apart.
-_SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")  # runs, or any space that is not a plain one
-_LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
+# Tab and every Unicode space separator become an ASCII space; line breaks are handled apart. The
+# classes are spelled out (not \s) so that this module and the tokenizer's normalizer, which uses
+# another regex engine, agree on them exactly.
+SPACE_CLASS = "\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+LINE_BREAK_PATTERN = "\r\n?|[\u2028\u2029\u000b\u000c\u0085]"
+_SPACES = re.compile(f"[{SPACE_CLASS}]{{2,}}|[{SPACE_CLASS.replace(' ', '')}]")  # runs, or a space that is not ' '
+_LINE_BREAKS = re.compile(LINE_BREAK_PATTERN)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 _CANTILLATION_TABLE = str.maketrans("", "", CANTILLATION)
@@ -103,7 +107,7 @@ def unify_whitespace(text: str) -> str:
     text = _LINE_BREAKS.sub("\n", text)
     text = _SPACES.sub(" ", text)
     if "\n" in text:
-        text = "\n".join(line.strip() for line in text.split("\n"))
+        text = "\n".join(line.strip(" ") for line in text.split("\n"))
         text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip()
 
@@ -135,3 +139,36 @@ class Normalizer:
         return text
 
     __call__ = normalize
+
+
+def hf_normalizer(config: NormalizeConfig | None = None):
+    """The same rules as a `tokenizers` normalizer, saved inside tokenizer.json, so that a tokenizer
+    normalizes raw text at encode time exactly as the corpus was normalized, with no custom code.
+
+    One difference, on purpose: the text is not trimmed at its ends, so that a word encoded with a
+    leading space gets the tokens it gets inside a sentence.
+    """
+    from tokenizers import Regex, normalizers
+
+    c = config or NormalizeConfig()
+    steps = []
+    if c.nfc:
+        steps.append(normalizers.NFC())
+    if c.strip_cantillation:
+        steps.append(normalizers.Replace(Regex(f"[{CANTILLATION}]"), ""))
+    if c.strip_niqqud:
+        steps.append(normalizers.Replace(Regex(f"[{NIQQUD}]"), ""))
+    if c.unify_quotes:
+        steps.append(normalizers.Replace(Regex(f"[{SINGLE_QUOTES}]"), "'"))
+        steps.append(normalizers.Replace(Regex(f"[{DOUBLE_QUOTES}]"), '"'))
+    if c.maqaf_to_hyphen:
+        steps.append(normalizers.Replace(MAQAF, "-"))
+    if c.strip_invisibles:
+        steps.append(normalizers.Replace(Regex(_STRAY_ZWJ.pattern), ""))
+        steps.append(normalizers.Replace(Regex(f"[{INVISIBLES}]"), ""))
+    if c.unify_whitespace:
+        steps.append(normalizers.Replace(Regex(LINE_BREAK_PATTERN), "\n"))
+        steps.append(normalizers.Replace(Regex(f"[{SPACE_CLASS}]+"), " "))
+        steps.append(normalizers.Replace(Regex(" ?\n ?"), "\n"))
+        steps.append(normalizers.Replace(Regex("\n{3,}"), "\n\n"))
+    return normalizers.Sequence(steps)

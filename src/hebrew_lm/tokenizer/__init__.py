@@ -1,0 +1,1 @@
+"""The tokenizer stage: Hebrew byte-level BPE training (train.py) and the tokenizer audit (audit.py)."""
