@@ -1,0 +1,194 @@
+"""The tokenizer stage: training, the Hugging Face folder, normalization at encode time, bad input, audit."""
+
+import json
+import logging
+
+import pytest
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+from hebrew_lm.config import TokenizerConfig
+from hebrew_lm.text.normalize import Normalizer, hf_normalizer
+from hebrew_lm.tokenizer.audit import (
+    HFCandidate,
+    MorphWord,
+    gold_boundaries,
+    load_candidate,
+    morph_alignment,
+    read_conllu_words,
+)
+from hebrew_lm.tokenizer.train import run
+
+from helpers import build
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, hebrew_docs):
+    root = tmp_path_factory.mktemp("tok")
+    path = root / "in.jsonl"
+    modern = ["צה״ל הודיע היום כי ד״ר כהן ימונה לראש אגף המחקר והפיתוח בשנת 2024",
+              "הממשלה אישרה את תקציב Google Cloud לשנה הבאה, כך נמסר בהודעה רשמית 🙂"] * 3
+    with open(path, "w", encoding="utf-8") as f:
+        for d in hebrew_docs[:700] + modern:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+    build(root / "corpus", [path], validation_fraction=0.1)
+    return root / "corpus"
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(corpus):
+    out = corpus.parent / "tokenizer"
+    run(TokenizerConfig(corpus_dir=str(corpus), output_dir=str(out), vocab_size=2000,
+                        baseline_sample_bytes=1_000_000, audit_max_docs=60))
+    return out
+
+
+def test_folder_loads_with_autotokenizer_and_has_robertas_special_tokens(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    assert tok.convert_ids_to_tokens(range(5)) == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    assert (tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.unk_token_id, tok.mask_token_id) == (0, 1, 2, 3, 4)
+    assert len(tok) == 2000 and tok.model_max_length == 512
+    ids = tok("שלום עולם").input_ids
+    assert ids[0] == 0 and ids[-1] == 2
+    pair = tok("שלום", "עולם").input_ids
+    assert pair[0] == 0 and pair.count(2) == 3 and pair[-1] == 2  # <s> A </s></s> B </s>
+    masked = tok("שלום <mask> עולם", add_special_tokens=False).input_ids
+    assert 4 in masked and tok.convert_ids_to_tokens(masked[masked.index(4) - 1]) != "Ġ"  # <mask> takes its space
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "מלך ארץ שלום כף אף ציץ",
+        "צה״ל ודו״ח של ד\"ר כהן",
+        "ג׳ירפה, ז׳ורנל וצ'יפס",
+        "בשנת 1948 נמכרו 3,999 ספרים ב-12.5 ₪",
+        "הוא עובד ב-Google וב-Microsoft Research",
+        "איזה יום יפה 🙂👍 👨‍👩‍👧",
+        "בְּרֵאשִׁ֖ית בָּרָ֣א אֱלֹהִ֑ים אֵ֥ת הַשָּׁמַ֖יִם",
+        "\u200fשלום\u200e  עולם\u00a0ומלואו",
+        "שורה ראשונה\nשורה שנייה",
+    ],
+)
+def test_encode_decode_round_trips_to_the_normalized_text(tokenizer_dir, raw):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    ids = tok(raw, add_special_tokens=False).input_ids
+    assert tok.decode(ids) == Normalizer()(raw)
+
+
+def test_the_tokenizer_normalizes_exactly_as_the_corpus_did(hebrew_docs):
+    hf = hf_normalizer()
+    py = Normalizer()
+    cases = [d for d in hebrew_docs[:200]] + [
+        "\ufeffצה״ל\u200f\u202bעולם\u202c", "a\r\nb\u2028c\u00a0\u2003d", "x \n\n\n\n y", "ש\u200dל\u200cום 👨\u200d👩",
+        "בית\u05beהמקדש “ציטוט” ‘ציטוט’", "\ufb2a\ufb35", "\t טאב  ורווחים \t",
+    ]
+    from hebrew_lm.datasets.embedded import read
+
+    pointed = [d.text for d in read("scriptures", "t")][:30]  # raw, with niqqud and te'amim
+    for text in cases + pointed:
+        assert hf.normalize_str(text).strip() == py(text), text[:40]
+
+
+def test_normalization_is_recorded_in_the_folder(tokenizer_dir, corpus):
+    recorded = json.loads((tokenizer_dir / "normalization.json").read_text())
+    assert recorded["strip_niqqud"] is True and recorded["unify_quotes"] is True
+    saved = json.loads((tokenizer_dir / "tokenizer.json").read_text())
+    assert saved["normalizer"]["type"] == "Sequence"
+
+
+def test_rerun_is_a_noop(tokenizer_dir, corpus, caplog):
+    caplog.set_level(logging.INFO, logger="hebrew_lm")
+    before = (tokenizer_dir / "tokenizer.json").stat().st_mtime_ns
+    run(TokenizerConfig(corpus_dir=str(corpus), output_dir=str(tokenizer_dir), vocab_size=2000,
+                        baseline_sample_bytes=1_000_000, audit_max_docs=60))
+    assert "nothing to do" in caplog.text
+    assert (tokenizer_dir / "tokenizer.json").stat().st_mtime_ns == before
+
+
+def test_bad_input_is_a_clear_error(tmp_path, corpus, hebrew_docs):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "manifest.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a finished corpus stage"):
+        run(TokenizerConfig(corpus_dir=str(tmp_path / "half"), output_dir=str(tmp_path / "t"), vocab_size=1000))
+    with pytest.raises(ValueError, match="corpus folder not found"):
+        run(TokenizerConfig(corpus_dir=str(tmp_path / "nope"), output_dir=str(tmp_path / "t"), vocab_size=1000))
+    with pytest.raises(ValueError, match="larger than the 256 byte symbols"):
+        TokenizerConfig(corpus_dir="c", output_dir="t", vocab_size=200)
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps({"text": d}, ensure_ascii=False) for d in hebrew_docs[:20]) + "\n")
+    build(tmp_path / "val_only", [path], validation_fraction=0.9999)
+    with pytest.raises(ValueError, match="no training documents"):
+        run(TokenizerConfig(corpus_dir=str(tmp_path / "val_only"), output_dir=str(tmp_path / "t"), vocab_size=1000))
+
+
+def test_gold_boundaries_follow_what_is_written():
+    assert gold_boundaries("לישראל", ["ל", "ישראל"]) == (1,)
+    assert gold_boundaries("וכשהם", ["ו", "כש", "הם"]) == (1, 3)
+    assert gold_boundaries("בבית", ["ב", "ה", "בית"]) == (1,)  # the article is not written
+    assert gold_boundaries("שלו", ["של", "הוא"]) == (2,)  # the suffix is not spelled הוא
+    assert gold_boundaries("ספר", ["ספר"]) == ()
+
+
+def test_read_conllu_words(tmp_path):
+    (tmp_path / "t.conllu").write_text(
+        "# sent_id = 1\n# set = test\n"
+        "1-2\tלישראל\t_\t_\t_\t_\t_\t_\t_\t_\n1\tל\tל\tADP\t_\t_\t0\t_\t_\t_\n2\tישראל\tישראל\tPROPN\t_\t_\t1\t_\t_\t_\n"
+        "3\tהיום\tהיום\tADV\t_\t_\t0\t_\t_\t_\n\n"
+        "# sent_id = 2\n# set = train\n1\tלא\tלא\tADV\t_\t_\t0\t_\t_\t_\n\n", encoding="utf-8")
+    assert read_conllu_words(tmp_path / "t.conllu", sets=("test",)) == [
+        MorphWord("לישראל", (1,), True), MorphWord("היום", (), False)]
+    assert len(read_conllu_words(tmp_path / "t.conllu")) == 3
+
+
+def _toy(split_chars: bool) -> HFCandidate:
+    words = ["לישראל", "וכשהם", "היום"]
+    chars = sorted({c for w in words for c in w} | {" "})
+    if split_chars:
+        tok = Tokenizer(models.WordLevel({c: i for i, c in enumerate(chars + ["[UNK]"])}, unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), "isolated")
+    else:
+        tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words + ["[UNK]"])}, unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.normalizer = normalizers.Strip()
+    return HFCandidate(tok, "toy")
+
+
+def test_morph_alignment_of_known_tokenizers():
+    words = [MorphWord("לישראל", (1,), True), MorphWord("וכשהם", (1, 3), True), MorphWord("היום", (), False)]
+    chars = morph_alignment(_toy(split_chars=True), words)
+    assert chars["morph_recall_all"] == 1.0
+    assert chars["morph_precision_all"] == pytest.approx(3 / (5 + 4 + 3))  # every character boundary is a cut
+    whole = morph_alignment(_toy(split_chars=False), words)
+    assert whole["morph_recall_all"] == 0.0
+
+
+def test_stage_audit_has_our_tokenizer_and_the_baselines(tokenizer_dir):
+    rows = json.loads((tokenizer_dir / "audit" / "audit.json").read_text())
+    names = [r["tokenizer"] for r in rows]
+    assert names == ["hebrew-lm byte-level BPE", "sentencepiece bpe", "sentencepiece unigram", "English byte-level BPE"]
+    ours, english = rows[0], rows[-1]
+    assert ours["roundtrip_share"] == 1.0 and ours["fallback_rate"] < 0.01
+    assert ours["fertility"] < english["fertility"] / 2  # a Hebrew vocabulary packs Hebrew far better
+    for name in ("audit.md", "audit.csv", "audit.png"):
+        assert (tokenizer_dir / "audit" / name).stat().st_size > 0
+    assert json.loads((tokenizer_dir / "stats.json").read_text())["audit"][0]["tokenizer"] == names[0]
+
+
+def test_audit_command_compares_any_tokenizers(tmp_path, tokenizer_dir, corpus):
+    from hebrew_lm.cli import main
+
+    spm_model = tokenizer_dir / "audit" / "baselines" / "sentencepiece-unigram.model"
+    text = tmp_path / "held_out.txt"
+    text.write_text("צה״ל הודיע היום על תרגיל גדול בצפון\nהממשלה התכנסה לישיבה מיוחדת בירושלים\n", encoding="utf-8")
+    code = main(["tokenizer", "audit", "--tokenizers", str(tokenizer_dir), str(tokenizer_dir / "tokenizer.json"),
+                 str(spm_model), "--names", "ours", "ours-json", "spm", "--text", str(text), str(corpus),
+                 "--output_dir", str(tmp_path / "audit")])
+    assert code == 0
+    rows = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert [r["tokenizer"] for r in rows] == ["ours", "ours-json", "spm"]
+    assert rows[0]["fertility"] == rows[1]["fertility"]  # the folder and its tokenizer.json are one tokenizer
+    assert load_candidate(str(spm_model)).vocab_size == 2000
