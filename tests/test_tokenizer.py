@@ -169,13 +169,37 @@ def test_morph_alignment_of_known_tokenizers():
 def test_stage_audit_has_our_tokenizer_and_the_baselines(tokenizer_dir):
     rows = json.loads((tokenizer_dir / "audit" / "audit.json").read_text())
     names = [r["tokenizer"] for r in rows]
-    assert names == ["hebrew-lm byte-level BPE", "sentencepiece bpe", "sentencepiece unigram", "English byte-level BPE"]
+    assert names == ["hebrew-lm byte-level BPE (char-aligned)", "plain byte-level BPE (paper)", "sentencepiece bpe",
+                     "sentencepiece unigram", "English byte-level BPE"]
     ours, english = rows[0], rows[-1]
     assert ours["roundtrip_share"] == 1.0 and ours["fallback_rate"] < 0.01
     assert ours["fertility"] < english["fertility"] / 2  # a Hebrew vocabulary packs Hebrew far better
     for name in ("audit.md", "audit.csv", "audit.png"):
         assert (tokenizer_dir / "audit" / name).stat().st_size > 0
     assert json.loads((tokenizer_dir / "stats.json").read_text())["audit"][0]["tokenizer"] == names[0]
+
+
+def test_char_aligned_bpe_has_no_half_letters_and_plain_bpe_does(hebrew_docs):
+    """Plain byte-level BPE learns merges across the two bytes of Hebrew letters; the aligned one
+    spends no token on a fragment of a character, and both round-trip any text."""
+    from hebrew_lm.tokenizer.train import train_byte_level_bpe
+
+    from hebrew_lm.tokenizer.train import bytes_to_unicode
+
+    to_byte = {ch: b for b, ch in bytes_to_unicode().items()}
+    texts = [d.replace("\n", " ") for d in hebrew_docs[:400]]
+    fragments = {}
+    for aligned in (True, False):
+        tok = train_byte_level_bpe(iter([texts]), 3000, 2, char_aligned=aligned)
+        assert tok.get_vocab_size() == 3000
+        # a token that starts with a UTF-8 continuation byte begins in the middle of a character
+        starts = [to_byte[tok.id_to_token(i)[0]] for i in range(261, 3000)]
+        fragments[aligned] = sum(1 for i, b in zip(range(261, 3000), starts) if 0x80 <= b <= 0xBF
+                                 and len(tok.id_to_token(i)) > 1)
+        for text in ["בראשית ברא אלהים", "日本語 🙂 x"]:
+            assert tok.decode(tok.encode(text, add_special_tokens=False).ids) == text
+    assert fragments[True] == 0
+    assert fragments[False] > 0
 
 
 def test_audit_command_compares_any_tokenizers(tmp_path, tokenizer_dir, corpus):

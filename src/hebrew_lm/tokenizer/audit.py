@@ -444,11 +444,20 @@ def audit_stage_tokenizer(config, folder: Path, sample) -> list[dict[str, Any]]:
     if not docs:
         log.warning("tokenizer: the corpus has no validation documents; auditing on training documents")
         docs = list(islice(sample.texts(), config.audit_max_docs))
-    candidates: list[Candidate] = [load_candidate(str(folder), name="hebrew-lm byte-level BPE")]
+    ours = "hebrew-lm byte-level BPE" + (" (char-aligned)" if config.char_aligned else "")
+    candidates: list[Candidate] = [load_candidate(str(folder), name=ours)]
     if config.audit_baselines:
         base = out / "baselines"
         base.mkdir(parents=True, exist_ok=True)
         budget = min(config.sample_bytes, config.baseline_sample_bytes)
+        other = not config.char_aligned
+        log.info("tokenizer: training the %s byte-level BPE baseline", "char-aligned" if other else "plain")
+        capped = type(sample)(sample.corpus_dir, sample.split, budget, sample.seed)
+        twin = train_byte_level_bpe(capped.batches(), config.vocab_size, config.min_frequency,
+                                    config.add_prefix_space, char_aligned=other)
+        twin.save(str(base / "byte-level-bpe.json"))
+        candidates.append(load_candidate(str(base / "byte-level-bpe.json"),
+                                         name="char-aligned byte-level BPE" if other else "plain byte-level BPE (paper)"))
         for model_type in ("bpe", "unigram"):
             log.info("tokenizer: training the sentencepiece %s baseline", model_type)
             capped = type(sample)(sample.corpus_dir, sample.split, budget, sample.seed)
