@@ -179,16 +179,11 @@ def removed_by_datatrove(work: Path) -> set[int]:
 
 
 def write_benchmarks_md(table: str, size_mb: float) -> None:
-    """Replace this size's table in BENCHMARKS.md (each input size keeps its own)."""
-    begin, end = f"<!-- bench/corpus.py {size_mb:g}MB begin -->", f"<!-- bench/corpus.py {size_mb:g}MB end -->"
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n### {size_mb:g} MB input\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from benchmarks_md import write_block
+
+    write_block("corpus.py", f"{size_mb:g} MB", table, "## Corpus stage (`bench/corpus.py`)",
+                "The whole `hebrew-lm corpus build` against datatrove's MinHash deduplication alone.")
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -112,22 +111,12 @@ def encode_throughput(candidate, texts: list[str], repeat: int = 3) -> float:
 
 
 def write_benchmarks_md(table: str, size_mb: float) -> None:
-    begin, end = f"<!-- bench/tokenizer.py {size_mb:g}MB begin -->", f"<!-- bench/tokenizer.py {size_mb:g}MB end -->"
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8")
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        if "## Tokenizer training (`bench/tokenizer.py`)" not in text:
-            text = text.rstrip("\n") + (
-                "\n\n## Tokenizer training (`bench/tokenizer.py`)\n\n"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from benchmarks_md import write_block
+
+    write_block("tokenizer.py", f"{size_mb:g} MB", table, "## Tokenizer training (`bench/tokenizer.py`)",
                 "Our byte-level BPE training (the stage's own function) against sentencepiece BPE at the same "
-                "vocabulary size, on modern Hebrew built from `../shared/data/hebrew_raw_text`; held-out text and "
-                "gold morphemes from the IAHLT UD dev/test files, which the sample leaves out. Ratios are ours / "
-                "sentencepiece.\n")
-        text = text.rstrip("\n") + f"\n\n### {size_mb:g} MB sample\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+                "vocabulary size. Ratios are ours / sentencepiece.")
 
 
 def main() -> None:

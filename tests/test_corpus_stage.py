@@ -16,7 +16,7 @@ from hebrew_lm.cli import main
 from hebrew_lm.config import load_preset, stage_config
 from hebrew_lm.corpus.build import run
 
-from helpers import build, read_corpus, read_rejects, read_stats
+from helpers import build, read_corpus, read_stats
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from hebrew_lm.corpus.dedup import MinHasher, catch_probability, lsh_params
 from hebrew_lm.corpus.filters import repetition
 from hebrew_lm.corpus.dedup_eval import plant_duplicates, score_removals
 
-from helpers import build, read_rejects
+from helpers import build
 
 
 def mutually_distinct(docs, n, max_jaccard=0.3, min_words=80):

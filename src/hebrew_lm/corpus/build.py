@@ -46,7 +46,6 @@ from hebrew_lm.runs import (
     fingerprint,
     mark_success,
     prepare_output_dir,
-    sha256_file,
 )
 from hebrew_lm.text.normalize import Normalizer
 
