@@ -1,5 +1,6 @@
 """Masked-LM building blocks: model presets, the masked-position loss, dynamic and whole-word masking."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,3 +100,59 @@ def test_masker_from_a_real_tokenizer(tmp_path, hebrew_docs):
     starts = [masker.starts_word[i].item() for i in enc.ids]
     assert starts[0] is False  # <s>
     assert sum(starts) == 4  # every word but the first (no space before it) begins with 'Ġ'
+
+
+@pytest.fixture(scope="module")
+def corpus_and_tokenizer(tmp_path_factory, hebrew_docs):
+    import json
+
+    from hebrew_lm.config import TokenizerConfig
+    from hebrew_lm.tokenizer.train import run
+
+    from helpers import build
+
+    root = tmp_path_factory.mktemp("mlm")
+    with open(root / "in.jsonl", "w", encoding="utf-8") as f:
+        for d in hebrew_docs[:300]:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+    build(root / "corpus", [root / "in.jsonl"], validation_fraction=0.1)
+    run(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"), vocab_size=1000, audit=False))
+    return root
+
+
+def test_token_store_holds_every_document_once_and_is_cached_by_what_made_it(corpus_and_tokenizer):
+    from tokenizers import Tokenizer
+
+    from hebrew_lm.corpus.shards import read_texts
+    from hebrew_lm.mlm.data import build_token_store, load_tokens
+
+    root = corpus_and_tokenizer
+    store = build_token_store(root / "corpus", root / "tok", "validation", root / "cache")
+    tokens = load_tokens(store)
+    assert tokens.dtype == "uint16"
+    docs = list(read_texts(root / "corpus", "validation"))
+    tok = Tokenizer.from_file(str(root / "tok" / "tokenizer.json"))
+    pieces = np.split(np.asarray(tokens), np.where(np.asarray(tokens) == 2)[0] + 1)[:-1]
+    assert len(pieces) == len(docs)
+    assert [tok.decode(p[:-1].tolist()) for p in pieces] == docs
+    mtime = (store / "tokens.bin").stat().st_mtime_ns
+    assert build_token_store(root / "corpus", root / "tok", "validation", root / "cache") == store
+    assert (store / "tokens.bin").stat().st_mtime_ns == mtime  # built once
+    assert build_token_store(root / "corpus", root / "tok", "train", root / "cache") != store
+
+
+def test_full_sentences_packing_has_no_padding_and_no_gaps(corpus_and_tokenizer):
+    from hebrew_lm.mlm.data import PackedSequences, build_token_store, load_tokens
+
+    root = corpus_and_tokenizer
+    store = build_token_store(root / "corpus", root / "tok", "train", root / "cache")
+    data = PackedSequences(store, max_seq_len=64)
+    tokens = np.asarray(load_tokens(store))
+    assert len(data) == len(tokens) // 62
+    for i in (0, 1, len(data) - 1):
+        seq = data[i]
+        assert seq.shape == (64,) and seq[0] == 0 and seq[-1] == 2
+        assert seq[1:-1].tolist() == tokens[i * 62 : (i + 1) * 62].tolist()
+    assert not (torch.stack([data[i] for i in range(len(data))]) == 1).any()  # no <pad> anywhere
+    with pytest.raises(ValueError, match="fewer than one sequence"):
+        PackedSequences(store, max_seq_len=len(tokens) + 10)
