@@ -27,6 +27,7 @@ hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a ti
 
   corpus     raw text (txt, jsonl, parquet, Wikipedia XML) -> clean, deduplicated, sharded corpus
   tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit
+  pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
 
 Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
 output folder with config.yaml, stats.json and a _SUCCESS marker, and a rerun with the same config
@@ -43,6 +44,10 @@ def _stage_runner(stage: str) -> Callable[..., Path]:
         return run
     if stage == "tokenizer":
         from hebrew_lm.tokenizer.train import run
+
+        return run
+    if stage == "pretrain":
+        from hebrew_lm.mlm.train import run
 
         return run
     raise KeyError(stage)  # pragma: no cover
@@ -165,6 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--text runs/tiny/corpus --output_dir runs/tiny/audit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    pre = sub.add_parser(
+        "pretrain",
+        usage="hebrew-lm pretrain CONFIG [--FIELD VALUE ...] [--force]",
+        help="pretrain a RoBERTa masked-LM encoder on the corpus",
+        description=textwrap.fill(
+            "Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 "
+            "masking (or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, "
+            "gradient accumulation up to the global batch, atomic checkpoints with exact resume, loss-spike "
+            "recovery, and export to a Hugging Face folder. Runs in one process, or under torchrun with DDP.", 90),
+        epilog="examples:\n  hebrew-lm pretrain configs/tiny.yaml\n"
+        "  torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pre.add_argument("config", help="preset YAML file; its `pretrain:` section and `run_dir` are used")
+    pre.add_argument("--force", action="store_true", help="retrain even if the output folder is finished")
+    add_config_flags(pre, STAGE_CONFIGS["pretrain"])
+
     aud.add_argument("--tokenizers", nargs="+", required=True, metavar="PATH", help="tokenizers to compare")
     aud.add_argument("--names", nargs="+", metavar="NAME", help="a row name for each tokenizer (default: from the path)")
     aud.add_argument("--text", nargs="+", required=True, metavar="PATH",
@@ -200,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             print(out)
         elif args.command == "tokenizer" and args.action == "train":
             out = _run_stage("tokenizer", args.config, _overrides(args), args.force)
+            print(out)
+        elif args.command == "pretrain":
+            out = _run_stage("pretrain", args.config, _overrides(args), args.force)
             print(out)
         elif args.command == "tokenizer" and args.action == "audit":
             from hebrew_lm.tokenizer.audit import run_audit

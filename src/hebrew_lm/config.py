@@ -206,8 +206,97 @@ class TokenizerConfig:
             raise ValueError(f"tokenizer.audit_max_docs must be >= 1, got {self.audit_max_docs}")
 
 
-# Every stage the CLI knows, in pipeline order. Later issues add pretrain, finetune, report.
-STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig}
+@dataclass
+class PretrainConfig:
+    """`hebrew-lm pretrain`: corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "pretrain", "cache_dir": "cache"}
+
+    corpus_dir: str
+    """A finished corpus stage folder (default: RUN_DIR/corpus)."""
+    tokenizer_dir: str
+    """A tokenizer folder with tokenizer.json (default: RUN_DIR/tokenizer)."""
+    output_dir: str
+    """Folder for checkpoints, metrics and the exported model in OUTPUT/model (default: RUN_DIR/pretrain)."""
+    cache_dir: str
+    """Where tokenized corpora are kept, named by the corpus and tokenizer that made them (default: RUN_DIR/cache)."""
+    model: Literal["tiny", "small", "base", "large"] = "base"
+    """Model preset: tiny (2 layers, 128 hidden), small (4, 256), base (12, 768: the paper's 126M), large (24, 1024: 357M)."""
+    max_seq_len: int = 512
+    """Tokens per training sequence, <s> and </s> included (the paper: 512)."""
+    mlm_probability: float = 0.15
+    """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept)."""
+    whole_word_masking: bool = False
+    """Choose whole words (all their BPE pieces together) instead of single tokens."""
+    global_batch_size: int = 8192
+    """Sequences per optimizer step over all processes (the paper: 8,192); must be micro_batch_size x processes x a whole number."""
+    micro_batch_size: int = 16
+    """Sequences per forward pass on one process; gradient accumulation makes up the rest of the global batch."""
+    max_steps: int = 100_000
+    """Optimizer steps (the paper: 100,000)."""
+    warmup_steps: int = 10_000
+    """Steps of linear warmup from 0 to the peak learning rate (the paper: 10,000)."""
+    learning_rate: float = 4e-4
+    """Peak learning rate (the paper: 4e-4 for base, 1.5e-4 for large)."""
+    lr_decay_power: float = 1.0
+    """Polynomial decay from the peak to 0 after warmup; 1.0 is linear (fairseq's polynomial_decay with power 1)."""
+    adam_beta1: float = 0.9
+    """AdamW beta1."""
+    adam_beta2: float = 0.98
+    """AdamW beta2 (RoBERTa: 0.98)."""
+    adam_eps: float = 1e-6
+    """AdamW epsilon (RoBERTa: 1e-6)."""
+    weight_decay: float = 0.01
+    """Weight decay, not applied to biases and LayerNorm weights."""
+    grad_clip: float = 0.0
+    """Clip the gradient norm to this; 0 turns clipping off (the paper's recipe has none)."""
+    dropout: float = 0.1
+    """Dropout on hidden states and attention probabilities."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """fp32 (the paper), bf16 autocast, or fp16 autocast with loss scaling (CUDA)."""
+    compile: bool = False
+    """torch.compile the model (about 10% on CPU; more on GPU)."""
+    seed: int = 0
+    """Seed of initialization, data order, masking and dropout."""
+    log_every: int = 10
+    """Steps between log lines and metrics.jsonl records."""
+    eval_every: int = 500
+    """Steps between validation loss and perplexity measurements (and at the end)."""
+    eval_batches: int = 20
+    """Micro-batches of the validation split per measurement (the same ones, masked the same way, every time)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (and one at the end)."""
+    keep_checkpoints: int = 3
+    """Newest checkpoints kept; older ones are deleted."""
+    spike_factor: float = 5.0
+    """A loss above this many times the median of recent losses, or not finite, restores the last checkpoint and skips the offending batches; 0 turns this off."""
+    resume: Literal["auto", "never"] = "auto"
+    """auto: continue from the newest good checkpoint in output_dir; never: start over."""
+
+    def __post_init__(self) -> None:
+        positive = ("max_seq_len", "global_batch_size", "micro_batch_size", "max_steps", "log_every",
+                    "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"pretrain.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_seq_len < 8:
+            raise ValueError(f"pretrain.max_seq_len must be >= 8, got {self.max_seq_len}")
+        if self.global_batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"pretrain.global_batch_size ({self.global_batch_size}) must be a multiple of "
+                f"pretrain.micro_batch_size ({self.micro_batch_size})"
+            )
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"pretrain.mlm_probability must lie in (0, 1), got {self.mlm_probability}")
+        if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
+            raise ValueError(f"pretrain.warmup_steps must lie in [0, max_steps], got {self.warmup_steps}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"pretrain.learning_rate must be > 0, got {self.learning_rate}")
+
+
+# Every stage the CLI knows, in pipeline order. Later issues add finetune and report.
+STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -58,3 +58,15 @@ def masked_lm_loss(model: RobertaForMaskedLM, input_ids: torch.Tensor, attention
     selected = labels != -100  # B,T
     logits = model.lm_head(hidden[selected])  # N,V for the N labelled positions
     return F.cross_entropy(logits.float(), labels[selected])
+
+
+class MaskedLMObjective(torch.nn.Module):
+    """The model with `masked_lm_loss` as its forward, so that DDP (which syncs gradients through the
+    wrapped module's forward) and torch.compile see one module."""
+
+    def __init__(self, model: RobertaForMaskedLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return masked_lm_loss(self.model, input_ids, attention_mask, labels)

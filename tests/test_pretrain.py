@@ -1,0 +1,152 @@
+"""The pretraining stage: export, exact resume after SIGKILL, spike recovery, DDP equivalence, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from hebrew_lm.config import PretrainConfig, TokenizerConfig
+from hebrew_lm.mlm import train as pretrain
+
+from helpers import build
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, hebrew_docs):
+    from hebrew_lm.tokenizer.train import run as train_tokenizer
+
+    root = tmp_path_factory.mktemp("pre")
+    with open(root / "in.jsonl", "w", encoding="utf-8") as f:
+        for d in hebrew_docs[:250]:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
+    build(root / "corpus", [root / "in.jsonl"], validation_fraction=0.1)
+    train_tokenizer(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"),
+                                    vocab_size=1000, audit=False))
+    return root
+
+
+def settings(root, out, **overrides):
+    values = dict(corpus_dir=str(root / "corpus"), tokenizer_dir=str(root / "tok"), output_dir=str(out),
+                  cache_dir=str(root / "cache"), model="tiny", max_seq_len=32, global_batch_size=8,
+                  micro_batch_size=4, max_steps=20, warmup_steps=2, learning_rate=1e-3, log_every=1,
+                  eval_every=10, eval_batches=2, checkpoint_every=5, keep_checkpoints=2)
+    values.update(overrides)
+    return values
+
+
+def losses(out):
+    return [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+            if "loss" in r and "event" not in r]
+
+
+def test_tiny_pretraining_exports_a_model_that_fill_mask_loads(inputs, tmp_path):
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForMaskedLM, pipeline
+
+    out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt")))
+    curve = losses(out)
+    assert len(curve) == 20 and curve[-1] < curve[0]  # it learns
+    assert len(list((out / "checkpoints").glob("ckpt-*"))) == 2  # keep_checkpoints
+    model = AutoModelForMaskedLM.from_pretrained(str(out / "model"))
+    assert model.config.vocab_size == 1000 and model.config.num_hidden_layers == 2
+    fill = pipeline("fill-mask", model=str(out / "model"))
+    predictions = fill("ויאמר משה אל <mask> העם")
+    assert len(predictions) == 5 and all("<mask>" not in p["sequence"] for p in predictions)
+    card = ModelCard.load(str(out / "model" / "README.md"))
+    assert card.data.language == "he" and card.data.pipeline_tag == "fill-mask"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["steps"] == 20 and stats["tokens_seen"] == 20 * 8 * 32 and stats["final_val_loss"] > 0
+    assert (out / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_the_exact_same_losses(inputs, tmp_path):
+    def config(name):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name),
+                                        "pretrain": settings(inputs, tmp_path / name / "pretrain", max_steps=40,
+                                                             checkpoint_every=7, keep_checkpoints=2)}))
+        return path
+
+    cmd = [sys.executable, "-m", "hebrew_lm", "pretrain"]
+    subprocess.run(cmd + [str(config("straight"))], check=True, capture_output=True)
+    reference = losses(tmp_path / "straight" / "pretrain")
+    killed = config("killed")
+    out = tmp_path / "killed" / "pretrain"
+    proc = subprocess.Popen(cmd + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoints" / "ckpt-00000014").exists():
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "_SUCCESS").exists()
+    subprocess.run(cmd + [str(killed)], check=True, capture_output=True)
+    assert losses(out) == reference  # bit for bit, on CPU with a fixed seed
+
+
+def test_a_nan_loss_restores_the_last_checkpoint_and_skips_the_batch(inputs, tmp_path, monkeypatch, caplog):
+    original = pretrain.MaskedLMObjective.forward
+    calls = {"n": 0}
+
+    def forward_with_a_fault(self, *args):
+        calls["n"] += 1
+        loss = original(self, *args)
+        return loss * float("nan") if calls["n"] == 2 * 12 + 1 else loss  # first micro-batch of step 13
+
+    monkeypatch.setattr(pretrain.MaskedLMObjective, "forward", forward_with_a_fault)
+    out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt")))
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["spikes"] == 1 and stats["steps"] == 20
+    events = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "spike"] == [10]  # back to the step-10 checkpoint
+    assert all(torch.isfinite(torch.tensor(losses(out))))
+    assert "is a spike" in caplog.text
+
+
+def test_checkpoint_from_another_config_and_a_corrupt_checkpoint(inputs, tmp_path, caplog):
+    out = tmp_path / "pt"
+    pretrain.run(PretrainConfig(**settings(inputs, out, max_steps=10)))
+    (out / "_SUCCESS").unlink()
+    with pytest.raises(ValueError, match="another config"):
+        pretrain.run(PretrainConfig(**settings(inputs, out, max_steps=10, learning_rate=5e-4)))
+    newest = sorted((out / "checkpoints").glob("ckpt-*"))[-1]
+    (newest / "model.safetensors").write_bytes(b"not a checkpoint")
+    pretrain.run(PretrainConfig(**settings(inputs, out, max_steps=10)))
+    assert "is corrupt" in caplog.text and "falling back" in caplog.text
+    assert json.loads((out / "stats.json").read_text())["steps"] == 10
+
+
+def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path):
+    with pytest.raises(ValueError, match="fewer than one sequence"):
+        pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt", max_seq_len=10_000_000)))
+
+
+@pytest.mark.slow
+def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path):
+    from safetensors.torch import load_file
+
+    def config(name, **kw):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name),
+                                        "pretrain": settings(inputs, tmp_path / name / "pretrain", max_steps=6,
+                                                             dropout=0.0, eval_every=100, **kw)}))
+        return path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], check=True,
+                   capture_output=True, env=env)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    "29517", "-m", "hebrew_lm", "pretrain", str(config("two"))], check=True, capture_output=True, env=env)
+    one = load_file(str(tmp_path / "one" / "pretrain" / "model" / "model.safetensors"))
+    two = load_file(str(tmp_path / "two" / "pretrain" / "model" / "model.safetensors"))
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-5), name
