@@ -1,0 +1,123 @@
+"""Benchmark: tokens/s of our pretraining loop against the stock recipe, side by side, same model and data.
+
+    .venv/bin/hebrew-lm run configs/tiny.yaml --pretrain.max_steps 1   # a corpus and tokenizer to train on
+    .venv/bin/python bench/pretrain.py                                 # writes its table into BENCHMARKS.md
+
+Stock recipe (what transformers' run_mlm.py does): `RobertaForMaskedLM` + `DataCollatorForLanguageModeling`
++ `Trainer`, fed the same packed sequences. Ours: `hebrew-lm pretrain` itself (token store, our
+masking, logits at masked positions only, AdamW), in a subprocess, its tokens/s read from
+metrics.jsonl. Both: fp32 on the CPU, micro-batch 16 with no accumulation, sequences of 128 tokens,
+the first WARMUP steps left out of the timing. Losses are compared at the last step (different random
+masks, so equal within noise, not bit for bit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WARMUP = 5
+
+
+def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int) -> dict:
+    out = work / f"ours-{preset}"
+    config = work / f"ours-{preset}.yaml"
+    config.write_text(yaml.safe_dump({"run_dir": str(run_dir), "pretrain": {
+        "output_dir": str(out), "model": preset, "max_seq_len": seq, "global_batch_size": batch,
+        "micro_batch_size": batch, "max_steps": steps, "warmup_steps": 2, "learning_rate": 5e-4,
+        "log_every": 1, "eval_every": 10_000, "checkpoint_every": 10_000, "resume": "never"}}))
+    subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config), "--force"], check=True,
+                   capture_output=True)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if "loss" in r and "event" not in r]
+    # tokens/s between the end of step WARMUP and the last step, from the cumulative rate of each record
+    t_warm = train[WARMUP - 1]["tokens_seen"] / train[WARMUP - 1]["tokens_per_s"]
+    t_end = train[-1]["tokens_seen"] / train[-1]["tokens_per_s"]
+    return {"tokens_per_s": (train[-1]["tokens_seen"] - train[WARMUP - 1]["tokens_seen"]) / (t_end - t_warm),
+            "loss": train[-1]["loss"]}
+
+
+def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int) -> dict:
+    from transformers import (DataCollatorForLanguageModeling, PreTrainedTokenizerFast, Trainer,
+                              TrainerCallback, TrainingArguments)
+
+    from hebrew_lm.mlm.data import PackedSequences, build_token_store
+    from hebrew_lm.mlm.model import build_model, roberta_config
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(run_dir / "tokenizer"))
+    store = build_token_store(run_dir / "corpus", run_dir / "tokenizer", "train", run_dir / "cache")
+    packed = PackedSequences(store, seq)
+
+    class Items:
+        def __len__(self):
+            return len(packed)
+
+        def __getitem__(self, i):
+            return {"input_ids": packed[i]}
+
+    class Clock(TrainerCallback):
+        def __init__(self):
+            self.marks = []
+
+        def on_step_end(self, args, state, control, **kw):
+            self.marks.append(time.perf_counter())
+
+    torch_seed = 0
+    model = build_model(roberta_config(preset, len(tokenizer), seq))
+    clock = Clock()
+    args = TrainingArguments(output_dir=str(work / f"stock-{preset}"), per_device_train_batch_size=batch,
+                             max_steps=steps, learning_rate=5e-4, warmup_steps=2, weight_decay=0.01,
+                             adam_beta2=0.98, adam_epsilon=1e-6, logging_steps=1, report_to=[], use_cpu=True,
+                             save_strategy="no", dataloader_num_workers=0, seed=torch_seed, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=Items(), callbacks=[clock],
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    elapsed = clock.marks[-1] - clock.marks[WARMUP - 1]
+    return {"tokens_per_s": (len(clock.marks) - WARMUP) * batch * seq / elapsed, "loss": losses[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=str(REPO / "runs" / "tiny"), help="holds corpus/ and tokenizer/")
+    parser.add_argument("--presets", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    run_dir, work = Path(args.run_dir), REPO / "bench" / "_work" / "pretrain"
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for preset in args.presets:
+        s = stock(run_dir, work, preset, args.steps, args.seq, args.batch)
+        o = ours(run_dir, work, preset, args.steps, args.seq, args.batch)
+        print(preset, "stock", s, "ours", o, flush=True)
+        rows.append(f"| {preset} | {s['tokens_per_s']:,.0f} | {o['tokens_per_s']:,.0f} | **{o['tokens_per_s'] / s['tokens_per_s']:.2f}** "
+                    f"| {s['loss']:.3f} | {o['loss']:.3f} |")
+    table = (
+        f"`python bench/pretrain.py --steps {args.steps} --seq {args.seq} --batch {args.batch}` on "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU, fp32; the embedded default corpus and "
+        f"tokenizer of `configs/tiny.yaml` (vocab 8,000).\n\n"
+        "| preset | stock Trainer + collator (tok/s) | hebrew-lm pretrain (tok/s) | ratio | stock loss at the last step | our loss |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(rows)
+    )
+    print("\n" + table)
+    if not args.no_write:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from benchmarks_md import write_block
+
+        write_block("pretrain.py", "CPU", table, "## Pretraining (`bench/pretrain.py`)",
+                    "Our loop against the stock `transformers` masked-LM recipe on the same model config and data.")
+
+
+if __name__ == "__main__":
+    main()
