@@ -48,3 +48,21 @@ def reasons(rejects: list[dict]) -> dict[str, int]:
     for r in rejects:
         out[r["reason"]] = out.get(r["reason"], 0) + 1
     return out
+
+
+def write_jsonl(path: Path, texts: list[str]) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for text in texts:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def corpus_and_tokenizer(root: Path, texts: list[str], vocab_size: int = 1000) -> Path:
+    """root/corpus (10% validation) and root/tok (a byte-level BPE, no audit) built from `texts`."""
+    from hebrew_lm.config import TokenizerConfig
+    from hebrew_lm.tokenizer.train import run as train_tokenizer
+
+    build(root / "corpus", [write_jsonl(root / "in.jsonl", texts)], validation_fraction=0.1)
+    train_tokenizer(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"),
+                                    vocab_size=vocab_size, audit=False))
+    return root

@@ -104,20 +104,9 @@ def test_masker_from_a_real_tokenizer(tmp_path, hebrew_docs):
 
 @pytest.fixture(scope="module")
 def corpus_and_tokenizer(tmp_path_factory, hebrew_docs):
-    import json
+    from helpers import corpus_and_tokenizer as make
 
-    from hebrew_lm.config import TokenizerConfig
-    from hebrew_lm.tokenizer.train import run
-
-    from helpers import build
-
-    root = tmp_path_factory.mktemp("mlm")
-    with open(root / "in.jsonl", "w", encoding="utf-8") as f:
-        for d in hebrew_docs[:300]:
-            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
-    build(root / "corpus", [root / "in.jsonl"], validation_fraction=0.1)
-    run(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"), vocab_size=1000, audit=False))
-    return root
+    return make(tmp_path_factory.mktemp("mlm"), hebrew_docs[:300])
 
 
 def test_token_store_holds_every_document_once_and_is_cached_by_what_made_it(corpus_and_tokenizer):

@@ -11,24 +11,15 @@ import pytest
 import torch
 import yaml
 
-from hebrew_lm.config import PretrainConfig, TokenizerConfig
+from hebrew_lm.config import PretrainConfig
 from hebrew_lm.mlm import train as pretrain
 
-from helpers import build
+from helpers import corpus_and_tokenizer
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, hebrew_docs):
-    from hebrew_lm.tokenizer.train import run as train_tokenizer
-
-    root = tmp_path_factory.mktemp("pre")
-    with open(root / "in.jsonl", "w", encoding="utf-8") as f:
-        for d in hebrew_docs[:250]:
-            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
-    build(root / "corpus", [root / "in.jsonl"], validation_fraction=0.1)
-    train_tokenizer(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"),
-                                    vocab_size=1000, audit=False))
-    return root
+    return corpus_and_tokenizer(tmp_path_factory.mktemp("pre"), hebrew_docs[:250])
 
 
 def settings(root, out, **overrides):
