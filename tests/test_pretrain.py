@@ -141,3 +141,16 @@ def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inpu
     assert one.keys() == two.keys()
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_run_under_torchrun_needs_the_data_stages_finished_first(inputs, tmp_path):
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "stages": ["corpus", "pretrain"],
+                                      "corpus": {"inputs": [str(inputs / "in.jsonl")]}}))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+              "-m", "hebrew_lm", "run", str(config)]
+    result = subprocess.run(launch, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "under torchrun the corpus stage must be finished first" in result.stderr
+    assert not (tmp_path / "run" / "corpus").exists()

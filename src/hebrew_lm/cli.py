@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 import typing
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 from hebrew_lm import __version__
 from hebrew_lm.config import STAGE_CONFIGS, flat_fields, load_preset, stage_config
-from hebrew_lm.runs import setup_logging
+from hebrew_lm.runs import is_finished, setup_logging
 
 log = logging.getLogger("hebrew_lm")
 
@@ -35,6 +36,11 @@ does nothing. Start with:
 
   hebrew-lm run configs/tiny.yaml        # the whole pipeline on the embedded default data
 """
+
+
+# Stages that run on every process under torchrun; the others run once, before.
+DISTRIBUTED_STAGES = {"pretrain"}
+STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain"}
 
 
 def _stage_runner(stage: str) -> Callable[..., Path]:
@@ -213,10 +219,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             preset = load_preset(args.config)
+            world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
             for stage in preset["stages"]:
                 config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
+                if world > 1 and stage not in DISTRIBUTED_STAGES:
+                    # Under torchrun only the training stages run on every process; the data stages must
+                    # be finished already, or every process would build them into one folder at once.
+                    if not is_finished(config.output_dir):
+                        first = [f"hebrew-lm {STAGE_COMMANDS[s]} {args.config}"
+                                 for s in preset["stages"] if s not in DISTRIBUTED_STAGES]
+                        raise ValueError(
+                            f"under torchrun the {stage} stage must be finished first; run the data stages in one "
+                            f"process ({'; '.join(first)}), then launch torchrun again"
+                        )
+                    if rank != 0:
+                        continue
                 out = _stage_runner(stage)(config, force=stage in args.force)
-                print(f"{stage}: {out}")
+                if rank == 0:
+                    print(f"{stage}: {out}")
         elif args.command == "corpus":
             out = _run_stage("corpus", args.config, _overrides(args), args.force)
             print(out)
