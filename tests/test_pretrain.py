@@ -121,7 +121,8 @@ def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path):
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
+def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path, sharding):
     from safetensors.torch import load_file
 
     def config(name, **kw):
@@ -134,8 +135,11 @@ def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inpu
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], check=True,
                    capture_output=True, env=env)
+    two_config = config("two", fsdp=sharding == "fsdp")
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    "29517", "-m", "hebrew_lm", "pretrain", str(config("two"))], check=True, capture_output=True, env=env)
+                    "29517", "-m", "hebrew_lm", "pretrain", str(two_config)], check=True, capture_output=True, env=env)
+    stats = json.loads((tmp_path / "two" / "pretrain" / "stats.json").read_text())
+    assert stats["sharding"] == sharding and stats["processes"] == 2
     one = load_file(str(tmp_path / "one" / "pretrain" / "model" / "model.safetensors"))
     two = load_file(str(tmp_path / "two" / "pretrain" / "model" / "model.safetensors"))
     assert one.keys() == two.keys()

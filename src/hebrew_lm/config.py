@@ -257,6 +257,8 @@ class PretrainConfig:
     """fp32 (the paper), bf16 autocast, or fp16 autocast with loss scaling (CUDA)."""
     compile: bool = False
     """torch.compile the model (about 10% on CPU; more on GPU)."""
+    fsdp: bool = False
+    """Under torchrun, shard parameters, gradients and optimizer state across processes (FSDP2, one unit per layer) instead of replicating them (DDP): for the large preset."""
     seed: int = 0
     """Seed of initialization, data order, masking and dropout."""
     log_every: int = 10

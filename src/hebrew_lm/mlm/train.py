@@ -32,7 +32,7 @@ import torch.distributed as dist
 from hebrew_lm.config import PretrainConfig, to_dict
 from hebrew_lm.mlm.data import PackedSequences, build_token_store
 from hebrew_lm.mlm.masking import Masker, mask_tokens
-from hebrew_lm.mlm.model import MaskedLMObjective, build_model, masked_lm_loss, roberta_config
+from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
 from hebrew_lm.runs import (
     SUCCESS,
     atomic_write_json,
@@ -138,16 +138,65 @@ def _checkpoint_dirs(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("ckpt-*") if p.is_dir() and not p.name.endswith(".tmp")), reverse=True)
 
 
-def save_checkpoint(root: Path, model, optimizer, state: dict[str, Any], keep: int) -> Path:
+# Tied to other weights (the input embeddings, lm_head.bias): stored once, under their other name.
+TIED_KEYS = ("lm_head.decoder.weight", "lm_head.decoder.bias")
+
+
+class Weights:
+    """Full (unsharded) model and optimizer state, gathered from every process when FSDP shards them."""
+
+    def __init__(self, objective: torch.nn.Module, optimizer, fsdp: bool) -> None:
+        self.objective, self.optimizer, self.fsdp = objective, optimizer, fsdp
+
+    def _options(self, **kw):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+        return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
+
+    def gather(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(model state without the tied keys, optimizer state); a collective call under FSDP."""
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+
+            full = get_model_state_dict(self.objective, options=self._options())
+            model_state = {k.removeprefix("model."): v for k, v in full.items()}
+            # Before the first step there is no optimizer state to save; asking for it would make
+            # torch initialize it with a step of its own and shift Adam's bias correction by one.
+            optim_state = (get_optimizer_state_dict(self.objective, self.optimizer, options=self._options())
+                           if self.optimizer.state else {})
+        else:
+            model_state = {k: v.detach().cpu() for k, v in self.objective.model.state_dict().items()}
+            optim_state = self.optimizer.state_dict()
+        return {k: v.contiguous() for k, v in model_state.items() if k not in TIED_KEYS}, optim_state
+
+    def restore(self, model_state: dict[str, torch.Tensor], optim_state: dict[str, Any]) -> None:
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+
+            set_model_state_dict(self.objective, {f"model.{k}": v for k, v in model_state.items()},
+                                 options=self._options(strict=False))
+            if optim_state:
+                set_optimizer_state_dict(self.objective, self.optimizer, optim_state, options=self._options())
+            else:
+                self.optimizer.state.clear()
+        else:
+            missing, unexpected = self.objective.model.load_state_dict(model_state, strict=False)
+            if unexpected or set(missing) - set(TIED_KEYS):
+                raise ValueError(f"checkpoint does not fit the model: missing {missing}, unexpected {unexpected}")
+            self.optimizer.load_state_dict(optim_state)
+
+
+def save_checkpoint(root: Path, model_state: dict[str, torch.Tensor], optim_state: dict[str, Any],
+                    state: dict[str, Any], keep: int) -> Path:
     """Write ckpt-STEP under a temporary name, fsync every file, rename; then drop the oldest."""
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     final = root / f"ckpt-{state['step']:08d}"
     tmp = root / f"{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+    save_file(model_state, str(tmp / "model.safetensors"))
+    torch.save({"optimizer": optim_state, "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                tmp / "optimizer.pt")
     atomic_write_json(tmp / "state.json", state)
@@ -162,10 +211,10 @@ def save_checkpoint(root: Path, model, optimizer, state: dict[str, Any], keep: i
     return final
 
 
-def load_checkpoint(root: Path, model, optimizer, config_fp: str) -> dict[str, Any] | None:
+def load_checkpoint(root: Path, weights: Weights, config_fp: str) -> dict[str, Any] | None:
     """Restore the newest checkpoint that loads; a corrupt one is skipped with a warning, one from
     another config is an error."""
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
 
     for ckpt in _checkpoint_dirs(root):
         try:
@@ -179,12 +228,12 @@ def load_checkpoint(root: Path, model, optimizer, config_fp: str) -> dict[str, A
                 f"or pass --resume never to start over"
             )
         try:
-            load_model(model, str(ckpt / "model.safetensors"))
+            model_state = load_file(str(ckpt / "model.safetensors"))
             extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
+            weights.restore(model_state, extra["optimizer"])
         except Exception as e:  # a torn or corrupted file: fall back to the previous checkpoint
             log.warning("pretrain: checkpoint %s is corrupt (%s); falling back to the one before", ckpt, e)
             continue
-        optimizer.load_state_dict(extra["optimizer"])
         torch.set_rng_state(extra["rng_cpu"])
         if extra["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(extra["rng_cuda"])
@@ -208,8 +257,10 @@ def _metrics_writer(path: Path, up_to_step: int):
 
 
 @torch.no_grad()
-def evaluate(model, data: PackedSequences, masker: Masker, c: PretrainConfig, dist_: Dist, autocast) -> float:
-    model.eval()
+def evaluate(objective, data: PackedSequences, masker: Masker, c: PretrainConfig, dist_: Dist, autocast) -> float:
+    """Mean masked-LM loss on fixed validation batches, masked the same way every time. Goes through
+    the root module (`objective`), whose forward gathers parameters under FSDP."""
+    objective.eval()
     losses = []
     n = min(c.eval_batches, max(1, len(data) // c.micro_batch_size))
     for b in range(n):
@@ -218,8 +269,8 @@ def evaluate(model, data: PackedSequences, masker: Masker, c: PretrainConfig, di
         inputs, labels = mask_tokens(ids, masker, mask_generator(c.seed + 7919, 0, b))
         inputs, labels = inputs.to(dist_.device), labels.to(dist_.device)
         with autocast():
-            losses.append(masked_lm_loss(model, inputs, torch.ones_like(inputs), labels).item())
-    model.train()
+            losses.append(objective(inputs, torch.ones_like(inputs), labels).item())
+    objective.train()
     return dist_.mean(sum(losses) / len(losses))
 
 
@@ -273,17 +324,26 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     torch.manual_seed(c.seed)
     model_config = roberta_config(c.model, vocab_size, c.max_seq_len, c.dropout)
     model = build_model(model_config).to(dist_.device)
-    if model.config.vocab_size != vocab_size:  # pragma: no cover - roberta_config takes it from the tokenizer
-        raise ValueError("model and tokenizer vocabularies differ")
-    optimizer = make_optimizer(model, c)
+    params = model.num_parameters()
     masker = Masker.from_tokenizer(tokenizer, c.mlm_probability, c.whole_word_masking)
+    objective = MaskedLMObjective(model)
+    fsdp = c.fsdp and dist_.world > 1
+    ddp = None
+    if fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.roberta.encoder.layer:
+            fully_shard(layer)
+        fully_shard(objective)  # embeddings and LM head (tied) in the root unit
+    elif dist_.world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(objective)
+    optimizer = make_optimizer(model, c)  # after sharding: it must hold the sharded parameters
+    weights = Weights(objective, optimizer, fsdp)
 
     state = {"step": 0, "tokens_seen": 0, "data_position": 0, "spikes": 0, "skipped_batches": 0,
              "config_fingerprint": config_fp}
     if c.resume == "auto":
-        state = load_checkpoint(out / "checkpoints", model, optimizer, config_fp) or state
-    objective = MaskedLMObjective(model)
-    ddp = torch.nn.parallel.DistributedDataParallel(objective) if dist_.world > 1 else None
+        state = load_checkpoint(out / "checkpoints", weights, config_fp) or state
     forward = ddp or objective
     if c.compile:
         forward = torch.compile(forward)
@@ -296,7 +356,6 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
 
     scaler = torch.amp.GradScaler(enabled=c.precision == "fp16" and dist_.device.type == "cuda")
     metrics = _metrics_writer(out / "metrics.jsonl", state["step"]) if dist_.main else None
-    params = model.num_parameters()
     if dist_.main:
         log.info("pretrain: %s model, %s parameters, %d sequences of %d tokens; global batch %d = %d x %d "
                  "processes x %d accumulation; %d steps", c.model, f"{params:,}", len(train), c.max_seq_len,
@@ -306,8 +365,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     started, started_step = time.time(), state["step"]
 
     def checkpoint() -> None:
+        model_state, optim_state = weights.gather()
         if dist_.main:
-            save_checkpoint(out / "checkpoints", model, optimizer, state, c.keep_checkpoints)
+            save_checkpoint(out / "checkpoints", model_state, optim_state, state, c.keep_checkpoints)
         dist_.barrier()
 
     if state["step"] == 0:
@@ -325,7 +385,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
             ids = torch.stack([train[i] for i in idx])
             inputs, labels = mask_tokens(ids, masker, mask_generator(c.seed, step, micro))
             inputs, labels = inputs.to(dist_.device), labels.to(dist_.device)
-            # DDP syncs gradients only on the last micro-batch of the step
+            # gradients are synchronized across processes only on the last micro-batch of the step
+            if fsdp:
+                objective.set_requires_gradient_sync(m == accum - 1)
             with ddp.no_sync() if ddp is not None and m < accum - 1 else nullcontext():
                 with autocast():
                     loss = forward(inputs, torch.ones_like(inputs), labels) / accum
@@ -341,7 +403,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
             log.warning("pretrain: step %d loss %.4g is a spike (median of recent %.4g); restoring the last "
                         "checkpoint and skipping these %d sequences", step + 1, loss_value,
                         statistics.median(recent) if recent else float("nan"), c.global_batch_size)
-            restored = load_checkpoint(out / "checkpoints", model, optimizer, config_fp)
+            restored = load_checkpoint(out / "checkpoints", weights, config_fp)
             if restored is None:
                 raise RuntimeError("loss spike with no checkpoint to restore")
             state = {**restored, "data_position": max(restored["data_position"], skipped_to), "spikes": spikes,
@@ -372,7 +434,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                                       "tokens_seen": state["tokens_seen"]}) + "\n")
             metrics.flush()
         if val is not None and (step % c.eval_every == 0 or step == c.max_steps):
-            val_loss = evaluate(model, val, masker, c, dist_, autocast)
+            val_loss = evaluate(objective, val, masker, c, dist_, autocast)
             if dist_.main:
                 log.info("step %6d | validation loss %.4f | perplexity %.2f", step, val_loss, math.exp(min(val_loss, 50)))
                 metrics.write(json.dumps({"step": step, "val_loss": val_loss, "val_perplexity": math.exp(min(val_loss, 50))}) + "\n")
@@ -380,14 +442,19 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
         if step % c.checkpoint_every == 0 or step == c.max_steps:
             checkpoint()
 
+    final_state, _ = weights.gather()
     if dist_.main:
         metrics.close()
         from hebrew_lm.mlm.export import export_model, plot_curves
 
+        if fsdp:  # export from a plain copy holding the gathered weights
+            model = build_model(model_config)
+            model.load_state_dict(final_state, strict=False)
+
         stats = {"parameters": params, "steps": state["step"], "tokens_seen": state["tokens_seen"],
                  "spikes": state["spikes"], "train_sequences": len(train),
                  "wall_seconds": round(time.time() - started, 1), "processes": dist_.world,
-                 "gradient_accumulation": accum}
+                 "gradient_accumulation": accum, "sharding": "fsdp" if fsdp else ("ddp" if ddp else "none")}
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
         stats["final_loss"] = next((r["loss"] for r in reversed(records) if "loss" in r and "event" not in r), None)
         stats["final_val_loss"] = next((r["val_loss"] for r in reversed(records) if "val_loss" in r), None)
