@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 
 from hebrew_lm.config import PretrainConfig, to_dict
+from hebrew_lm.corpus.shards import load_manifest
 from hebrew_lm.mlm.data import PackedSequences, build_token_store
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
@@ -41,6 +42,7 @@ from hebrew_lm.runs import (
     dump_yaml,
     fingerprint,
     fsync_dir,
+    is_finished,
     mark_success,
     prepare_output_dir,
     read_success,
@@ -284,13 +286,14 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     corpus_dir, tokenizer_dir = Path(c.corpus_dir), Path(c.tokenizer_dir)
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
-    from hebrew_lm.corpus.shards import load_manifest
-
-    load_manifest(corpus_dir)
+    load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
     config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
                              "corpus": read_success(corpus_dir).get("fingerprint"),
                              "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
-    if dist_.main and check_finished(out, config_fp, "pretrain", force):
+    # Rank 0 decides (and with --force removes the old run); the others follow after the barrier.
+    done = check_finished(out, config_fp, "pretrain", force) if dist_.main else False
+    dist_.barrier()
+    if done or (not dist_.main and is_finished(out)):
         return out
     if dist_.main:
         prepare_output_dir(out, "pretrain", owned_markers=(SUCCESS, "checkpoints", "metrics.jsonl"))
@@ -302,9 +305,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
 
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     vocab_size = tokenizer.get_vocab_size()
-    if dist_.main:
-        train_store = build_token_store(corpus_dir, tokenizer_dir, "train", c.cache_dir)
-        val_store = build_token_store(corpus_dir, tokenizer_dir, "validation", c.cache_dir)
+    if dist_.main:  # tokenize once; the other processes then find the stores finished
+        for split in ("train", "validation"):
+            build_token_store(corpus_dir, tokenizer_dir, split, c.cache_dir)
     dist_.barrier()
     train_store = build_token_store(corpus_dir, tokenizer_dir, "train", c.cache_dir)
     val_store = build_token_store(corpus_dir, tokenizer_dir, "validation", c.cache_dir)
