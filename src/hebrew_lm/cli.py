@@ -29,6 +29,8 @@ hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a ti
   corpus     raw text (txt, jsonl, parquet, Wikipedia XML) -> clean, deduplicated, sharded corpus
   tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit
   pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
+  finetune   encoders -> NER and sentiment scores (BMC, NEMO, SMCD) with a grid search, error analysis
+  data       download the public benchmarks (NEMO, BMC, SMCD) at pinned commits
 
 Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
 output folder with config.yaml, stats.json and a _SUCCESS marker, and a rerun with the same config
@@ -40,7 +42,8 @@ does nothing. Start with:
 
 # Stages that run on every process under torchrun; the others run once, before.
 DISTRIBUTED_STAGES = {"pretrain"}
-STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain"}
+STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain",
+                  "finetune": "finetune"}
 
 
 def _stage_runner(stage: str) -> Callable[..., Path]:
@@ -54,6 +57,10 @@ def _stage_runner(stage: str) -> Callable[..., Path]:
         return run
     if stage == "pretrain":
         from hebrew_lm.mlm.train import run
+
+        return run
+    if stage == "finetune":
+        from hebrew_lm.finetune.stage import run
 
         return run
     raise KeyError(stage)  # pragma: no cover
@@ -98,16 +105,19 @@ def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def _stage_parser(subparsers, name: str, stage: str, help: str, description: str, examples: list[str]) -> None:
+def _stage_parser(subparsers, name: str, stage: str, help: str, description: str, examples: list[str],
+                  config_optional: bool = False) -> None:
     """A stage's subcommand: CONFIG, --force, and one flag per field of the stage's config."""
     command = f"hebrew-lm {STAGE_COMMANDS[stage]}"
     parser = subparsers.add_parser(
-        name, help=help, usage=f"{command} CONFIG [--FIELD VALUE ...] [--force]",
+        name, help=help, usage=f"{command} {'[CONFIG]' if config_optional else 'CONFIG'} [--FIELD VALUE ...] [--force]",
         description=textwrap.fill(description, 90),
         epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", help=f"preset YAML file; its `{stage}:` section and `run_dir` are used")
+    parser.add_argument("config", nargs="?" if config_optional else None,
+                        help=f"preset YAML file; its `{stage}:` section and `run_dir` are used"
+                        + (" (optional: flags alone are enough)" if config_optional else ""))
     parser.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
     add_config_flags(parser, STAGE_CONFIGS[stage])
 
@@ -194,12 +204,45 @@ def build_parser() -> argparse.ArgumentParser:
         ["hebrew-lm pretrain configs/tiny.yaml",
          "torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml"],
     )
+    _stage_parser(
+        sub, "finetune", "finetune", "fine-tune and evaluate encoders on NER and sentiment (the paper's protocol)",
+        "Fine-tune each encoder (any local Hugging Face encoder folder, plus the first one from random "
+        "initialization as a baseline) on each task: NER as token classification (BIOES, first sub-word labelled) "
+        "and sentiment as sequence classification. A grid over learning rate x batch size, several seeds, early "
+        "stopping on dev; the grid point with the best mean dev score is scored on test once. Max sequence length "
+        "per task from the 95th percentile of tokenized train lengths. Writes results.md/csv/json/png in the "
+        "paper's layout (rows models, columns BMC, NEMO, SMCD, average), errors.md (boundary, type, missed, "
+        "spurious; confusion matrices; negation cues) and the best fine-tuned models. Finished trials are skipped "
+        "on rerun. docs/finetune.md explains it.",
+        ["hebrew-lm finetune configs/tiny.yaml",
+         "hebrew-lm finetune --models path/to/encoder --data_dir data --output_dir runs/eval   # BMC, NEMO, SMCD",
+         "hebrew-lm finetune --models runs/a/pretrain/model runs/b/pretrain/model --model_names A B "
+         "--data_dir ../shared/data --output_dir runs/ab --learning_rates 3e-5 5e-5 --seeds 1 2"],
+        config_optional=True,
+    )
+
+    data = sub.add_parser("data", help="download the public benchmarks (for machines with internet)")
+    data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
+    dl = data_sub.add_parser(
+        "download", usage="hebrew-lm data download {nemo,bmc,smcd} ... [--output_dir DIR]",
+        help="fetch NEMO, BMC and SMCD from their repositories at pinned commits, checking each file's sha256",
+        description=textwrap.fill(
+            "Fetch the public fine-tuning benchmarks from their canonical GitHub repositories at pinned commits, "
+            "verify every file's sha256, and lay them out as `hebrew-lm finetune` expects (DIR/nemo, DIR/bmc, "
+            "DIR/smcd). Files already present with the right checksum are kept. Read each set's license first: "
+            "NEMO is non-commercial research data; BMC states none (research use); SMCD is a research benchmark.", 90),
+        epilog="example:\n  hebrew-lm data download nemo bmc smcd --output_dir data\n"
+               "  hebrew-lm finetune configs/tiny.yaml --finetune.tasks bmc nemo smcd   # then evaluate on them",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dl.add_argument("datasets", nargs="+", choices=["nemo", "bmc", "smcd"], help="which benchmarks")
+    dl.add_argument("--output_dir", default="data", metavar="DIR", help="where to put them (default: data)")
     return parser
 
 
-def _run_stage(stage: str, preset_path: str, overrides: dict[str, Any], force: bool) -> Path:
-    preset = load_preset(preset_path)
-    config = stage_config(preset, stage, overrides, source=preset_path)
+def _run_stage(stage: str, preset_path: str | None, overrides: dict[str, Any], force: bool) -> Path:
+    preset = load_preset(preset_path) if preset_path else {}
+    config = stage_config(preset, stage, overrides, source=preset_path or "flags")
     return _stage_runner(stage)(config, force=force)
 
 
@@ -233,9 +276,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tokenizer" and args.action == "train":
             out = _run_stage("tokenizer", args.config, _overrides(args), args.force)
             print(out)
-        elif args.command == "pretrain":
-            out = _run_stage("pretrain", args.config, _overrides(args), args.force)
+        elif args.command in ("pretrain", "finetune"):
+            out = _run_stage(args.command, args.config, _overrides(args), args.force)
             print(out)
+        elif args.command == "data":
+            from hebrew_lm.datasets.download import download
+
+            for name in args.datasets:
+                print(download(name, args.output_dir))
         elif args.command == "tokenizer" and args.action == "audit":
             from hebrew_lm.tokenizer.audit import run_audit
 

@@ -297,8 +297,100 @@ class PretrainConfig:
             raise ValueError(f"pretrain.learning_rate must be > 0, got {self.learning_rate}")
 
 
-# Every stage the CLI knows, in pipeline order. Later issues add finetune and report.
-STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig}
+@dataclass
+class TaskSpec:
+    """One fine-tuning task. In YAML either a bare name (`nemo`) or a mapping."""
+
+    name: str
+    """nemo, bmc, smcd (the paper's benchmarks, read from DATA_DIR/<name>), htb-ner, sentiment-demo (embedded, offline), or any name for your own data (give train, dev, test)."""
+    kind: Literal["auto", "ner", "classification"] = "auto"
+    """ner (word tags, BIOES or BIO) or classification (one label per text); auto: known for the built-in tasks, else from the train file (.bmes/.bio/.conll/.iob: ner)."""
+    path: str = ""
+    """Built-in tasks: the folder holding the data (default: DATA_DIR/<name>, as `hebrew-lm data download` lays it out, or the files' own repository layout)."""
+    train: str = ""
+    """Your own task: the train file (`word TAG` lines; or `text<TAB>label` lines / JSONL with text and label)."""
+    dev: str = ""
+    """Your own task: the dev file (model selection and early stopping)."""
+    test: str = ""
+    """Your own task: the test file (scored once, with the hyperparameters dev chose)."""
+    variant: str = ""
+    """nemo: spmrl (default, the split encoder papers report) or ud; smcd: clean (default, deduplicated) or unclean."""
+    splits: list[str] = field(default_factory=list)
+    """bmc: which of its three random splits to run (default all: 1 2 3), reported as mean +- std."""
+
+    @classmethod
+    def from_str(cls, value: str) -> TaskSpec:
+        return cls(name=value)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a task needs a `name`")
+
+
+@dataclass
+class FinetuneConfig:
+    """`hebrew-lm finetune`: encoders -> fine-tuned on NER and sentiment with a grid search, scored on test once."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"output_dir": "finetune", "models": ["pretrain/model"]}
+
+    output_dir: str
+    """Folder for trials, results (results.md/csv/json/png), error analysis and the best fine-tuned models (default: RUN_DIR/finetune)."""
+    models: list[str] = field(default_factory=list)
+    """Encoder folders to evaluate (any local Hugging Face encoder with a tokenizer). Empty: RUN_DIR/pretrain/model."""
+    model_names: list[str] = field(default_factory=list)
+    """A row name for each of `models` (default: from the folder path)."""
+    random_init_baseline: bool = True
+    """Add a row for the first model's architecture from random initialization: what pretraining bought."""
+    tasks: list[TaskSpec] = field(default_factory=lambda: [TaskSpec("bmc"), TaskSpec("nemo"), TaskSpec("smcd")])
+    """Tasks to run (default: the paper's bmc, nemo, smcd)."""
+    data_dir: str = "data"
+    """Where the built-in benchmarks live, one folder each (`hebrew-lm data download` writes there)."""
+    learning_rates: list[float] = field(default_factory=lambda: [1e-5, 2e-5, 3e-5, 5e-5])
+    """Grid: peak learning rates."""
+    batch_sizes: list[int] = field(default_factory=lambda: [16, 32])
+    """Grid: batch sizes."""
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    """Seeds per grid point; scores are mean +- std over them."""
+    max_epochs: int = 20
+    """Epochs at most; early stopping usually ends a trial sooner."""
+    patience: int = 3
+    """Stop after this many epochs without a better dev score; the best epoch's weights are kept."""
+    warmup_ratio: float = 0.1
+    """Share of the planned steps spent warming the learning rate up (then linear decay)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    max_seq_len: int = 0
+    """Tokens per input; 0: the 95th percentile of tokenized train lengths, rounded up to a multiple of 64 (the paper got 64 and 192). Longer NER sentences are cut into word-aligned windows (no word goes unscored); longer texts are truncated and counted."""
+    group_by_length: bool = True
+    """Batch inputs of similar length together, padded to the longest in the batch (false: pad every input to max_seq_len)."""
+    repair_tags: bool = False
+    """Repair illegal BIOES transitions on load (counted and reported) instead of stopping with an error."""
+    export_best: bool = True
+    """Export each model's best fine-tuned model per task (by dev) to OUTPUT/models/<model>/<task>, loadable with `pipeline`."""
+    error_examples: int = 20
+    """Examples per error category written to the error analysis."""
+    threads: int = 0
+    """CPU threads for torch; 0: torch's default."""
+
+    def __post_init__(self) -> None:
+        if not self.learning_rates or not self.batch_sizes or not self.seeds:
+            raise ValueError("finetune.learning_rates, batch_sizes and seeds must each have at least one value")
+        if any(lr <= 0 for lr in self.learning_rates) or any(b < 1 for b in self.batch_sizes):
+            raise ValueError("finetune.learning_rates must be > 0 and batch_sizes >= 1")
+        if self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("finetune.max_epochs and finetune.patience must be >= 1")
+        if self.max_seq_len and not 8 <= self.max_seq_len <= 4096:
+            raise ValueError(f"finetune.max_seq_len must be 0 (auto) or in [8, 4096], got {self.max_seq_len}")
+        if self.model_names and len(self.model_names) != len(self.models):
+            raise ValueError("finetune.model_names needs one name per entry of finetune.models")
+        names = [t.name for t in self.tasks]
+        if len(set(names)) < len(names):
+            raise ValueError(f"finetune.tasks: each task name once, got {names}")
+
+
+# Every stage the CLI knows, in pipeline order. A later issue adds the report.
+STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
+                                  "finetune": FinetuneConfig}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,8 +598,8 @@ def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] |
         raise ValueError(f"{source}: section '{stage}' must be a mapping")
     run_dir = preset.get("run_dir")
     for key, sub in getattr(cls, "RUN_DIR_DEFAULTS", {}).items():
-        if key not in section and run_dir:
-            section[key] = str(Path(run_dir) / sub)
+        if not section.get(key) and run_dir:
+            section[key] = [str(Path(run_dir) / s) for s in sub] if isinstance(sub, list) else str(Path(run_dir) / sub)
     for dotted, value in (overrides or {}).items():
         set_dotted(section, dotted, value)
     return from_dict(cls, section, f"{source}: {stage}")

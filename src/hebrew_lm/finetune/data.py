@@ -1,0 +1,301 @@
+"""Labelled data for fine-tuning: readers, validation and label-scheme conversion.
+
+Two kinds of task:
+- NER: sentences of words with one BIOES (or BIO) tag per word, as NEMO's `token-single` files and
+  BMC's splits hold them (`word TAG` per line, blank line between sentences).
+- Classification: texts with one label each, as SMCD's TSV files hold them (`text<TAB>label`).
+
+Bad input is an error naming the file and line. Problems a user may choose to live with (an
+illegal BIOES transition) are counted and reported, and `repair` fixes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("hebrew_lm")
+
+
+@dataclass
+class Sentence:
+    """One NER sentence: words and their tags (empty tags: an unlabelled file)."""
+
+    words: list[str]
+    tags: list[str]
+    where: str = ""
+    """file:line of the sentence's first word, for error messages and examples."""
+
+
+@dataclass
+class Example:
+    """One classification example."""
+
+    text: str
+    label: str
+    where: str = ""
+
+
+@dataclass
+class Split:
+    """One task's train, dev and test data, with what loading it found."""
+
+    train: list
+    dev: list
+    test: list
+    labels: list[str]
+    """NER: entity types; classification: the label set, in a fixed order."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings found on load (repaired transitions, dropped empty sentences), reported in the results."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Tag schemes
+
+
+TAG_RE = re.compile(r"^(O|[BIES]-[^\s]+)$")
+
+
+def tag_type(tag: str) -> str:
+    return tag[2:] if tag != "O" else ""
+
+
+def bio_to_bioes(tags: list[str]) -> list[str]:
+    """BIO (IOB2) -> BIOES: single-word entities become S-, last words E-."""
+    out = []
+    for i, tag in enumerate(tags):
+        nxt = tags[i + 1] if i + 1 < len(tags) else "O"
+        continues = nxt == f"I-{tag_type(tag)}"
+        if tag.startswith("B-"):
+            out.append(tag if continues else "S-" + tag[2:])
+        elif tag.startswith("I-"):
+            out.append(tag if continues else "E-" + tag[2:])
+        else:
+            out.append(tag)
+    return out
+
+
+def bioes_to_bio(tags: list[str]) -> list[str]:
+    """BIOES -> BIO (IOB2)."""
+    return ["B-" + t[2:] if t[0] == "S" else "I-" + t[2:] if t[0] == "E" else t for t in tags]
+
+
+def bioes_violations(tags: list[str]) -> list[int]:
+    """Positions whose tag cannot follow the previous one in BIOES (or that leave an entity open)."""
+    bad = []
+    prev = "O"
+    for i, tag in enumerate(tags + ["O"]):
+        inside = prev[0] in "BI"
+        if tag[0] in "IE":
+            if not inside or tag_type(tag) != tag_type(prev):
+                bad.append(i)
+        elif inside:  # O, B or S while an entity is open
+            bad.append(i)
+        prev = tag
+    return [min(i, len(tags) - 1) for i in bad]
+
+
+def repair_bioes(tags: list[str]) -> list[str]:
+    """The nearest legal BIOES sequence: a stray I/E opens an entity, an entity left open is closed."""
+    out = list(tags)
+    for i, tag in enumerate(out):
+        prev = out[i - 1] if i else "O"
+        open_before = prev[0] in "BI" and tag_type(prev) == tag_type(tag)
+        if tag[0] in "IE" and not open_before:
+            out[i] = ("B-" if tag[0] == "I" else "S-") + tag[2:]
+    for i, tag in enumerate(out):
+        nxt = out[i + 1] if i + 1 < len(out) else "O"
+        continues = nxt[0] in "IE" and tag_type(nxt) == tag_type(tag)
+        if tag[0] == "B" and not continues:
+            out[i] = "S-" + tag[2:]
+        elif tag[0] == "I" and not continues:
+            out[i] = "E-" + tag[2:]
+    return out
+
+
+def entities(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end exclusive) of each well-formed BIOES entity; a broken one yields nothing (seqeval's strict mode)."""
+    spans = []
+    start, kind = None, ""
+    for i, tag in enumerate(tags):
+        p, t = tag[0], tag_type(tag)
+        if p == "S":
+            spans.append((t, i, i + 1))
+            start = None
+        elif p == "B":
+            start, kind = i, t
+        elif p == "I":
+            if start is None or t != kind:
+                start = None
+        elif p == "E":
+            if start is not None and t == kind:
+                spans.append((t, start, i + 1))
+            start = None
+        else:
+            start = None
+    return spans
+
+
+# --------------------------------------------------------------------------------------------------
+# Readers
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        try:
+            raw.decode("cp1255")
+            hint = " (it decodes as Windows-1255: convert it with `iconv -f cp1255 -t utf-8`)"
+        except UnicodeDecodeError:
+            hint = ""
+        raise ValueError(f"{path}:{line}: not UTF-8{hint}") from None
+
+
+def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = True) -> tuple[list[Sentence], str]:
+    """Sentences of `word TAG` lines (CoNLL-style: the tag is the last whitespace-separated column; NEMO's
+    files hold one word with spaces inside, so only the last separator splits). Returns the sentences and
+    the scheme found: "bioes" or "bio" (BIO files are converted to BIOES)."""
+    path = Path(path)
+    sentences: list[Sentence] = []
+    words: list[str] = []
+    tags: list[str] = []
+    start = 0
+    columns: int | None = None
+    for n, line in enumerate(_read_lines(path), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            if words:
+                sentences.append(Sentence(words, tags, f"{path}:{start}"))
+            words, tags = [], []
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        if not words:
+            start = n
+        parts = line.split("\t") if "\t" in line else line.rsplit(" ", 1)
+        if len(parts) == 1:
+            if require_tags:
+                raise ValueError(f"{path}:{n}: expected `word TAG`, found one column ({line[:60]!r}); "
+                                 "a test file needs its gold labels")
+            words.append(parts[0])
+            continue
+        if "\t" in line:
+            if columns is None:
+                columns = len(parts)
+            elif len(parts) != columns:
+                raise ValueError(f"{path}:{n}: {len(parts)} columns where earlier lines have {columns}")
+        word, tag = parts[0], parts[-1].strip()
+        if not TAG_RE.match(tag):
+            raise ValueError(f"{path}:{n}: {tag!r} is not a BIOES/BIO tag (O, B-X, I-X, E-X or S-X)")
+        words.append(word)
+        tags.append(tag)
+    if words:
+        sentences.append(Sentence(words, tags, f"{path}:{start}"))
+    if not sentences:
+        raise ValueError(f"{path}: no sentences")
+    found = "bioes" if any(t[0] in "ES" for s in sentences for t in s.tags) else "bio"
+    if scheme == "bio" or (scheme == "auto" and found == "bio"):
+        for s in sentences:
+            s.tags = bio_to_bioes(s.tags)
+    return sentences, found
+
+
+def read_classification(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:
+    """`text<TAB>label` lines (a header line naming the columns is skipped), or JSONL with text and label fields."""
+    path = Path(path)
+    examples = []
+    lines = _read_lines(path)
+    if path.suffix == ".jsonl":
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if text_field not in record or label_field not in record:
+                raise ValueError(f"{path}:{n}: needs fields {text_field!r} and {label_field!r}")
+            examples.append(Example(str(record[text_field]), str(record[label_field]), f"{path}:{n}"))
+    else:
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if n == 1 and parts[-1].strip().lower() in ("label", "labels", "sentiment"):
+                continue  # header
+            if len(parts) < 2 or not parts[-1].strip():
+                raise ValueError(f"{path}:{n}: expected `text<TAB>label`, found no label; a test file needs its "
+                                 "gold labels (SMCD: test_gold.tsv, not test.tsv)")
+            examples.append(Example("\t".join(parts[:-1]).strip(), parts[-1].strip(), f"{path}:{n}"))
+    if not examples:
+        raise ValueError(f"{path}: no examples")
+    return examples
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation across a task's splits
+
+
+def check_ner(train: list[Sentence], dev: list[Sentence], test: list[Sentence], repair: bool,
+              types: list[str] | None = None) -> tuple[list[Sentence], list[Sentence], list[Sentence], list[str], list[str]]:
+    """Drop empty sentences, find illegal transitions (repair them or fail), and refuse dev/test types that
+    train never shows (or that are outside `types`). Returns the splits, the entity types and notes."""
+    notes = []
+    splits = []
+    known = sorted({tag_type(t) for s in train for t in s.tags} - {""}) if types is None else list(types)
+    for name, sentences in (("train", train), ("dev", dev), ("test", test)):
+        kept = [s for s in sentences if s.words]
+        if len(kept) < len(sentences):
+            notes.append(f"{name}: {len(sentences) - len(kept)} empty sentences dropped")
+        broken = 0
+        for s in kept:
+            unknown = {tag_type(t) for t in s.tags} - set(known) - {""}
+            if unknown:
+                raise ValueError(f"{s.where}: entity type(s) {sorted(unknown)} not in the label set {known}")
+            bad = bioes_violations(s.tags)
+            if bad:
+                broken += 1
+                if not repair:
+                    i = bad[0]
+                    file, _, line = s.where.rpartition(":")
+                    raise ValueError(
+                        f"{file}:{int(line) + i}: illegal BIOES transition "
+                        f"{s.tags[i - 1] if i else 'start'} -> {s.tags[i]} ({s.words[i]!r}); "
+                        "fix the file or set repair_tags: true"
+                    )
+                s.tags = repair_bioes(s.tags)
+        if broken:
+            notes.append(f"{name}: {broken} sentences with illegal BIOES transitions repaired")
+            log.warning("%s: %d sentences with illegal BIOES transitions repaired", name, broken)
+        splits.append(kept)
+    return splits[0], splits[1], splits[2], known, notes
+
+
+def check_classification(train: list[Example], dev: list[Example], test: list[Example],
+                         labels: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Empty texts and labels that train never shows are errors; a class missing from dev/test is a note."""
+    known = sorted({e.label for e in train}) if labels is None else list(labels)
+    notes = []
+    for name, examples in (("train", train), ("dev", dev), ("test", test)):
+        for e in examples:
+            if not e.text.strip():
+                raise ValueError(f"{e.where}: empty text")
+            if e.label not in known:
+                raise ValueError(f"{e.where}: label {e.label!r} is not in the label set {known}")
+        missing = set(known) - {e.label for e in examples}
+        if missing:
+            notes.append(f"{name}: no examples of label(s) {sorted(missing)}")
+    counts = Counter(e.label for e in train)
+    notes.append("train label counts: " + ", ".join(f"{k}={counts[k]}" for k in known))
+    return known, notes

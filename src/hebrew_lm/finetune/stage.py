@@ -1,0 +1,253 @@
+"""`hebrew-lm finetune`: every model x every task, a grid search with early stopping on dev, the
+chosen hyperparameters scored on test once, and a results table in the paper's layout.
+
+    OUTPUT/
+      trials/<model>/<task>/lr<..>_bs<..>_seed<..>/trial.json   one per trial (a rerun skips finished ones)
+      models/<model>/<task>/          the best fine-tuned model per model and task (a Hugging Face folder)
+      results.{md,csv,json,png}       rows = models, columns = tasks and their average
+      errors.md, errors.json          error analysis of each model's best run on each test set
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from hebrew_lm.config import FinetuneConfig, to_dict
+from hebrew_lm.finetune.encode import choose_max_len, sentence_lengths, text_lengths
+from hebrew_lm.finetune.metrics import classification_errors, ner_errors
+from hebrew_lm.finetune.tasks import LoadedTask, load_task
+from hebrew_lm.finetune.trial import Prepared, predict, prepare, run_trial
+from hebrew_lm.runs import (SUCCESS, atomic_write_json, atomic_write_text, check_finished, dump_yaml, fingerprint,
+                            mark_success, prepare_output_dir)
+
+log = logging.getLogger("hebrew_lm")
+FORMAT_VERSION = 1
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "model"
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A hash of the model's config and weights: trials of a retrained model are not reused."""
+    h = hashlib.sha256()
+    for f in sorted(model_dir.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def model_rows(config: FinetuneConfig) -> list[dict[str, Any]]:
+    if not config.models:
+        raise ValueError("finetune: no models given (set finetune.models, or run_dir so that RUN_DIR/pretrain/model is used)")
+    rows = []
+    for i, folder in enumerate(config.models):
+        path = Path(folder)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"finetune: {path} is not a Hugging Face model folder (no config.json); "
+                             "finish the pretrain stage first, or give a model folder")
+        if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+            raise ValueError(f"finetune: {path} has no tokenizer files")
+        name = config.model_names[i] if config.model_names else (path.parent.parent.name if path.name == "model" and path.parent.name == "pretrain" else path.name)
+        rows.append({"name": name, "dir": str(path), "random_init": False, "fingerprint": model_fingerprint(path)})
+    if config.random_init_baseline:
+        first = rows[0]
+        rows.append({**first, "name": f"{first['name']} (random init)", "random_init": True})
+    if len({r["name"] for r in rows}) < len(rows):
+        raise ValueError(f"finetune: model names must differ, got {[r['name'] for r in rows]}; set model_names")
+    return rows
+
+
+def position_cap(model_dir: str, tokenizer) -> int:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(model_dir)
+    positions = getattr(cfg, "max_position_embeddings", 512)
+    if cfg.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # RoBERTa's position ids start after the padding index
+    limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else positions
+    return int(min(positions, limit))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def run(config: FinetuneConfig, force: bool = False) -> Path:
+    from transformers import AutoTokenizer
+
+    out = Path(config.output_dir)
+    rows = model_rows(config)
+    tasks: list[LoadedTask] = [t for spec in config.tasks for t in load_task(spec, config.data_dir, config.repair_tags)]
+    fp = fingerprint({"version": FORMAT_VERSION, "config": to_dict(config),
+                      "models": [(r["name"], r["fingerprint"], r["random_init"]) for r in rows]})
+    if check_finished(out, fp, "finetune", force):
+        return out
+    prepare_output_dir(out, "finetune", owned_markers=(SUCCESS, "trials", "finetune.json"))
+    atomic_write_json(out / "finetune.json", {"stage": "finetune", "fingerprint": fp})
+    if config.threads:
+        torch.set_num_threads(config.threads)
+
+    n_trials = len(rows) * len(tasks) * len(config.learning_rates) * len(config.batch_sizes) * len(config.seeds)
+    log.info("finetune: %d models x %d task runs x %d grid points x %d seeds = %d trials", len(rows), len(tasks),
+             len(config.learning_rates) * len(config.batch_sizes), len(config.seeds), n_trials)
+    started = time.time()
+    bar = tqdm(total=n_trials, desc="finetune trials", unit="trial", disable=not log.isEnabledFor(logging.INFO))
+    cells: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        tokenizer = AutoTokenizer.from_pretrained(row["dir"])
+        cap = position_cap(row["dir"], tokenizer)
+        for task in tasks:
+            lengths = (sentence_lengths(tokenizer, task.data.train) if task.kind == "ner"
+                       else text_lengths(tokenizer, task.data.train))
+            max_len = min(config.max_seq_len, cap) if config.max_seq_len else choose_max_len(lengths, cap)
+            prepared = prepare(task, tokenizer, max_len)
+            cell = _grid(config, row, task, prepared, tokenizer, out, bar)
+            cells.setdefault(row["name"], {}).setdefault(task.task, []).append(cell)
+    bar.close()
+
+    from hebrew_lm.finetune.results import write_results
+
+    results = write_results(config, out, rows, tasks, cells)
+    results["seconds"] = round(time.time() - started, 1)
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
+    mark_success(out, fp, stage="finetune")
+    log.info("finetune: results -> %s", out / "results.md")
+    return out
+
+
+def _trial_fingerprint(config: FinetuneConfig, row: dict, task: LoadedTask, max_len: int, lr: float, bs: int,
+                       seed: int) -> str:
+    return fingerprint({"version": FORMAT_VERSION, "model": row["fingerprint"], "random_init": row["random_init"],
+                        "task": task.name, "labels": task.data.labels, "sizes": [len(task.data.train), len(task.data.dev)],
+                        "max_len": max_len, "lr": lr, "bs": bs, "seed": seed, "max_epochs": config.max_epochs,
+                        "patience": config.patience, "warmup": config.warmup_ratio, "wd": config.weight_decay,
+                        "group_by_length": config.group_by_length})
+
+
+def _load_model(path: Path, kind: str):
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    auto = AutoModelForTokenClassification if kind == "ner" else AutoModelForSequenceClassification
+    return auto.from_pretrained(path)
+
+
+def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepared, tokenizer, out: Path, bar) -> dict:
+    """All trials of one model on one task run; then the dev-chosen grid point's seeds scored on test."""
+
+    group = out / "trials" / slug(row["name"]) / slug(task.name)
+    n_trials = len(config.learning_rates) * len(config.batch_sizes) * len(config.seeds)
+    group_fp = fingerprint([_trial_fingerprint(config, row, task, prepared.max_len, lr, bs, seed)
+                            for lr in config.learning_rates for bs in config.batch_sizes for seed in config.seeds])
+    if (group / "cell.json").is_file():
+        cell = json.loads((group / "cell.json").read_text(encoding="utf-8"))
+        if cell.get("fingerprint") == group_fp:
+            bar.update(n_trials)
+            return cell
+    trials: dict[tuple[float, int, int], dict] = {}
+    for lr in config.learning_rates:
+        for bs in config.batch_sizes:
+            for seed in config.seeds:
+                folder = group / f"lr{lr:g}_bs{bs}_seed{seed}"
+                tfp = _trial_fingerprint(config, row, task, prepared.max_len, lr, bs, seed)
+                record_file = folder / "trial.json"
+                if record_file.is_file():
+                    record = json.loads(record_file.read_text(encoding="utf-8"))
+                    if record.get("fingerprint") == tfp and (folder / "model").is_dir():
+                        trials[(lr, bs, seed)] = record
+                        bar.update(1)
+                        continue
+                if folder.exists():
+                    shutil.rmtree(folder)  # a trial killed midway starts over
+                folder.mkdir(parents=True)
+                bar.set_postfix_str(f"{row['name']} {task.name} lr={lr:g} bs={bs} seed={seed}")
+                record, model = run_trial(row["dir"], row["random_init"], tokenizer, prepared, lr, bs, seed, config,
+                                          folder / "tmp")
+                model.save_pretrained(folder / "model")
+                record.update(fingerprint=tfp, folder=str(folder), tested=None)
+                atomic_write_json(record_file, record)
+                log.info("finetune: %s %s lr=%g bs=%d seed=%d: dev %.4f at epoch %d of %d (%.0f s)", row["name"],
+                         task.name, lr, bs, seed, record["dev_score"], record["best_epoch"], record["epochs_run"],
+                         record["train_seconds"])
+                trials[(lr, bs, seed)] = record
+                bar.update(1)
+
+    # Model selection on dev only: the grid point with the best mean dev score over seeds.
+    points = {(lr, bs): [trials[(lr, bs, s)]["dev_score"] for s in config.seeds]
+              for lr in config.learning_rates for bs in config.batch_sizes}
+    (best_lr, best_bs), dev_scores = max(points.items(), key=lambda kv: statistics.fmean(kv[1]))
+    chosen = [trials[(best_lr, best_bs, s)] for s in config.seeds]
+    best_seed_record = max(chosen, key=lambda r: r["dev_score"])
+
+    # Test once, for the chosen grid point's seeds only.
+    test_metrics, best_pred = [], None
+    for record in chosen:
+        folder = Path(record["folder"])
+        if record.get("tested") is None:
+            model = _load_model(folder / "model", task.kind)
+            metrics, pred = predict(model, tokenizer, prepared, "test", folder / "tmp")
+            record["tested"] = metrics
+            record["test_predictions"] = pred
+            atomic_write_json(folder / "trial.json", record)
+        test_metrics.append(record["tested"])
+        if record is best_seed_record:
+            best_pred = record["test_predictions"]
+    if config.export_best:
+        _export(config, row, task, prepared, tokenizer, Path(best_seed_record["folder"]) / "model", out)
+    for folder in group.iterdir():  # weights were needed for test and export only
+        for leftover in ("model", "tmp"):
+            if (folder / leftover).exists():
+                shutil.rmtree(folder / leftover)
+
+    test_scores = [m["score"] for m in test_metrics]
+    data = task.data
+    if task.kind == "ner":
+        errors = ner_errors(data.test, best_pred, data.labels, config.error_examples)
+    else:
+        from hebrew_lm.finetune.data import Example
+
+        errors = classification_errors([Example(e.text, e.label, e.where) for e in data.test], best_pred,
+                                       data.labels, config.error_examples)
+    cell = {
+        "fingerprint": group_fp, "task": task.name, "split_id": task.split_id, "kind": task.kind,
+        "learning_rate": best_lr, "batch_size": best_bs, "max_seq_len": prepared.max_len,
+        "dev_scores": dev_scores, "test_scores": test_scores, "test_metrics": test_metrics,
+        "grid": [{"learning_rate": lr, "batch_size": bs, "dev_mean": statistics.fmean(v), "dev_scores": v}
+                 for (lr, bs), v in points.items()],
+        "epochs": [r["best_epoch"] for r in chosen],
+        "windowed_or_truncated": {"train": prepared.train.windowed, "dev": prepared.dev.windowed,
+                                  "test": prepared.test.windowed},
+        "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
+        "notes": data.notes, "license": task.license, "errors": errors,
+    }
+    atomic_write_json(group / "cell.json", cell)
+    return cell
+
+
+def _export(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepared, tokenizer, weights: Path,
+            out: Path) -> None:
+    dest = out / "models" / slug(row["name"]) / slug(task.name)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model = _load_model(weights, task.kind)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(dest)
