@@ -59,3 +59,18 @@ def test_run_chains_corpus_and_tokenizer(tmp_path, hebrew_lines):
     stats = json.loads((tmp_path / "run" / "tokenizer" / "stats.json").read_text())
     corpus = json.loads((tmp_path / "run" / "corpus" / "stats.json").read_text())
     assert stats["sample_documents"] == corpus["splits"]["train"]["documents"]
+
+
+def test_finetune_needs_no_preset_and_names_what_is_missing(tmp_path, capsys, caplog):
+    try:
+        main(["finetune", "--help"])
+    except SystemExit as e:
+        assert e.code == 0
+    out = capsys.readouterr().out
+    assert "[CONFIG]" in out and "--learning_rates" in out and "95th percentile" in out
+    assert main(["finetune", "--models", str(tmp_path)]) == 2
+    assert "missing required key(s): output_dir" in caplog.text
+    assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o")]) == 2
+    assert "is not a Hugging Face model folder" in caplog.text
+    assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o"),
+                 "--tasks", "nemo", "--data_dir", str(tmp_path)]) == 2
