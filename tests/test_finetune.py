@@ -98,6 +98,15 @@ def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path
     assert classification_scores([e.label for e in test], by_hand, sorted(labels))["score"] == pytest.approx(
         cell["test_scores"][best_seed])
 
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(str(out / "models" / "tiny-he" / "my-ner" / "README.md"))
+    assert card.data.language == "he" and card.data.pipeline_tag == "token-classification"
+    (result,) = card.data.eval_results
+    ner_cell = json.loads((out / "trials" / "tiny-he" / "my-ner" / "cell.json").read_text(encoding="utf-8"))
+    assert result.dataset_type == "my-ner" and result.metric_value == pytest.approx(
+        sum(ner_cell["test_scores"]) / 2, abs=1e-4)
+
     errors = (out / "errors.md").read_text(encoding="utf-8")
     assert "## tiny-he on my-ner" in errors and "missed" in errors and "negation cue" in errors
     assert (out / "results.png").stat().st_size > 0 and (out / "results.csv").read_text().startswith("model,")

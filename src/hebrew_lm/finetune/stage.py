@@ -207,14 +207,16 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         test_metrics.append(record["tested"])
         if record is best_seed_record:
             best_pred = record["test_predictions"]
+    test_scores = [m["score"] for m in test_metrics]
     if config.export_best:
-        _export(config, row, task, prepared, tokenizer, Path(best_seed_record["folder"]) / "model", out)
+        summary = {"test_scores": test_scores, "learning_rate": best_lr, "batch_size": best_bs,
+                   "max_seq_len": prepared.max_len}
+        _export(row, task, tokenizer, Path(best_seed_record["folder"]) / "model", out, summary)
     for folder in group.iterdir():  # weights were needed for test and export only
         for leftover in ("model", "tmp"):
             if (folder / leftover).exists():
                 shutil.rmtree(folder / leftover)
 
-    test_scores = [m["score"] for m in test_metrics]
     data = task.data
     if task.kind == "ner":
         errors = ner_errors(data.test, best_pred, data.labels, config.error_examples)
@@ -239,8 +241,9 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
     return cell
 
 
-def _export(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepared, tokenizer, weights: Path,
-            out: Path) -> None:
+def _export(row: dict, task: LoadedTask, tokenizer, weights: Path, out: Path, summary: dict) -> None:
+    from hebrew_lm.finetune.card import fine_tuned_card
+
     dest = out / "models" / slug(row["name"]) / slug(task.name)
     if dest.exists():
         shutil.rmtree(dest)
@@ -250,4 +253,6 @@ def _export(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepa
     model = _load_model(weights, task.kind)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    name = f"{row['name']} fine-tuned on {task.name}"
+    (tmp / "README.md").write_text(fine_tuned_card(name, row["dir"], row["random_init"], task, summary), encoding="utf-8")
     tmp.rename(dest)
