@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import textwrap
+import time
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a ti
   tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit
   pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
   finetune   encoders -> NER and sentiment scores (BMC, NEMO, SMCD) with a grid search, error analysis
+  report     every stage's outputs -> report/index.html (self-contained) and report/report.md
+  plan       what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it
   data       download the public benchmarks (NEMO, BMC, SMCD) at pinned commits
 
 Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
@@ -43,7 +46,7 @@ does nothing. Start with:
 # Stages that run on every process under torchrun; the others run once, before.
 DISTRIBUTED_STAGES = {"pretrain"}
 STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain",
-                  "finetune": "finetune"}
+                  "finetune": "finetune", "report": "report"}
 
 
 def _stage_runner(stage: str) -> Callable[..., Path]:
@@ -61,6 +64,10 @@ def _stage_runner(stage: str) -> Callable[..., Path]:
         return run
     if stage == "finetune":
         from hebrew_lm.finetune.stage import run
+
+        return run
+    if stage == "report":
+        from hebrew_lm.report import run
 
         return run
     raise KeyError(stage)  # pragma: no cover
@@ -132,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        usage="hebrew-lm run CONFIG [--STAGE.FIELD VALUE ...] [--force STAGE ...]",
+        usage="hebrew-lm run CONFIG [--from STAGE] [--until STAGE] [--force STAGE ...] [--STAGE.FIELD VALUE ...]",
         help="run every stage a preset lists, in order, skipping finished ones",
         description="Run the stages listed under `stages:` in CONFIG, in order. A stage whose output folder "
         "is finished with the same config is skipped. Override any stage's field as --STAGE.FIELD VALUE.",
@@ -141,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="preset YAML file, e.g. configs/tiny.yaml")
     run.add_argument("--force", nargs="+", default=[], metavar="STAGE", choices=list(STAGE_CONFIGS),
                      help="rebuild these stages even if they finished")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE", choices=list(STAGE_CONFIGS),
+                     help="start at this stage (the ones before must be finished)")
+    run.add_argument("--until", dest="until_stage", metavar="STAGE", choices=list(STAGE_CONFIGS),
+                     help="stop after this stage")
     for stage, cls in STAGE_CONFIGS.items():
         add_config_flags(run, cls, prefix=f"{stage}.")
 
@@ -221,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         config_optional=True,
     )
 
+    _stage_parser(
+        sub, "report", "report", "gather a run's outputs into one HTML page and a Markdown report",
+        "Write RUN_DIR/report/index.html (one self-contained file: images inlined, opens in any browser with no "
+        "server) and report.md: corpus statistics and drop reasons, the tokenizer audit, pretraining curves, the "
+        "fine-tuning results in the paper's layout with pretrained against random init, the error analysis, and "
+        "the environment (package versions, hardware, wall time per stage). Stages that have not run are said so.",
+        ["hebrew-lm report configs/tiny.yaml", "hebrew-lm run configs/tiny.yaml --from report"],
+    )
+
     data = sub.add_parser("data", help="download the public benchmarks (for machines with internet)")
     data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
     dl = data_sub.add_parser(
@@ -240,6 +260,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _selected_stages(stages: list[str], first: str | None, last: str | None) -> list[str]:
+    for name, flag in ((first, "--from"), (last, "--until")):
+        if name is not None and name not in stages:
+            raise ValueError(f"{flag} {name}: this preset's stages are {', '.join(stages)}")
+    start = stages.index(first) if first else 0
+    end = stages.index(last) + 1 if last else len(stages)
+    if start >= end:
+        raise ValueError(f"--from {first} comes after --until {last}")
+    return stages[start:end]
+
+
+def _record_timing(run_dir: Path, stage: str, seconds: float) -> None:
+    """Wall time of each stage's last real run, for the report."""
+    import json
+
+    from hebrew_lm.runs import atomic_write_json
+
+    path = run_dir / "timings.json"
+    timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    timings[stage] = round(seconds, 1)
+    order = list(STAGE_CONFIGS)
+    atomic_write_json(path, {k: timings[k] for k in sorted(timings, key=lambda k: order.index(k) if k in order else 99)})
+
+
 def _run_stage(stage: str, preset_path: str | None, overrides: dict[str, Any], force: bool) -> Path:
     preset = load_preset(preset_path) if preset_path else {}
     config = stage_config(preset, stage, overrides, source=preset_path or "flags")
@@ -253,8 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             preset = load_preset(args.config)
             world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-            for stage in preset["stages"]:
+            stages = _selected_stages(preset["stages"], args.from_stage, args.until_stage)
+            first_distributed = next((i for i, s in enumerate(stages) if s in DISTRIBUTED_STAGES), len(stages))
+            for i, stage in enumerate(stages):
                 config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
+                if world > 1 and stage not in DISTRIBUTED_STAGES and i > first_distributed:
+                    # Evaluation and the report run in one process after training, not once per process.
+                    if rank == 0:
+                        log.info("%s: not under torchrun; when training is done, run `hebrew-lm run %s --from %s`",
+                                 stage, args.config, stage)
+                    break
                 if world > 1 and stage not in DISTRIBUTED_STAGES:
                     # Under torchrun only the training stages run on every process; the data stages must
                     # be finished already, or every process would build them into one folder at once.
@@ -267,8 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     if rank != 0:
                         continue
+                marker = Path(config.output_dir) / "_SUCCESS"
+                before = marker.stat().st_mtime_ns if marker.is_file() else None
+                started = time.time()
                 out = _stage_runner(stage)(config, force=stage in args.force)
                 if rank == 0:
+                    if preset.get("run_dir") and marker.is_file() and marker.stat().st_mtime_ns != before:
+                        _record_timing(Path(preset["run_dir"]), stage, time.time() - started)
                     print(f"{stage}: {out}")
         elif args.command == "corpus":
             out = _run_stage("corpus", args.config, _overrides(args), args.force)
@@ -276,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tokenizer" and args.action == "train":
             out = _run_stage("tokenizer", args.config, _overrides(args), args.force)
             print(out)
-        elif args.command in ("pretrain", "finetune"):
+        elif args.command in ("pretrain", "finetune", "report"):
             out = _run_stage(args.command, args.config, _overrides(args), args.force)
             print(out)
         elif args.command == "data":

@@ -388,9 +388,33 @@ class FinetuneConfig:
             raise ValueError(f"finetune.tasks: each task name once, got {names}")
 
 
-# Every stage the CLI knows, in pipeline order. A later issue adds the report.
+@dataclass
+class ReportConfig:
+    """`hebrew-lm report`: every stage's outputs -> one self-contained HTML page and a Markdown report."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
+        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
+        "timings": "timings.json", "output_dir": "report"}
+
+    output_dir: str
+    """Folder for index.html (one file, images inlined) and report.md with its images (default: RUN_DIR/report)."""
+    corpus_dir: str = ""
+    """The corpus stage's folder (default: RUN_DIR/corpus); a stage that has not run is reported as such."""
+    tokenizer_dir: str = ""
+    """The tokenizer stage's folder (default: RUN_DIR/tokenizer)."""
+    pretrain_dir: str = ""
+    """The pretrain stage's folder (default: RUN_DIR/pretrain)."""
+    finetune_dir: str = ""
+    """The finetune stage's folder (default: RUN_DIR/finetune)."""
+    timings: str = ""
+    """Wall time per stage, as `hebrew-lm run` records it (default: RUN_DIR/timings.json)."""
+    title: str = "hebrew-lm run report"
+    """The report's title."""
+
+
+# Every stage the CLI knows, in pipeline order.
 STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
-                                  "finetune": FinetuneConfig}
+                                  "finetune": FinetuneConfig, "report": ReportConfig}
 
 
 # --------------------------------------------------------------------------------------------------

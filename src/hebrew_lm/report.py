@@ -1,0 +1,302 @@
+"""`hebrew-lm report`: one page about a whole run, as `report/index.html` (a single self-contained file:
+images inlined, no server, no scripts) and `report/report.md` (images beside it in report/img/).
+
+Sections: summary, corpus (statistics and drop reasons), tokenizer (audit table and chart),
+pretraining (curves), fine-tuning results (the paper's layout, with a chart), error analysis, and the
+environment (package versions, hardware, wall time per stage). A stage that has not run is said so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hebrew_lm.config import ReportConfig, to_dict
+from hebrew_lm.runs import atomic_write_text, dump_yaml, is_finished, mark_success, read_success
+
+log = logging.getLogger("hebrew_lm")
+PACKAGES = ("hebrew-lm", "torch", "transformers", "tokenizers", "datasets", "accelerate", "seqeval",
+            "huggingface_hub", "datasketch", "sentencepiece", "numpy")
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    """(caption, header, rows)"""
+    images: list[tuple[str, Path]] = field(default_factory=list)
+    """(alt text, file)"""
+    summary: list[str] = field(default_factory=list)
+    """One line each for the report's summary box."""
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _n(value: float | int) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
+
+
+def corpus_section(folder: Path) -> Section:
+    s = Section("corpus", "Corpus")
+    stats = _json(folder / "stats.json")
+    if not is_finished(folder) or stats is None:
+        s.paragraphs.append(f"The corpus stage has not run ({folder}).")
+        return s
+    kept = stats["kept"]
+    splits = stats["splits"]
+    s.paragraphs.append(
+        f"{stats['documents_in']:,} documents read ({stats['bytes_in'] / 1e6:,.1f} MB); {kept['documents']:,} kept "
+        f"(train {splits['train']['documents']:,} documents / {splits['train']['bytes'] / 1e6:,.1f} MB, validation "
+        f"{splits['validation']['documents']:,}). Exact duplicates {stats['duplicates']['exact']:,}, near duplicates "
+        f"{stats['duplicates']['near']:,}.")
+    s.summary.append(f"Corpus: {kept['documents']:,} of {stats['documents_in']:,} documents kept, "
+                     f"{splits['train']['bytes'] / 1e6:,.1f} MB of training text.")
+    dropped = sorted(stats["dropped"].items(), key=lambda kv: -kv[1]["documents"])
+    s.tables.append(("Dropped documents by reason (every one is in rejects.jsonl.gz)", ["reason", "documents", "MB"],
+                     [[k, _n(v["documents"]), f"{v['bytes_in'] / 1e6:.2f}"] for k, v in dropped] or [["(none)", "0", "0"]]))
+    s.tables.append(("By source", ["source", "documents in", "kept", "dropped"],
+                     [[k, _n(v["documents_in"]), _n(v["kept"]), ", ".join(f"{r} {n:,}" for r, n in v["dropped"].items()) or "–"]
+                      for k, v in stats["sources"].items()]))
+    if (folder / "stats.png").is_file():
+        s.images.append(("corpus statistics", folder / "stats.png"))
+    return s
+
+
+def tokenizer_section(folder: Path) -> Section:
+    s = Section("tokenizer", "Tokenizer")
+    stats = _json(folder / "stats.json")
+    if not is_finished(folder) or stats is None:
+        s.paragraphs.append(f"The tokenizer stage has not run ({folder}).")
+        return s
+    s.paragraphs.append(f"Byte-level BPE, {stats['vocab_size']:,} tokens, trained on {stats['sample_documents']:,} documents "
+                        f"({stats['sample_bytes'] / 1e6:,.1f} MB) in {stats['train_seconds']:.1f} s.")
+    audit = _json(folder / "audit" / "audit.json")
+    if audit:
+        s.paragraphs.append("Audit on the corpus's validation split and gold morpheme segmentations (the Hebrew "
+                            "Treebank's dev and test): fewer tokens per word is better; morph F1 says how often "
+                            "token boundaries fall on morpheme boundaries.")
+        s.tables.append(("Tokenizer audit", ["tokenizer", "vocab", "tokens/word", "words split", "chars/token",
+                                             "byte fallback", "round trip", "morph F1"],
+                         [[r["tokenizer"], _n(r["vocab_size"]), f"{r['fertility']:.3f}", f"{100 * r['split_word_share']:.1f}%",
+                           f"{r['chars_per_token']:.2f}", f"{100 * r['fallback_rate']:.2f}%", f"{100 * r['roundtrip_share']:.1f}%",
+                           f"{r['morph_f1_all']:.3f}" if r.get("morph_f1_all") is not None else "–"] for r in audit]))
+        ours, others = audit[0], audit[1:]
+        s.summary.append(f"Tokenizer: {stats['vocab_size']:,} tokens, {ours['fertility']:.2f} tokens per word"
+                         + "".join(f"; {r['tokenizer']} {r['fertility']:.2f}" for r in others if "English" in r["tokenizer"]) + ".")
+        if (folder / "audit" / "audit.png").is_file():
+            s.images.append(("tokenizer audit", folder / "audit" / "audit.png"))
+    return s
+
+
+def pretrain_section(folder: Path) -> Section:
+    s = Section("pretraining", "Pretraining")
+    stats = _json(folder / "stats.json")
+    if not is_finished(folder) or stats is None:
+        s.paragraphs.append(f"The pretrain stage has not run ({folder}).")
+        return s
+    import math
+
+    config = _json(folder / "model" / "config.json") or {}
+    val = stats.get("final_val_loss")
+    s.paragraphs.append(
+        f"RoBERTa encoder, {stats['parameters']:,} parameters ({config.get('num_hidden_layers', '?')} layers, hidden "
+        f"{config.get('hidden_size', '?')}), {stats['steps']:,} steps, {stats['tokens_seen']:,} tokens seen in "
+        f"{stats['wall_seconds'] / 60:.1f} min on {stats['processes']} process(es); final training loss "
+        f"{stats['final_loss']:.3f}" + (f", validation loss {val:.3f} (perplexity {math.exp(min(val, 50)):,.1f})" if val else "")
+        + f"; {stats['spikes']} loss spikes recovered. The exported model is `{folder / 'model'}`.")
+    s.summary.append(f"Pretraining: {stats['parameters'] / 1e6:,.1f}M parameters, {stats['tokens_seen'] / 1e6:,.1f}M tokens"
+                     + (f", validation perplexity {math.exp(min(val, 50)):,.1f}." if val else "."))
+    if (folder / "curves.png").is_file():
+        s.images.append(("training loss and validation perplexity", folder / "curves.png"))
+    return s
+
+
+def finetune_sections(folder: Path) -> tuple[Section, Section, list[str]]:
+    s = Section("results", "Fine-tuning results")
+    e = Section("errors", "Error analysis")
+    summary: list[str] = []
+    results = _json(folder / "results.json")
+    if not is_finished(folder) or results is None:
+        s.paragraphs.append(f"The finetune stage has not run ({folder}).")
+        e.paragraphs.append("No fine-tuning results yet.")
+        return s, e, summary
+    names, columns = results["task_names"], results["columns"]
+    rows = []
+    for model, row in results["models"].items():
+        rows.append([model, *[f"{100 * row['tasks'][n]['test']['mean']:.2f} ± {100 * row['tasks'][n]['test']['std']:.2f}"
+                              for n in names], f"{100 * row['average']:.2f}"])
+    metrics = "; ".join(f"{c}: {results['models'][next(iter(results['models']))]['tasks'][n]['metric']}"
+                        for c, n in zip(columns, names))
+    s.paragraphs.append(f"Test scores x 100, mean ± std over seeds; hyperparameters chosen on dev only. {metrics}.")
+    s.tables.append(("Results (the paper's layout)", ["model", *columns, "average"], rows))
+    grid = results["grid"]
+    s.paragraphs.append(f"Grid: learning rates {grid['learning_rates']} x batch sizes {grid['batch_sizes']}, seeds "
+                        f"{grid['seeds']}, at most {grid['max_epochs']} epochs, patience {grid['patience']}.")
+    if results.get("licenses"):
+        s.paragraphs.append("Data terms: " + "; ".join(results["licenses"].values()) + ".")
+    if (folder / "results.png").is_file():
+        s.images.append(("fine-tuning results", folder / "results.png"))
+    pretrained = [m for m, r in results["models"].items() if not r["random_init"]]
+    baseline = [m for m, r in results["models"].items() if r["random_init"]]
+    if pretrained and baseline:
+        a, b = results["models"][pretrained[0]], results["models"][baseline[0]]
+        diff = 100 * (a["average"] - b["average"])
+        summary.append(f"Pretraining {'bought' if diff > 0 else 'did not buy'} {abs(diff):.2f} points on average: "
+                       f"{pretrained[0]} {100 * a['average']:.2f} against {baseline[0]} {100 * b['average']:.2f} "
+                       f"(" + ", ".join(f"{c} {100 * a['tasks'][n]['test']['mean']:.1f} vs {100 * b['tasks'][n]['test']['mean']:.1f}"
+                                        for c, n in zip(columns, names)) + ").")
+
+    errors = _json(folder / "errors.json") or {}
+    ner_rows, cls_rows = [], []
+    for model, per_task in errors.items():
+        for task, runs in per_task.items():
+            for r in runs:
+                if "counts" in r:
+                    c = r["counts"]
+                    ner_rows.append([model, r["task"], *[_n(c[k]) for k in ("correct", "type", "boundary", "boundary+type",
+                                                                            "missed", "spurious")]])
+                else:
+                    n = r["negation"]
+                    cls_rows.append([model, r["task"], _n(r["errors"]), f"{100 * n['share_of_errors']:.0f}%",
+                                     f"{100 * n['share_of_all']:.0f}%", f"{100 * n['error_rate_with_negation']:.1f}%",
+                                     f"{100 * n['error_rate_without_negation']:.1f}%"])
+    e.paragraphs.append("Each model's best run (by dev) on each test set; examples and confusion matrices are in "
+                        f"`{folder / 'errors.md'}`.")
+    if ner_rows:
+        e.tables.append(("NER: every gold and predicted entity in one category", ["model", "task", "correct", "type",
+                         "boundary", "boundary+type", "missed", "spurious"], ner_rows))
+    if cls_rows:
+        e.tables.append(("Sentiment: errors and negation cues (לא, אין, אל, בלי, ...)", ["model", "task", "errors",
+                         "errors with a cue", "texts with a cue", "error rate with a cue", "without"], cls_rows))
+    return s, e, summary
+
+
+def environment_section(timings_file: Path, started: float) -> Section:
+    s = Section("environment", "Environment")
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append([name, metadata.version(name)])
+        except metadata.PackageNotFoundError:
+            continue
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    s.tables.append(("Software", ["package", "version"], [["python", platform.python_version()], *versions]))
+    s.tables.append(("Hardware", ["", ""], [["machine", f"{platform.system()} {platform.machine()}"],
+                                           ["CPU cores", str(os.cpu_count())], ["GPU", gpu],
+                                           ["report made", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))]]))
+    timings = _json(timings_file) if timings_file.name else None
+    if timings:
+        s.tables.append(("Wall time per stage (the last run that did the work)", ["stage", "minutes"],
+                         [[k, f"{v / 60:.1f}"] for k, v in timings.items()]))
+    return s
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _md_table(caption: str, header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    return "\n".join([f"**{caption}**", "", "| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header),
+                      *["| " + " | ".join(map(esc, r)) + " |" for r in rows]])
+
+
+def render_markdown(title: str, summary: list[str], sections: list[Section], images: dict[Path, str]) -> str:
+    out = [f"# {title}", ""]
+    out += [f"- {line}" for line in summary] + [""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        for p in s.paragraphs:
+            out += [p, ""]
+        for t in s.tables:
+            out += [_md_table(*t), ""]
+        for alt, path in s.images:
+            out += [f"![{alt}](img/{images[path]})", ""]
+    return "\n".join(out)
+
+
+CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1a1a1a;line-height:1.45}
+h1{border-bottom:2px solid #345;padding-bottom:.3em}h2{margin-top:2em;color:#234}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}caption{text-align:left;font-weight:600;padding:.3em 0}
+th,td{border:1px solid #ccd;padding:.3em .6em;text-align:right}th{background:#eef2f7}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #dde;margin:.5em 0}nav a{margin-right:1em}.summary{background:#f4f8f4;border-left:4px solid #4a4;padding:.6em 1em}
+[dir=auto]{unicode-bidi:plaintext}code{background:#f2f2f2;padding:0 .2em}"""
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def render_html(title: str, summary: list[str], sections: list[Section]) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{e(title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
+             "<nav>" + "".join(f'<a href="#{s.id}">{e(s.title)}</a>' for s in sections) + "</nav>"]
+    if summary:
+        parts.append('<div class="summary" id="summary"><ul>' + "".join(f'<li dir="auto">{e(x)}</li>' for x in summary)
+                     + "</ul></div>")
+    for s in sections:
+        parts.append(f'<section id="{s.id}"><h2>{e(s.title)}</h2>')
+        parts += [f'<p dir="auto">{_inline(p)}</p>' for p in s.paragraphs]
+        for caption, header, rows in s.tables:
+            parts.append(f"<table><caption>{e(caption)}</caption><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"
+                         + "".join("<tr>" + "".join(f'<td dir="auto">{e(str(c))}</td>' for c in r) + "</tr>" for r in rows)
+                         + "</table>")
+        for alt, path in s.images:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            parts.append(f'<figure><img alt="{e(alt)}" src="data:image/png;base64,{data}"><figcaption>{e(alt)}</figcaption></figure>')
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def run(config: ReportConfig, force: bool = False) -> Path:
+    """Gather what the run's stages wrote into OUTPUT/index.html and OUTPUT/report.md. Always rebuilt:
+    it is seconds, and the stages behind it may have changed."""
+    out = Path(config.output_dir)
+    started = time.time()
+    corpus = corpus_section(Path(config.corpus_dir))
+    tokenizer = tokenizer_section(Path(config.tokenizer_dir))
+    pretrain = pretrain_section(Path(config.pretrain_dir))
+    results, errors, summary = finetune_sections(Path(config.finetune_dir))
+    environment = environment_section(Path(config.timings), started)
+    sections = [corpus, tokenizer, pretrain, results, errors, environment]
+    summary = [line for sec in (corpus, tokenizer, pretrain) for line in sec.summary] + summary
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "img").mkdir(parents=True)
+    images: dict[Path, str] = {}
+    for s in sections:
+        for _, path in s.images:
+            name = f"{s.id}-{path.name}"
+            shutil.copy2(path, tmp / "img" / name)
+            images[path] = name
+    atomic_write_text(tmp / "report.md", render_markdown(config.title, summary, sections, images))
+    atomic_write_text(tmp / "index.html", render_html(config.title, summary, sections))
+    atomic_write_text(tmp / "config.yaml", dump_yaml(to_dict(config)))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    fingerprints = {k: read_success(Path(getattr(config, k))).get("fingerprint") if is_finished(Path(getattr(config, k))) else None
+                    for k in ("corpus_dir", "tokenizer_dir", "pretrain_dir", "finetune_dir")}
+    mark_success(out, "", stage="report", inputs=fingerprints)
+    log.info("report: -> %s", out / "index.html")
+    return out
