@@ -74,3 +74,18 @@ def test_finetune_needs_no_preset_and_names_what_is_missing(tmp_path, capsys, ca
     assert "is not a Hugging Face model folder" in caplog.text
     assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o"),
                  "--tasks", "nemo", "--data_dir", str(tmp_path)]) == 2
+
+
+def test_plan_prints_the_cost_of_a_preset_without_running_anything(tmp_path, capsys):
+    preset = (REPO / "configs" / "hallelubert-base.yaml").read_text()
+    config = tmp_path / "base.yaml"
+    config.write_text(preset.replace("run_dir: runs/hallelubert-base", f"run_dir: {tmp_path / 'run'}"))
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "126,031,648 parameters" in out  # the paper's base model
+    assert "419,430,400,000 tokens" in out  # 100k steps x 8,192 sequences x 512
+    assert "H100 SXM" in out and "MFU" in out and "memory per device" in out
+    assert not (tmp_path / "run").exists()
+    assert main(["plan", str(REPO / "configs" / "tiny.yaml"), "--pretrain.max_steps", "600"]) == 0
+    out = capsys.readouterr().out
+    assert "1,462,336 parameters" in out and "600 -> 2,457,600 tokens" in out and "16 trials" in out

@@ -241,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
         ["hebrew-lm report configs/tiny.yaml", "hebrew-lm run configs/tiny.yaml --from report"],
     )
 
+    plan = sub.add_parser(
+        "plan", usage="hebrew-lm plan CONFIG [--STAGE.FIELD VALUE ...]",
+        help="print what a preset will do and cost, without running anything",
+        description=textwrap.fill(
+            "Print, without running anything, what CONFIG will do: data sizes, tokens per step and in total, model "
+            "parameters, training FLOPs, memory per device, and estimated time on this CPU (its fp32 matmul rate is "
+            "measured for half a second) and on common GPUs, each estimate with its assumption. For the paper "
+            "presets it shows what reproducing HalleluBERT costs.", 90),
+        epilog="examples:\n  hebrew-lm plan configs/tiny.yaml\n  hebrew-lm plan configs/hallelubert-large.yaml "
+               "--pretrain.precision bf16",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("config", help="preset YAML file")
+    for stage, cls in STAGE_CONFIGS.items():
+        add_config_flags(plan, cls, prefix=f"{stage}.")
+
     data = sub.add_parser("data", help="download the public benchmarks (for machines with internet)")
     data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
     dl = data_sub.add_parser(
@@ -336,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("pretrain", "finetune", "report"):
             out = _run_stage(args.command, args.config, _overrides(args), args.force)
             print(out)
+        elif args.command == "plan":
+            from hebrew_lm.plan import plan
+
+            print(plan(args.config, {stage: _overrides(args, f"{stage}.") for stage in STAGE_CONFIGS}))
         elif args.command == "data":
             from hebrew_lm.datasets.download import download
 

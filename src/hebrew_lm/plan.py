@@ -1,0 +1,152 @@
+"""`hebrew-lm plan CONFIG`: what a preset will do and cost, without running anything.
+
+Data sizes, tokens per step and in total, model parameters, training FLOPs, memory per device and
+time estimates on this CPU and on common GPUs. Every estimate states its assumption:
+
+- FLOPs per trained token = 6 x non-embedding parameters (forward and backward through every weight
+  matrix) + the attention scores, 12 x layers x sequence length x hidden (Kaplan et al. 2020; Chowdhery
+  et al. 2022) + the vocabulary projection, which our loop runs only at the masked positions.
+- Memory per device = weights, gradients and two AdamW moments in fp32 (16 bytes a parameter; FSDP
+  divides them by the devices) + activations of one micro-batch, 34 x seq x batch x hidden bytes a
+  layer plus 5 x heads x seq^2 x batch for attention (Korthikanti et al. 2022), x2 in fp32.
+- Time = FLOPs / (peak x MFU). GPUs at 40% of their dense peak (the issue's MFU goal for base on an
+  H100); this CPU at its measured fp32 matmul rate x 30%.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from hebrew_lm.config import load_preset, stage_config
+
+# Dense peak FLOP/s per GPU (vendor data sheets, no sparsity).
+GPUS = {
+    "A100 80GB": {"bf16": 312e12, "fp32": 19.5e12, "tf32": 156e12, "memory_gb": 80},
+    "H100 SXM": {"bf16": 989e12, "fp32": 67e12, "tf32": 495e12, "memory_gb": 80},
+    "H200": {"bf16": 989e12, "fp32": 67e12, "tf32": 495e12, "memory_gb": 141},
+}
+GPU_MFU = 0.40
+CPU_MFU = 0.30
+
+
+def measured_cpu_flops(seconds: float = 0.5) -> float:
+    """fp32 matmul FLOP/s of this CPU, measured for about `seconds`."""
+    import torch
+
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    a @ b
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return n * 2 * 512 ** 3 / (time.perf_counter() - start)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    if seconds < 2 * 365 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    return f"{seconds / (365 * 86400):,.0f} years"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, cpu_flops: float | None = None) -> str:
+    preset = load_preset(preset_path)
+    overrides = overrides or {}
+    lines = [f"Plan for {preset_path}: {preset.get('description', '')}".rstrip(": "),
+             f"Stages: {' -> '.join(preset['stages'])} (run_dir {preset.get('run_dir', '-')})", ""]
+    stages = preset["stages"]
+
+    if "corpus" in stages:
+        from hebrew_lm.corpus.readers import resolve_inputs
+        from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
+
+        from hebrew_lm.config import InputSpec
+
+        corpus = stage_config(preset, "corpus", overrides.get("corpus"), source=preset_path)
+        specs = corpus.inputs or [InputSpec(path=p) for p in DEFAULT_INPUTS]
+        try:
+            size = sum(r.size_estimate for r in resolve_inputs(specs))
+            lines.append(f"Corpus: {len(specs)} input(s), about {_bytes(size)} of raw text (compressed files x4).")
+        except ValueError as e:
+            lines.append(f"Corpus: inputs not on this machine ({e}); the paper's corpus was 49.1 GB after deduplication.")
+    if "tokenizer" in stages:
+        tok = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path)
+        lines.append(f"Tokenizer: byte-level BPE, vocab {tok.vocab_size:,}, trained on a sample of up to "
+                     f"{_bytes(tok.sample_bytes)} (the whole training split when it is smaller).")
+
+    if "pretrain" in stages:
+        import torch
+
+        from hebrew_lm.mlm.model import PRESETS, build_model, roberta_config
+
+        pre = stage_config(preset, "pretrain", overrides.get("pretrain"), source=preset_path)
+        vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
+            if "tokenizer" in stages or "tokenizer" in preset else 52_000
+        cfg = roberta_config(pre.model, vocab, pre.max_seq_len)
+        with torch.device("meta"):
+            params = sum(p.numel() for p in build_model(cfg, "meta").parameters())
+        shape = PRESETS[pre.model]
+        layers, hidden, heads = shape["num_hidden_layers"], shape["hidden_size"], shape["num_attention_heads"]
+        tokens_per_step = pre.global_batch_size * pre.max_seq_len
+        total_tokens = tokens_per_step * pre.max_steps
+        # Embeddings are looked up, not multiplied; the output projection runs only at masked positions (our loop).
+        dense = params - (vocab + pre.max_seq_len + 2) * hidden
+        flops_per_token = 6 * dense + 12 * layers * pre.max_seq_len * hidden + 6 * vocab * hidden * pre.mlm_probability
+        flops = flops_per_token * total_tokens
+        state = 16 * params
+        act_bytes = 4 if pre.precision == "fp32" else 2
+        activations = layers * (34 * pre.max_seq_len * pre.micro_batch_size * hidden
+                                + 5 * heads * pre.max_seq_len ** 2 * pre.micro_batch_size) * act_bytes / 2
+        lines += [
+            "",
+            f"Pretraining: {pre.model} preset, {params:,} parameters ({layers} layers, hidden {hidden}) at vocab {vocab:,}",
+            f"  tokens per step   {tokens_per_step:,} ({pre.global_batch_size:,} sequences x {pre.max_seq_len})",
+            f"  steps             {pre.max_steps:,} -> {total_tokens:,} tokens ({total_tokens / 1e9:,.2f}B)",
+            f"  training FLOPs    {flops:.3g} ({flops_per_token:.3g} per token: 6 x non-embedding parameters + attention "
+            f"+ the vocabulary projection at the {pre.mlm_probability:.0%} masked positions)",
+            f"  memory per device {_bytes(state + activations)}: weights + gradients + AdamW {_bytes(state)} "
+            f"(FSDP divides this by the devices), activations of a micro-batch of {pre.micro_batch_size} "
+            f"{_bytes(activations)} ({pre.precision})",
+        ]
+        cpu = cpu_flops or measured_cpu_flops()
+        lines += ["", "Estimated pretraining time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
+                  f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
+                  f"x {CPU_MFU:.0%} MFU)"]
+        kind = "bf16" if pre.precision in ("bf16", "fp16") else "tf32"
+        for name, gpu in GPUS.items():
+            rate = gpu[kind] * GPU_MFU
+            devices = [1, 8, 64]
+            est = ", ".join(f"{d} GPU{'s' if d > 1 else ''} {_duration(flops / (rate * d))}" for d in devices)
+            fits = "fits" if (state + activations) / 1e9 < gpu["memory_gb"] else "needs FSDP or a smaller micro-batch"
+            lines.append(f"  {name:<18} {est}  ({kind} {gpu[kind] / 1e12:,.0f} TFLOP/s x {GPU_MFU:.0%} MFU; memory {fits})")
+        if pre.precision == "fp32":
+            lines.append("  (fp32 as in the paper: GPU estimates assume TF32 matmuls; strict fp32 is ~8x slower; "
+                         "--pretrain.precision bf16 doubles the GPU rate)")
+
+    if "finetune" in stages:
+        ft = stage_config(preset, "finetune", overrides.get("finetune"), source=preset_path)
+        grid = len(ft.learning_rates) * len(ft.batch_sizes) * len(ft.seeds)
+        runs = sum(len(t.splits or ["1", "2", "3"]) if t.name == "bmc" else 1 for t in ft.tasks)
+        models = len(ft.models) + ft.random_init_baseline
+        lines += ["", f"Fine-tuning: {models} model(s) x {runs} task run(s) ({', '.join(t.name for t in ft.tasks)}) x "
+                      f"{grid} trials ({len(ft.learning_rates)} learning rates x {len(ft.batch_sizes)} batch sizes x "
+                      f"{len(ft.seeds)} seeds) = {models * runs * grid} trials of at most {ft.max_epochs} epochs"]
+    if "report" in stages:
+        lines += ["", f"Report: {Path(preset.get('run_dir', '.')) / 'report' / 'index.html'}"]
+    return "\n".join(lines)
