@@ -107,6 +107,10 @@ def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path
     assert result.dataset_type == "my-ner" and result.metric_value == pytest.approx(
         sum(ner_cell["test_scores"]) / 2, abs=1e-4)
 
+    encoder_card = ModelCard.load(str(Path(encoder["model"]) / "README.md"))
+    assert {r.dataset_type for r in encoder_card.data.eval_results} == {"my-ner", "sentiment-demo"}
+    assert encoder_card.data.datasets and "## Fine-tuning results" in encoder_card.text
+
     errors = (out / "errors.md").read_text(encoding="utf-8")
     assert "## tiny-he on my-ner" in errors and "missed" in errors and "negation cue" in errors
     assert (out / "results.png").stat().st_size > 0 and (out / "results.csv").read_text().startswith("model,")

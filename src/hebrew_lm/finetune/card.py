@@ -50,3 +50,39 @@ model = {use}
 {task.license or "Your own data: check its terms."} The model inherits the terms of its training data
 and of the encoder it started from.
 """
+
+
+def add_results_to_encoder_card(model_dir: str, row_name: str, results: dict, tasks: list) -> bool:
+    """Put the finetune stage's test results into the model-index of a hebrew-lm encoder's model card.
+
+    Only cards that hebrew-lm's pretrain stage wrote (tag `hebrew-lm`) are touched; the weights and the
+    files trials are keyed on stay as they are. Returns whether the card was updated."""
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+
+    path = Path(model_dir) / "README.md"
+    if not path.is_file():
+        return False
+    card = ModelCard.load(str(path))
+    if "hebrew-lm" not in (card.data.tags or []):
+        return False
+    row = results["models"][row_name]
+    evals = []
+    for task in {t.task: t for t in tasks}.values():
+        kind = task.kind
+        summary = row["tasks"][task.task]
+        evals.append(EvalResult(task_type=PIPELINE[kind], dataset_type=task.task, dataset_name=task.title,
+                                dataset_split="test", metric_type=METRIC[kind][0], metric_name=METRIC[kind][1],
+                                metric_value=round(summary["test"]["mean"], 4)))
+    card.data.model_name = card.data.model_name or row_name
+    card.data.eval_results = evals
+    marker = "\n## Fine-tuning results\n"
+    text = card.text.split(marker)[0].rstrip("\n")
+    lines = [f"| {t.title} | {METRIC[t.kind][1]} | {100 * row['tasks'][t.task]['test']['mean']:.2f} "
+             f"± {100 * row['tasks'][t.task]['test']['std']:.2f} |" for t in {t.task: t for t in tasks}.values()]
+    card.text = (text + "\n" + marker + "\nTest scores x 100 (mean ± std over seeds), from hebrew-lm's finetune stage "
+                 "with the paper's protocol (grid search, selection on dev, test once):\n\n| task | metric | score |\n"
+                 "|---|---|---:|\n" + "\n".join(lines) + "\n")
+    card.save(str(path))
+    return True

@@ -123,6 +123,11 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
     from hebrew_lm.finetune.results import write_results
 
     results = write_results(config, out, rows, tasks, cells)
+    from hebrew_lm.finetune.card import add_results_to_encoder_card
+
+    for row in rows:
+        if not row["random_init"] and add_results_to_encoder_card(row["dir"], row["name"], results, tasks):
+            log.info("finetune: test results added to the model card of %s", row["dir"])
     results["seconds"] = round(time.time() - started, 1)
     atomic_write_json(out / "results.json", results)
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ tags:
 - roberta
 - masked-lm
 - hebrew-lm
+datasets:
+{datasets}
 ---
 
 # {name}
@@ -63,6 +66,8 @@ def export_model(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str
         if (Path(tokenizer_dir) / name).is_file():
             shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "n/a"  # noqa: E731
+    sources = sorted((_corpus_stats(config.corpus_dir).get("sources") or {"corpus": None}))
+    datasets = "\n".join(f"- {json.dumps(name, ensure_ascii=False)}" for name in sources)
     (tmp / "README.md").write_text(CARD.format(
         name=f"hebrew-lm {config.model} encoder", preset=config.model, parameters=stats["parameters"],
         mlm=config.mlm_probability, masking="whole words" if config.whole_word_masking else "single tokens; 80% <mask>, 10% random, 10% kept",
@@ -70,11 +75,17 @@ def export_model(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str
         b1=config.adam_beta1, b2=config.adam_beta2, eps=config.adam_eps, wd=config.weight_decay,
         lr=config.learning_rate, warmup=config.warmup_steps, precision=config.precision,
         loss=fmt(stats.get("final_loss")), val_loss=fmt(stats.get("final_val_loss")), corpus=config.corpus_dir,
+        datasets=datasets,
     ), encoding="utf-8")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.replace(dest)
     fsync_dir(dest.parent)
     return dest
+
+
+def _corpus_stats(corpus_dir: str) -> dict[str, Any]:
+    path = Path(corpus_dir) / "stats.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
