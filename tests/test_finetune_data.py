@@ -243,3 +243,30 @@ def test_download_keeps_nothing_that_fails_its_checksum(tmp_path, monkeypatch):
     monkeypatch.setitem(dl.FILES, "bmc", [("splits/a.bmes", good)])
     dest = dl.download("bmc", tmp_path / "data")
     assert (dest / "splits" / "a.bmes").read_text(encoding="utf-8") == "דוד S-PER\n"
+
+
+def test_jsonl_ner_files_and_their_errors(tmp_path):
+    path = write(tmp_path / "x.jsonl", '{"tokens": ["דוד", "לוי", "הלך"], "tags": ["B-PER", "I-PER", "O"]}\n')
+    sentences, scheme = read_tagged(path)
+    assert scheme == "bio" and sentences[0].tags == ["B-PER", "E-PER", "O"]
+    bad = write(tmp_path / "bad.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["a", "b"], "tags": ["O"]}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: 2 tokens but 1 tags"):
+        read_tagged(bad)
+    for name in ("train", "dev", "test"):
+        write(tmp_path / f"{name}.jsonl", '{"tokens": ["דוד", "הלך"], "tags": ["S-PER", "O"]}\n')
+    (task,) = load_task(TaskSpec("mine", train=str(tmp_path / "train.jsonl"), dev=str(tmp_path / "dev.jsonl"),
+                                 test=str(tmp_path / "test.jsonl")), str(tmp_path))
+    assert task.kind == "ner" and task.data.labels == ["PER"]
+
+
+def test_nemo_morpheme_level_files_are_selectable(tmp_path):
+    gold = tmp_path / "nemo" / "spmrl" / "gold"
+    gold.mkdir(parents=True)
+    for s in ("train", "dev", "test"):
+        write(gold / f"token-single_gold_{s}.bmes", "מתאילנד S-GPE\n")
+        write(gold / f"morph_gold_{s}.bmes", "מ O\nתאילנד S-GPE\n")
+    (tokens,) = load_task(TaskSpec("nemo"), str(tmp_path))
+    (morphs,) = load_task(TaskSpec("nemo", variant="spmrl-morph"), str(tmp_path))
+    assert tokens.data.train[0].words == ["מתאילנד"] and morphs.data.train[0].words == ["מ", "תאילנד"]
+    with pytest.raises(ValueError, match="variant must be one of"):
+        load_task(TaskSpec("nemo", variant="bogus"), str(tmp_path))

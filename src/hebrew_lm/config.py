@@ -308,13 +308,13 @@ class TaskSpec:
     path: str = ""
     """Built-in tasks: the folder holding the data (default: DATA_DIR/<name>, as `hebrew-lm data download` lays it out, or the files' own repository layout)."""
     train: str = ""
-    """Your own task: the train file (`word TAG` lines; or `text<TAB>label` lines / JSONL with text and label)."""
+    """Your own task: the train file. NER: `word TAG` lines (CoNLL, BIOES or BIO) or JSONL with `tokens` and `tags` lists; classification: `text<TAB>label` lines or JSONL with `text` and `label`."""
     dev: str = ""
     """Your own task: the dev file (model selection and early stopping)."""
     test: str = ""
     """Your own task: the test file (scored once, with the hyperparameters dev chose)."""
     variant: str = ""
-    """nemo: spmrl (default, the split encoder papers report) or ud; smcd: clean (default, deduplicated) or unclean."""
+    """nemo: spmrl (default, the split encoder papers report) or ud, token level; spmrl-morph or ud-morph for the morpheme-level files (gold segmentation). smcd: clean (default, deduplicated) or unclean."""
     splits: list[str] = field(default_factory=list)
     """bmc: which of its three random splits to run (default all: 1 2 3), reported as mean +- std."""
 

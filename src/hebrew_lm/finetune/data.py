@@ -167,7 +167,14 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
     files hold one word with spaces inside, so only the last separator splits). Returns the sentences and
     the scheme found: "bioes" or "bio" (BIO files are converted to BIOES)."""
     path = Path(path)
-    sentences: list[Sentence] = []
+    if path.suffix == ".jsonl":
+        sentences = _read_tagged_jsonl(path)
+        found = "bioes" if any(t[0] in "ES" for s in sentences for t in s.tags) else "bio"
+        if scheme == "bio" or (scheme == "auto" and found == "bio"):
+            for s in sentences:
+                s.tags = bio_to_bioes(s.tags)
+        return sentences, found
+    sentences = []
     words: list[str] = []
     tags: list[str] = []
     start = 0
@@ -209,6 +216,31 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
         for s in sentences:
             s.tags = bio_to_bioes(s.tags)
     return sentences, found
+
+
+def _read_tagged_jsonl(path: Path) -> list[Sentence]:
+    """One sentence per line: {"tokens": [...], "tags": [...]} (also `words`/`ner_tags` as field names)."""
+    sentences = []
+    for n, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        words = record.get("tokens", record.get("words"))
+        tags = record.get("tags", record.get("ner_tags"))
+        if not isinstance(words, list) or not isinstance(tags, list):
+            raise ValueError(f"{path}:{n}: needs `tokens` and `tags` lists")
+        if len(words) != len(tags):
+            raise ValueError(f"{path}:{n}: {len(words)} tokens but {len(tags)} tags")
+        for tag in tags:
+            if not isinstance(tag, str) or not TAG_RE.match(tag):
+                raise ValueError(f"{path}:{n}: {tag!r} is not a BIOES/BIO tag (O, B-X, I-X, E-X or S-X)")
+        sentences.append(Sentence([str(w) for w in words], list(tags), f"{path}:{n}"))
+    if not sentences:
+        raise ValueError(f"{path}: no sentences")
+    return sentences
 
 
 def read_classification(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:

@@ -49,14 +49,21 @@ def _first_existing(candidates: list[Path], what: str) -> Path:
                      + " (get the public sets with `hebrew-lm data download nemo bmc smcd`)")
 
 
+NEMO_VARIANTS = ("spmrl", "ud", "spmrl-morph", "ud-morph")
+
+
 def _nemo_files(root: Path, variant: str) -> list[Path]:
+    """Token-level files (one tag per space-delimited token), or with `-morph` the morpheme-level ones
+    (gold segmentation: one line, and one tag, per morpheme)."""
     variant = variant or "spmrl"
-    if variant not in ("spmrl", "ud"):
-        raise ValueError(f"nemo: variant must be spmrl or ud, got {variant!r}")
+    if variant not in NEMO_VARIANTS:
+        raise ValueError(f"nemo: variant must be one of {', '.join(NEMO_VARIANTS)}, got {variant!r}")
+    split, _, morph = variant.partition("-")
+    prefix = "morph_gold" if morph else "token-single_gold"
     return [
-        _first_existing([root / variant / "gold" / f"token-single_gold_{s}.bmes",
-                         root / "data" / variant / "gold" / f"token-single_gold_{s}.bmes",
-                         root / f"token-single_gold_{s}.bmes"], f"nemo {s}")
+        _first_existing([root / split / "gold" / f"{prefix}_{s}.bmes",
+                         root / "data" / split / "gold" / f"{prefix}_{s}.bmes",
+                         root / f"{prefix}_{s}.bmes"], f"nemo {s}")
         for s in ("train", "dev", "test")
     ]
 
@@ -89,6 +96,9 @@ def task_kind(spec: TaskSpec) -> str:
         return BUILTIN[spec.name]
     if not spec.train:
         raise ValueError(f"task {spec.name!r}: not a built-in task ({', '.join(BUILTIN)}); give its train, dev and test files")
+    if spec.train.endswith(".jsonl"):
+        first = next((line for line in Path(spec.train).read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        return "ner" if '"tokens"' in first or '"words"' in first else "classification"
     return "ner" if spec.train.endswith(NER_SUFFIXES) else "classification"
 
 
