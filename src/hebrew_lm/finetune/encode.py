@@ -67,7 +67,8 @@ def sentence_lengths(tokenizer, sentences: list[Sentence]) -> list[int]:
 
 
 def text_lengths(tokenizer, examples: list[Example]) -> list[int]:
-    return [len(ids) for ids in tokenizer([e.text for e in examples])["input_ids"]]
+    # Over-long texts are the point here (they are counted), so no "longer than the maximum" warning.
+    return [len(ids) for ids in tokenizer([e.text for e in examples], verbose=False)["input_ids"]]
 
 
 def choose_max_len(lengths: list[int], cap: int) -> int:
@@ -106,7 +107,7 @@ def encode_ner(tokenizer, sentences: list[Sentence], label_ids: dict[str, int], 
 
 
 def encode_classification(tokenizer, examples: list[Example], label_ids: dict[str, int], max_len: int) -> Encoded:
-    full = tokenizer([e.text for e in examples])["input_ids"]
+    full = tokenizer([e.text for e in examples], verbose=False)["input_ids"]
     cut = tokenizer([e.text for e in examples], truncation=True, max_length=max_len)
     enc = Encoded([], list(range(len(examples))))
     for e, ids, mask, whole in zip(examples, cut["input_ids"], cut["attention_mask"], full):

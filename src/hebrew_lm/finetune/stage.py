@@ -217,11 +217,6 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         summary = {"test_scores": test_scores, "learning_rate": best_lr, "batch_size": best_bs,
                    "max_seq_len": prepared.max_len}
         _export(row, task, tokenizer, Path(best_seed_record["folder"]) / "model", out, summary)
-    for folder in group.iterdir():  # weights were needed for test and export only
-        for leftover in ("model", "tmp"):
-            if (folder / leftover).exists():
-                shutil.rmtree(folder / leftover)
-
     data = task.data
     if task.kind == "ner":
         errors = ner_errors(data.test, best_pred, data.labels, config.error_examples)
@@ -243,6 +238,10 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         "notes": data.notes, "license": task.license, "errors": errors,
     }
     atomic_write_json(group / "cell.json", cell)
+    for folder in group.iterdir():  # weights were needed for test and export only
+        for leftover in ("model", "tmp"):
+            if (folder / leftover).exists():
+                shutil.rmtree(folder / leftover)
     return cell
 
 
