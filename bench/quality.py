@@ -50,6 +50,12 @@ def main() -> None:
     diffs = [100 * (models[pretrained]["tasks"][n]["test"]["mean"] - models[baseline]["tasks"][n]["test"]["mean"]) for n in names]
     lines.append("| **pretrained − random init** | " + " | ".join(f"**{d:+.2f}**" for d in diffs)
                  + f" | **{100 * (models[pretrained]['average'] - models[baseline]['average']):+.2f}** |")
+    clear, noisy = [], []
+    for c, n, d in zip(columns, names, diffs):
+        spread = 100 * max(models[pretrained]["tasks"][n]["test"]["std"], models[baseline]["tasks"][n]["test"]["std"])
+        (clear if abs(d) > spread else noisy).append(c)
+    lines += ["", f"Differences larger than the larger standard deviation of the two rows: {', '.join(clear) or 'none'}; "
+                  f"within seed noise: {', '.join(noisy) or 'none'}."]
     text = "\n".join(lines)
     print(text)
     if args.write:
