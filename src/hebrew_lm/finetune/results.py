@@ -34,7 +34,9 @@ def summarize(cells: list[dict]) -> dict[str, Any]:
         "dev": _ms([s for c in cells for s in c["dev_scores"]]),
         "runs": [{k: c[k] for k in ("task", "learning_rate", "batch_size", "max_seq_len", "epochs",
                                     "windowed_or_truncated", "sizes")}
-                 | {"test": _ms(c["test_scores"]), "dev": _ms(c["dev_scores"])} for c in cells],
+                 | {"test": _ms(c["test_scores"]), "dev": _ms(c["dev_scores"])}
+                 | {k: _ms([m[k] for m in c["test_metrics"]]) for k in ("precision", "recall", "accuracy")
+                    if k in c["test_metrics"][0]} for c in cells],
     }
     if kind == "ner":
         summary["precision"] = _ms([m["precision"] for c in cells for m in c["test_metrics"]])
@@ -92,10 +94,10 @@ def results_markdown(results: dict) -> str:
             t = row["tasks"][n]
             for r in t["runs"]:
                 more = ""
-                if "accuracy" in t:
-                    more = f"accuracy {fmt(t['accuracy'])}"
-                elif "precision" in t:
-                    more = f"P {fmt(t['precision'])} R {fmt(t['recall'])}"
+                if "accuracy" in r:
+                    more = f"accuracy {fmt(r['accuracy'])}"
+                elif "precision" in r:
+                    more = f"P {fmt(r['precision'])} R {fmt(r['recall'])}"
                 cut = r["windowed_or_truncated"]
                 if any(cut.values()):
                     more += f"; over max len (train/dev/test): {cut['train']}/{cut['dev']}/{cut['test']}"
