@@ -4,6 +4,7 @@ error analysis. Real benchmark files are never read here; small files in their f
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,16 @@ def test_nemo_morpheme_level_files_are_selectable(tmp_path):
     assert tokens.data.train[0].words == ["מתאילנד"] and morphs.data.train[0].words == ["מ", "תאילנד"]
     with pytest.raises(ValueError, match="variant must be one of"):
         load_task(TaskSpec("nemo", variant="bogus"), str(tmp_path))
+
+
+def test_a_task_can_set_its_own_epoch_budget(tmp_path):
+    from hebrew_lm.config import load_preset, stage_config
+
+    preset = load_preset(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+    config = stage_config(preset, "finetune")
+    demo = next(t for t in config.tasks if t.name == "sentiment-demo")
+    assert demo.max_epochs == 15 and config.max_epochs == 4
+    (loaded,) = load_task(demo, config.data_dir)
+    assert loaded.max_epochs == 15
+    with pytest.raises(ValueError, match="max_epochs must be >= 0"):
+        TaskSpec("x", max_epochs=-1)

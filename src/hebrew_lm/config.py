@@ -317,6 +317,8 @@ class TaskSpec:
     """nemo: spmrl (default, the split encoder papers report) or ud, token level; spmrl-morph or ud-morph for the morpheme-level files (gold segmentation). smcd: clean (default, deduplicated) or unclean."""
     splits: list[str] = field(default_factory=list)
     """bmc: which of its three random splits to run (default all: 1 2 3), reported as mean +- std."""
+    max_epochs: int = 0
+    """Epochs at most for this task's trials; 0: finetune.max_epochs (a small data set may want more)."""
 
     @classmethod
     def from_str(cls, value: str) -> TaskSpec:
@@ -325,6 +327,8 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a task needs a `name`")
+        if self.max_epochs < 0:
+            raise ValueError(f"task {self.name}: max_epochs must be >= 0, got {self.max_epochs}")
 
 
 @dataclass

@@ -10,6 +10,7 @@ chosen hyperparameters scored on test once, and a results table in the paper's l
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -154,6 +155,8 @@ def _load_model(path: Path, kind: str):
 
 def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepared, tokenizer, out: Path, bar) -> dict:
     """All trials of one model on one task run; then the dev-chosen grid point's seeds scored on test."""
+    if task.max_epochs:
+        config = dataclasses.replace(config, max_epochs=task.max_epochs)
 
     group = out / "trials" / slug(row["name"]) / slug(task.name)
     n_trials = len(config.learning_rates) * len(config.batch_sizes) * len(config.seeds)

@@ -39,6 +39,8 @@ class LoadedTask:
     data: Split
     license: str
     title: str
+    max_epochs: int = 0
+    """0: the stage's max_epochs."""
 
 
 def _first_existing(candidates: list[Path], what: str) -> Path:
@@ -113,14 +115,15 @@ def load_task(spec: TaskSpec, data_dir: str, repair_tags: bool = False) -> list[
 
         s = read_htb_ner()
         train, dev, test, types, notes = check_ner(s["train"], s["dev"], s["test"], repair_tags)
-        return [LoadedTask(spec.name, spec.name, "", kind, Split(train, dev, test, types, notes), LICENSE, title)]
+        return [LoadedTask(spec.name, spec.name, "", kind, Split(train, dev, test, types, notes), LICENSE, title,
+                           spec.max_epochs)]
     if spec.name == "sentiment-demo":
         from hebrew_lm.datasets.sentiment_demo import LABELS, LICENSE, sentiment_demo
 
         s = sentiment_demo()
         labels, notes = check_classification(s["train"], s["dev"], s["test"], list(LABELS))
         return [LoadedTask(spec.name, spec.name, "", kind, Split(s["train"], s["dev"], s["test"], labels, notes),
-                           LICENSE, title)]
+                           LICENSE, title, spec.max_epochs)]
 
     runs: list[tuple[str, list[Path]]]
     if spec.name == "nemo":
@@ -150,5 +153,6 @@ def load_task(spec: TaskSpec, data_dir: str, repair_tags: bool = False) -> list[
             else:
                 labels, notes = check_classification(train, dev, test)
         name = f"{spec.name}/{split_id}" if split_id else spec.name
-        loaded.append(LoadedTask(name, spec.name, split_id, kind, Split(train, dev, test, labels, notes), license, title))
+        loaded.append(LoadedTask(name, spec.name, split_id, kind, Split(train, dev, test, labels, notes), license, title,
+                                 spec.max_epochs))
     return loaded
