@@ -51,11 +51,19 @@ def _n(value: float | int) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
 
 
-def corpus_section(folder: Path) -> Section:
-    s = Section("corpus", "Corpus")
+def _finished_stats(folder: Path, s: Section, stage: str) -> dict | None:
+    """The stage's stats.json, or None with a line in the section saying the stage has not run."""
     stats = _json(folder / "stats.json")
     if not is_finished(folder) or stats is None:
-        s.paragraphs.append(f"The corpus stage has not run ({folder}).")
+        s.paragraphs.append(f"The {stage} stage has not run ({folder}).")
+        return None
+    return stats
+
+
+def corpus_section(folder: Path) -> Section:
+    s = Section("corpus", "Corpus")
+    stats = _finished_stats(folder, s, "corpus")
+    if stats is None:
         return s
     kept = stats["kept"]
     splits = stats["splits"]
@@ -79,9 +87,8 @@ def corpus_section(folder: Path) -> Section:
 
 def tokenizer_section(folder: Path) -> Section:
     s = Section("tokenizer", "Tokenizer")
-    stats = _json(folder / "stats.json")
-    if not is_finished(folder) or stats is None:
-        s.paragraphs.append(f"The tokenizer stage has not run ({folder}).")
+    stats = _finished_stats(folder, s, "tokenizer")
+    if stats is None:
         return s
     s.paragraphs.append(f"Byte-level BPE, {stats['vocab_size']:,} tokens, trained on {stats['sample_documents']:,} documents "
                         f"({stats['sample_bytes'] / 1e6:,.1f} MB) in {stats['train_seconds']:.1f} s.")
@@ -105,9 +112,8 @@ def tokenizer_section(folder: Path) -> Section:
 
 def pretrain_section(folder: Path) -> Section:
     s = Section("pretraining", "Pretraining")
-    stats = _json(folder / "stats.json")
-    if not is_finished(folder) or stats is None:
-        s.paragraphs.append(f"The pretrain stage has not run ({folder}).")
+    stats = _finished_stats(folder, s, "pretrain")
+    if stats is None:
         return s
     import math
 

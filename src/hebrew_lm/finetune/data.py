@@ -218,16 +218,21 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
     return sentences, found
 
 
-def _read_tagged_jsonl(path: Path) -> list[Sentence]:
-    """One sentence per line: {"tokens": [...], "tags": [...]} (also `words`/`ner_tags` as field names)."""
-    sentences = []
+def _jsonl_records(path: Path):
+    """(line number, record) for each non-empty line; bad JSON is an error naming the line."""
     for n, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield n, json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+
+
+def _read_tagged_jsonl(path: Path) -> list[Sentence]:
+    """One sentence per line: {"tokens": [...], "tags": [...]} (also `words`/`ner_tags` as field names)."""
+    sentences = []
+    for n, record in _jsonl_records(path):
         words = record.get("tokens", record.get("words"))
         tags = record.get("tags", record.get("ner_tags"))
         if not isinstance(words, list) or not isinstance(tags, list):
@@ -247,20 +252,13 @@ def read_classification(path: str | Path, text_field: str = "text", label_field:
     """`text<TAB>label` lines (a header line naming the columns is skipped), or JSONL with text and label fields."""
     path = Path(path)
     examples = []
-    lines = _read_lines(path)
     if path.suffix == ".jsonl":
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        for n, record in _jsonl_records(path):
             if text_field not in record or label_field not in record:
                 raise ValueError(f"{path}:{n}: needs fields {text_field!r} and {label_field!r}")
             examples.append(Example(str(record[text_field]), str(record[label_field]), f"{path}:{n}"))
     else:
-        for n, line in enumerate(lines, start=1):
+        for n, line in enumerate(_read_lines(path), start=1):
             if not line.strip():
                 continue
             parts = line.split("\t")
