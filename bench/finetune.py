@@ -95,7 +95,7 @@ def main() -> None:
                     "The same fixed grid twice: every input padded to 512 tokens (what a plain `max_length` "
                     "tokenization with `padding=\"max_length\"` does) against our length-bucketed batches padded to "
                     "their longest input, with the task's max length from the 95th percentile. Command: "
-                    "`python bench/finetune.py --model MODEL --write`.")
+                    "`python bench/finetune.py --preset tiny --sentences 500 --epochs 2 --write` (or `--model DIR`).")
 
 
 if __name__ == "__main__":
