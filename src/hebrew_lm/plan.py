@@ -91,16 +91,13 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
                      f"{_bytes(tok.sample_bytes)} (the whole training split when it is smaller).")
 
     if "pretrain" in stages:
-        import torch
-
         from hebrew_lm.mlm.model import PRESETS, build_model, roberta_config
 
         pre = stage_config(preset, "pretrain", overrides.get("pretrain"), source=preset_path)
         vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
             if "tokenizer" in stages or "tokenizer" in preset else 52_000
         cfg = roberta_config(pre.model, vocab, pre.max_seq_len)
-        with torch.device("meta"):
-            params = sum(p.numel() for p in build_model(cfg, "meta").parameters())
+        params = sum(p.numel() for p in build_model(cfg, "meta").parameters())  # meta: no memory
         shape = PRESETS[pre.model]
         layers, hidden, heads = shape["num_hidden_layers"], shape["hidden_size"], shape["num_attention_heads"]
         tokens_per_step = pre.global_batch_size * pre.max_seq_len

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from seqeval.metrics import classification_report, f1_score
+from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 
 from hebrew_lm.finetune.data import Example, Sentence, entities
@@ -27,8 +27,8 @@ def ner_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
         for k, v in report.items() if not k.endswith(" avg")
     }
     micro = report["micro avg"]
-    return {"score": float(f1_score(gold, pred, mode="strict", scheme=IOBES, zero_division=0)),
-            "precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1-score"], "per_type": per_type}
+    return {"score": float(micro["f1-score"]), "precision": float(micro["precision"]), "recall": float(micro["recall"]),
+            "f1": float(micro["f1-score"]), "per_type": per_type}
 
 
 def classification_scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:

@@ -11,7 +11,6 @@ chosen hyperparameters scored on test once, and a results table in the paper's l
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -30,7 +29,7 @@ from hebrew_lm.finetune.metrics import classification_errors, ner_errors
 from hebrew_lm.finetune.tasks import LoadedTask, load_task
 from hebrew_lm.finetune.trial import Prepared, predict, prepare, run_trial
 from hebrew_lm.runs import (SUCCESS, atomic_write_json, atomic_write_text, check_finished, dump_yaml, fingerprint,
-                            mark_success, prepare_output_dir)
+                            mark_success, prepare_output_dir, sha256_file)
 
 log = logging.getLogger("hebrew_lm")
 FORMAT_VERSION = 1
@@ -42,14 +41,8 @@ def slug(name: str) -> str:
 
 def model_fingerprint(model_dir: Path) -> str:
     """A hash of the model's config and weights: trials of a retrained model are not reused."""
-    h = hashlib.sha256()
-    for f in sorted(model_dir.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            h.update(f.name.encode())
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-    return h.hexdigest()[:16]
+    files = sorted(f for f in model_dir.iterdir() if f.suffix in (".json", ".safetensors", ".bin") and f.is_file())
+    return fingerprint([(f.name, sha256_file(f)) for f in files])[:16]
 
 
 def model_rows(config: FinetuneConfig) -> list[dict[str, Any]]:
@@ -159,20 +152,20 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         config = dataclasses.replace(config, max_epochs=task.max_epochs)
 
     group = out / "trials" / slug(row["name"]) / slug(task.name)
-    n_trials = len(config.learning_rates) * len(config.batch_sizes) * len(config.seeds)
-    group_fp = fingerprint([_trial_fingerprint(config, row, task, prepared.max_len, lr, bs, seed)
-                            for lr in config.learning_rates for bs in config.batch_sizes for seed in config.seeds])
+    trial_fps = {(lr, bs, seed): _trial_fingerprint(config, row, task, prepared.max_len, lr, bs, seed)
+                 for lr in config.learning_rates for bs in config.batch_sizes for seed in config.seeds}
+    group_fp = fingerprint(list(trial_fps.values()))
     if (group / "cell.json").is_file():
         cell = json.loads((group / "cell.json").read_text(encoding="utf-8"))
         if cell.get("fingerprint") == group_fp:
-            bar.update(n_trials)
+            bar.update(len(trial_fps))
             return cell
     trials: dict[tuple[float, int, int], dict] = {}
     for lr in config.learning_rates:
         for bs in config.batch_sizes:
             for seed in config.seeds:
                 folder = group / f"lr{lr:g}_bs{bs}_seed{seed}"
-                tfp = _trial_fingerprint(config, row, task, prepared.max_len, lr, bs, seed)
+                tfp = trial_fps[(lr, bs, seed)]
                 record_file = folder / "trial.json"
                 if record_file.is_file():
                     record = json.loads(record_file.read_text(encoding="utf-8"))
@@ -224,10 +217,7 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
     if task.kind == "ner":
         errors = ner_errors(data.test, best_pred, data.labels, config.error_examples)
     else:
-        from hebrew_lm.finetune.data import Example
-
-        errors = classification_errors([Example(e.text, e.label, e.where) for e in data.test], best_pred,
-                                       data.labels, config.error_examples)
+        errors = classification_errors(data.test, best_pred, data.labels, config.error_examples)
     cell = {
         "fingerprint": group_fp, "task": task.name, "split_id": task.split_id, "kind": task.kind,
         "learning_rate": best_lr, "batch_size": best_bs, "max_seq_len": prepared.max_len,

@@ -36,10 +36,6 @@ class Prepared:
     dev: Encoded
     test: Encoded
 
-    @property
-    def label_ids(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.label_list)}
-
 
 def label_list(task: LoadedTask) -> list[str]:
     if task.kind == "classification":
@@ -124,16 +120,10 @@ class KeepBest(TrainerCallback):
                 control.should_training_stop = True
 
 
-def _args(out: Path, lr: float, batch_size: int, seed: int, config, evaluate: bool = True) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=str(out), learning_rate=lr, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=64, num_train_epochs=config.max_epochs,
-        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, lr_scheduler_type="linear",
-        eval_strategy="epoch" if evaluate else "no", save_strategy="no", logging_strategy="epoch", report_to="none",
-        seed=seed, data_seed=seed, disable_tqdm=True, dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        use_cpu=not torch.cuda.is_available(), bf16=False,
-    )
+def _args(out: Path, **kwargs) -> TrainingArguments:
+    return TrainingArguments(output_dir=str(out), per_device_eval_batch_size=64, save_strategy="no",
+                             report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+                             use_cpu=not torch.cuda.is_available(), **kwargs)
 
 
 def collator(tokenizer, kind: str, pad_to: int | None):
@@ -158,7 +148,11 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
         return {"score": scores(prepared, "dev", p.predictions, p.label_ids)[0]["score"]}
 
     trainer = OrderedEvalTrainer(
-        model=model, args=_args(out, lr, batch_size, seed, config),
+        model=model,
+        args=_args(out, learning_rate=lr, per_device_train_batch_size=batch_size, num_train_epochs=config.max_epochs,
+                   warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, lr_scheduler_type="linear",
+                   eval_strategy="epoch", logging_strategy="epoch", seed=seed, data_seed=seed,
+                   train_sampling_strategy="group_by_length" if config.group_by_length else "random"),
         train_dataset=prepared.train.features, eval_dataset=prepared.dev.features,
         data_collator=collator(tokenizer, prepared.task.kind, pad_to),
         compute_metrics=compute, preprocess_logits_for_metrics=_argmax, callbacks=[keep],
@@ -177,15 +171,7 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
 
 def predict(model, tokenizer, prepared: Prepared, split: str, out: Path) -> tuple[dict, list]:
     """Scores and predictions of `model` on one split."""
-    trainer = OrderedEvalTrainer(model=model, args=_args(out, 1e-5, 8, 0, _Defaults(), evaluate=False),
-                      data_collator=collator(tokenizer, prepared.task.kind, None),
-                      preprocess_logits_for_metrics=_argmax)
+    trainer = OrderedEvalTrainer(model=model, args=_args(out), data_collator=collator(tokenizer, prepared.task.kind, None),
+                                 preprocess_logits_for_metrics=_argmax)
     result = trainer.predict(getattr(prepared, split).features)
     return scores(prepared, split, result.predictions, result.label_ids)
-
-
-class _Defaults:
-    max_epochs = 1
-    warmup_ratio = 0.0
-    weight_decay = 0.0
-    group_by_length = False
