@@ -1,7 +1,9 @@
 """The pretraining stage: export, exact resume after SIGKILL, spike recovery, DDP equivalence, bad input."""
 
+import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,3 +160,83 @@ def test_run_under_torchrun_needs_the_data_stages_finished_first(inputs, tmp_pat
     assert result.returncode != 0
     assert "under torchrun the corpus stage must be finished first" in result.stderr
     assert not (tmp_path / "run" / "corpus").exists()
+
+
+def torchrun(port, *args):
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), *args]
+
+
+def kill_process_tree(pid):
+    """SIGKILL a process and all its descendants, found through /proc."""
+    children = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(stat).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
+    doomed, todo = [], [pid]
+    while todo:
+        doomed.append(todo.pop())
+        todo.extend(children.get(doomed[-1], []))
+    for p in doomed:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.slow
+def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs, tmp_path):
+    """The sharded paths of a checkpoint: gathering full weights and optimizer state from both
+    processes, and scattering them back on resume."""
+    from safetensors.torch import load_file
+
+    def config(name):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name), "pretrain": settings(
+            inputs, tmp_path / name / "pretrain", max_steps=30, checkpoint_every=3, eval_every=10, fsdp=True)}))
+        return path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = torchrun(29519, "-m", "hebrew_lm", "pretrain")
+    subprocess.run(launch + [str(config("straight"))], check=True, capture_output=True, env=env)
+    killed, out = config("killed"), tmp_path / "killed" / "pretrain"
+    proc = subprocess.Popen(launch + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoints" / "ckpt-00000003").exists():
+        time.sleep(0.02)
+    kill_process_tree(proc.pid)  # the workers too: killing the launcher's process group left them running
+    proc.wait()
+    assert not (out / "_SUCCESS").exists()
+    resumed_run = subprocess.run(launch + [str(killed)], check=True, capture_output=True, text=True, env=env)
+    # from a checkpoint past step 0 (a failed restore would fall back to step 0 and also match)
+    assert "is corrupt" not in resumed_run.stderr
+    assert re.search(r"resumed from \S+ckpt-\d+ \(step [1-9]\d*\)", resumed_run.stderr), resumed_run.stderr[-3000:]
+    reference = tmp_path / "straight" / "pretrain"
+    assert json.loads((out / "stats.json").read_text())["sharding"] == "fsdp"
+    assert losses(out) == pytest.approx(losses(reference), abs=1e-6)
+    straight = load_file(str(reference / "model" / "model.safetensors"))
+    resumed = load_file(str(out / "model" / "model.safetensors"))
+    for name in straight:
+        assert torch.allclose(straight[name], resumed[name], atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_fsdp_nan_loss_restores_the_sharded_checkpoint(inputs, tmp_path):
+    config = tmp_path / "p.yaml"
+    out = tmp_path / "run" / "pretrain"
+    config.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "pretrain": settings(
+        inputs, out, max_steps=8, checkpoint_every=2, eval_every=100, fsdp=True)}))
+    script = os.path.join(os.path.dirname(__file__), "pretrain_with_a_nan.py")
+    # 2 processes x 4 sequences make the global batch of 8: one forward per step, so call 5 is step 5
+    result = subprocess.run(torchrun(29520, script, "5", str(config)), capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is a spike" in result.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["spikes"] == 1 and stats["steps"] == 8 and stats["sharding"] == "fsdp"
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "spike"] == [4]  # back to the step-4 checkpoint
+    assert all(torch.isfinite(torch.tensor(losses(out)))) and len(losses(out)) == 8
