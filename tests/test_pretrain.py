@@ -240,3 +240,33 @@ def test_fsdp_nan_loss_restores_the_sharded_checkpoint(inputs, tmp_path):
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e.get("event") == "spike"] == [4]  # back to the step-4 checkpoint
     assert all(torch.isfinite(torch.tensor(losses(out)))) and len(losses(out)) == 8
+
+
+def test_bf16_autocast_trains_in_bfloat16_close_to_fp32(inputs, tmp_path):
+    fp32 = losses(pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "fp32", max_steps=4, dropout=0.0))))
+    bf16 = losses(pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "bf16", max_steps=4, dropout=0.0,
+                                                         precision="bf16"))))
+    # step 1 sees the same weights and batch: bfloat16 matmuls round differently, but not by much
+    assert 0 < abs(bf16[0] - fp32[0]) < 0.05
+    assert all(torch.isfinite(torch.tensor(bf16)))
+
+
+@pytest.mark.slow
+def test_compiled_model_gives_the_eager_losses(inputs, tmp_path):
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    eager = losses(pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "eager", max_steps=3, dropout=0.0))))
+    compiled = losses(pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "compiled", max_steps=3,
+                                                             dropout=0.0, compile=True))))
+    assert counters["stats"]["unique_graphs"] > 0  # the forward really went through torch.compile
+    assert compiled == pytest.approx(eager, abs=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_a_gpu_learns(inputs, tmp_path, precision):
+    out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / precision, max_steps=20, precision=precision)))
+    curve = losses(out)
+    assert all(torch.isfinite(torch.tensor(curve))) and curve[-1] < curve[0]
