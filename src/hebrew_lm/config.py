@@ -226,7 +226,7 @@ class PretrainConfig:
     max_seq_len: int = 512
     """Tokens per training sequence, <s> and </s> included (the paper: 512)."""
     mlm_probability: float = 0.15
-    """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept)."""
+    """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept). Validation always masks 15% of single tokens, so perplexities of different recipes compare."""
     whole_word_masking: bool = False
     """Choose whole words (all their BPE pieces together) instead of single tokens."""
     global_batch_size: int = 8192

@@ -14,6 +14,7 @@ Output folder:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -329,6 +330,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     model = build_model(model_config).to(dist_.device)
     params = model.num_parameters()
     masker = Masker.from_tokenizer(tokenizer, c.mlm_probability, c.whole_word_masking)
+    # Validation always masks like RoBERTa (15% of single tokens), so that runs with other masking
+    # recipes report perplexities on the same task and can be compared.
+    validation_masker = dataclasses.replace(masker, probability=0.15, whole_word=False)
     objective = MaskedLMObjective(model)
     fsdp = c.fsdp and dist_.world > 1
     ddp = None
@@ -437,7 +441,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                                       "tokens_seen": state["tokens_seen"]}) + "\n")
             metrics.flush()
         if val is not None and (step % c.eval_every == 0 or step == c.max_steps):
-            val_loss = evaluate(objective, val, masker, c, dist_, autocast)
+            val_loss = evaluate(objective, val, validation_masker, c, dist_, autocast)
             if dist_.main:
                 log.info("step %6d | validation loss %.4f | perplexity %.2f", step, val_loss, math.exp(min(val_loss, 50)))
                 metrics.write(json.dumps({"step": step, "val_loss": val_loss, "val_perplexity": math.exp(min(val_loss, 50))}) + "\n")
