@@ -56,7 +56,8 @@ def test_markdown_report_has_every_section_with_real_numbers(run_dir):
         assert title in md
     assert "has not run" not in md
     assert re.search(r"\| tiny-he \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d \|", md)
-    assert re.search(r"Pretraining (bought|did not buy) \d+\.\d\d points", md)
+    assert re.search(r"Pretraining (bought \d+\.\d\d points|cost \d+\.\d\d points|and random init tie) on average", md)
+    assert re.search(r"\d+\.\d vs \d+\.\d, (within|beyond) seed noise", md)
     for image in re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", md):
         assert (run_dir / "report" / image).stat().st_size > 1000
     assert len(re.findall(r"!\[", md)) == 3  # corpus, pretraining curves, results (the tokenizer had no audit)

@@ -51,6 +51,14 @@ def _n(value: float | int) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
 
 
+def _task_comparison(column: str, ours: dict, baseline: dict) -> str:
+    """'NEMO 21.2 vs 20.7 (within seed noise)': a difference no larger than the larger standard
+    deviation over seeds is noise."""
+    noise = max(ours.get("std", 0.0), baseline.get("std", 0.0))
+    verdict = "beyond seed noise" if abs(ours["mean"] - baseline["mean"]) > noise else "within seed noise"
+    return f"{column} {100 * ours['mean']:.1f} vs {100 * baseline['mean']:.1f}, {verdict}"
+
+
 def _finished_stats(folder: Path, s: Section, stage: str) -> dict | None:
     """The stage's stats.json, or None with a line in the section saying the stage has not run."""
     stats = _json(folder / "stats.json")
@@ -162,10 +170,12 @@ def finetune_sections(folder: Path) -> tuple[Section, Section, list[str]]:
     if pretrained and baseline:
         a, b = results["models"][pretrained[0]], results["models"][baseline[0]]
         diff = 100 * (a["average"] - b["average"])
-        summary.append(f"Pretraining {'bought' if diff > 0 else 'did not buy'} {abs(diff):.2f} points on average: "
-                       f"{pretrained[0]} {100 * a['average']:.2f} against {baseline[0]} {100 * b['average']:.2f} "
-                       f"(" + ", ".join(f"{c} {100 * a['tasks'][n]['test']['mean']:.1f} vs {100 * b['tasks'][n]['test']['mean']:.1f}"
-                                        for c, n in zip(columns, names)) + ").")
+        verdict = (f"Pretraining bought {diff:.2f} points" if diff >= 0.005 else
+                   f"Pretraining cost {-diff:.2f} points" if diff <= -0.005 else "Pretraining and random init tie")
+        summary.append(f"{verdict} on average: {pretrained[0]} {100 * a['average']:.2f} "
+                       f"against {baseline[0]} {100 * b['average']:.2f} ("
+                       + "; ".join(_task_comparison(c, a["tasks"][n]["test"], b["tasks"][n]["test"])
+                                   for c, n in zip(columns, names)) + ").")
 
     errors = _json(folder / "errors.json") or {}
     ner_rows, cls_rows = [], []
