@@ -10,6 +10,11 @@ masking, logits at masked positions only, AdamW), in a subprocess, its tokens/s 
 metrics.jsonl. Both: fp32 on the CPU, micro-batch 16 with no accumulation, sequences of 128 tokens,
 the first WARMUP steps left out of the timing. Losses are compared at the last step (different random
 masks, so equal within noise, not bit for bit).
+
+Our loop's model FLOPs utilization (MFU): its tokens/s x training FLOPs per token (6 x non-embedding
+parameters + attention + the vocabulary projection at masked positions, as `hebrew-lm plan` counts
+them) / the matmul FLOP/s measured on the same device and precision. On a GPU (the issue's H100
+check): `--device cuda --precision bf16 --presets base --seq 512 --batch 32`.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 WARMUP = 5
 
 
-def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int) -> dict:
+def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, precision: str) -> dict:
     out = work / f"ours-{preset}"
     config = work / f"ours-{preset}.yaml"
     config.write_text(yaml.safe_dump({"run_dir": str(run_dir), "pretrain": {
         "output_dir": str(out), "model": preset, "max_seq_len": seq, "global_batch_size": batch,
         "micro_batch_size": batch, "max_steps": steps, "warmup_steps": 2, "learning_rate": 5e-4,
-        "log_every": 1, "eval_every": 10_000, "checkpoint_every": 10_000, "resume": "never"}}))
+        "log_every": 1, "eval_every": 10_000, "checkpoint_every": 10_000, "resume": "never",
+        "precision": precision}}))
     subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config), "--force"], check=True,
                    capture_output=True)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -46,7 +52,8 @@ def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: in
             "loss": train[-1]["loss"]}
 
 
-def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int) -> dict:
+def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
+          precision: str) -> dict:
     from transformers import (DataCollatorForLanguageModeling, PreTrainedTokenizerFast, Trainer,
                               TrainerCallback, TrainingArguments)
 
@@ -76,7 +83,8 @@ def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: i
     clock = Clock()
     args = TrainingArguments(output_dir=str(work / f"stock-{preset}"), per_device_train_batch_size=batch,
                              max_steps=steps, learning_rate=5e-4, warmup_steps=2, weight_decay=0.01,
-                             adam_beta2=0.98, adam_epsilon=1e-6, logging_steps=1, report_to=[], use_cpu=True,
+                             adam_beta2=0.98, adam_epsilon=1e-6, logging_steps=1, report_to=[], use_cpu=device == "cpu",
+                             bf16=precision == "bf16",
                              save_strategy="no", dataloader_num_workers=0, seed=torch_seed, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=Items(), callbacks=[clock],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
@@ -94,33 +102,47 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    import torch
+
+    from hebrew_lm.plan import measured_matmul_flops, training_flops_per_token
+
+    peak = measured_matmul_flops(args.device, args.precision, seconds=2.0)
     work = REPO / "bench" / "_work" / "pretrain"
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, inputs = [], []
     for run_dir in map(Path, args.run_dirs):
         vocab = json.loads((run_dir / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+        inputs.append(f"`{os.path.relpath(run_dir, REPO)}` ({len(vocab):,} tokens)")
         for preset in args.presets:
-            s = stock(run_dir, work, preset, args.steps, args.seq, args.batch)
-            o = ours(run_dir, work, preset, args.steps, args.seq, args.batch)
-            print(run_dir.name, preset, "stock", s, "ours", o, flush=True)
+            s = stock(run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision)
+            o = ours(run_dir, work, preset, args.steps, args.seq, args.batch, args.precision)
+            _, flops_per_token = training_flops_per_token(preset, len(vocab), args.seq, 0.15)
+            mfu = o["tokens_per_s"] * flops_per_token / peak
+            print(run_dir.name, preset, "stock", s, "ours", o, f"MFU {mfu:.1%}", flush=True)
             rows.append(f"| {preset} | {len(vocab):,} | {s['tokens_per_s']:,.0f} | {o['tokens_per_s']:,.0f} "
-                        f"| **{o['tokens_per_s'] / s['tokens_per_s']:.2f}** | {s['loss']:.3f} | {o['loss']:.3f} |")
+                        f"| **{o['tokens_per_s'] / s['tokens_per_s']:.2f}** | {mfu:.1%} | {s['loss']:.3f} | {o['loss']:.3f} |")
+    where = (f"{os.cpu_count()} CPU cores" if args.device == "cpu" else torch.cuda.get_device_name(0))
+    flags = "".join(f" --{k} {v}" for k, v in [("device", args.device), ("precision", args.precision)]
+                    if v != parser.get_default(k))
     table = (
-        f"`python bench/pretrain.py --steps {args.steps} --seq {args.seq} --batch {args.batch}` on "
-        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU, fp32; the embedded default corpus, with "
-        f"the 8,000-token tokenizer of `configs/tiny.yaml` and the 52,000-token one of "
-        f"`bench/configs/vocab52k.yaml` (the paper's vocabulary size).\n\n"
-        "| preset | vocab | stock Trainer + collator (tok/s) | hebrew-lm pretrain (tok/s) | ratio | stock loss at the last step | our loss |\n"
-        "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
+        f"`python bench/pretrain.py --steps {args.steps} --seq {args.seq} --batch {args.batch}{flags}` on "
+        f"{time.strftime('%Y-%m-%d')}, {where}, {args.precision}; the embedded default corpus, with "
+        f"the tokenizers of {' and '.join(inputs)}. MFU: our tokens/s x training FLOPs per token / the "
+        f"{args.precision} matmul rate measured here ({peak / 1e12:,.3g} TFLOP/s).\n\n"
+        "| preset | vocab | stock Trainer + collator (tok/s) | hebrew-lm pretrain (tok/s) | ratio | our MFU "
+        "| stock loss at the last step | our loss |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
     )
     print("\n" + table)
     if not args.no_write:
         sys.path.insert(0, str(Path(__file__).parent))
         from benchmarks_md import write_block
 
-        write_block("pretrain.py", "CPU", table, "## Pretraining (`bench/pretrain.py`)",
+        write_block("pretrain.py", "CPU" if args.device == "cpu" else "GPU", table, "## Pretraining (`bench/pretrain.py`)",
                     "Our loop against the stock `transformers` masked-LM recipe on the same model config and data.")
 
 

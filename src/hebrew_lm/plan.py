@@ -31,17 +31,43 @@ GPU_MFU = 0.40
 CPU_MFU = 0.30
 
 
-def measured_cpu_flops(seconds: float = 0.5) -> float:
-    """fp32 matmul FLOP/s of this CPU, measured for about `seconds`."""
+def measured_matmul_flops(device: str = "cpu", dtype: str = "fp32", seconds: float = 0.5) -> float:
+    """Matmul FLOP/s of this machine's `device` in `dtype` (fp32 or bf16), measured for about `seconds`:
+    the peak that model FLOPs utilization (MFU) is measured against. Square matrices of 512 on a CPU,
+    8192 on a GPU (large enough to saturate it)."""
     import torch
 
-    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    n = 512 if device == "cpu" else 8192
+    kind = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a, b = torch.randn(n, n, device=device, dtype=kind), torch.randn(n, n, device=device, dtype=kind)
+
+    def sync():
+        if device != "cpu":
+            torch.cuda.synchronize()
+
     a @ b
-    n, start = 0, time.perf_counter()
+    sync()
+    count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
-        n += 1
-    return n * 2 * 512 ** 3 / (time.perf_counter() - start)
+        count += 1
+        if count % 10 == 0:
+            sync()
+    sync()
+    return count * 2 * n**3 / (time.perf_counter() - start)
+
+
+def training_flops_per_token(preset: str, vocab_size: int, max_seq_len: int, mlm_probability: float) -> tuple[int, float]:
+    """(parameters, training FLOPs per token) of a preset in our loop: 6 x non-embedding parameters +
+    attention scores + the vocabulary projection at the masked positions only."""
+    from hebrew_lm.mlm.model import PRESETS, build_model, roberta_config
+
+    cfg = roberta_config(preset, vocab_size, max_seq_len)
+    params = sum(p.numel() for p in build_model(cfg, "meta").parameters())  # meta: no memory
+    layers, hidden = PRESETS[preset]["num_hidden_layers"], PRESETS[preset]["hidden_size"]
+    # Embeddings are looked up, not multiplied; the output projection runs only at masked positions.
+    dense = params - (vocab_size + max_seq_len + 2) * hidden
+    return params, 6 * dense + 12 * layers * max_seq_len * hidden + 6 * vocab_size * hidden * mlm_probability
 
 
 def _duration(seconds: float) -> str:
@@ -91,20 +117,16 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
                      f"{_bytes(tok.sample_bytes)} (the whole training split when it is smaller).")
 
     if "pretrain" in stages:
-        from hebrew_lm.mlm.model import PRESETS, build_model, roberta_config
+        from hebrew_lm.mlm.model import PRESETS
 
         pre = stage_config(preset, "pretrain", overrides.get("pretrain"), source=preset_path)
         vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
             if "tokenizer" in stages or "tokenizer" in preset else 52_000
-        cfg = roberta_config(pre.model, vocab, pre.max_seq_len)
-        params = sum(p.numel() for p in build_model(cfg, "meta").parameters())  # meta: no memory
+        params, flops_per_token = training_flops_per_token(pre.model, vocab, pre.max_seq_len, pre.mlm_probability)
         shape = PRESETS[pre.model]
         layers, hidden, heads = shape["num_hidden_layers"], shape["hidden_size"], shape["num_attention_heads"]
         tokens_per_step = pre.global_batch_size * pre.max_seq_len
         total_tokens = tokens_per_step * pre.max_steps
-        # Embeddings are looked up, not multiplied; the output projection runs only at masked positions (our loop).
-        dense = params - (vocab + pre.max_seq_len + 2) * hidden
-        flops_per_token = 6 * dense + 12 * layers * pre.max_seq_len * hidden + 6 * vocab * hidden * pre.mlm_probability
         flops = flops_per_token * total_tokens
         state = 16 * params
         act_bytes = 4 if pre.precision == "fp32" else 2
@@ -121,7 +143,7 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
             f"(FSDP divides this by the devices), activations of a micro-batch of {pre.micro_batch_size} "
             f"{_bytes(activations)} ({pre.precision})",
         ]
-        cpu = cpu_flops or measured_cpu_flops()
+        cpu = cpu_flops or measured_matmul_flops()
         lines += ["", "Estimated pretraining time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
                   f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
                   f"x {CPU_MFU:.0%} MFU)"]
