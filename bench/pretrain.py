@@ -7,7 +7,7 @@
 Stock recipe (what transformers' run_mlm.py does): `RobertaForMaskedLM` + `DataCollatorForLanguageModeling`
 + `Trainer`, fed the same packed sequences. Ours: `hebrew-lm pretrain` itself (token store, our
 masking, logits at masked positions only, AdamW), in a subprocess, its tokens/s read from
-metrics.jsonl. Both: fp32 on the CPU, micro-batch 16 with no accumulation, sequences of 128 tokens,
+metrics.jsonl. Both on the same device and precision (fp32 on the CPU by default), micro-batch 16 with no accumulation, sequences of 128 tokens,
 the first WARMUP steps left out of the timing. Losses are compared at the last step (different random
 masks, so equal within noise, not bit for bit).
 
@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 WARMUP = 5
 
 
-def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, precision: str) -> dict:
+def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
+         precision: str) -> dict:
     out = work / f"ours-{preset}"
     config = work / f"ours-{preset}.yaml"
     config.write_text(yaml.safe_dump({"run_dir": str(run_dir), "pretrain": {
@@ -41,8 +42,10 @@ def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: in
         "micro_batch_size": batch, "max_steps": steps, "warmup_steps": 2, "learning_rate": 5e-4,
         "log_every": 1, "eval_every": 10_000, "checkpoint_every": 10_000, "resume": "never",
         "precision": precision}}))
+    # our stage takes a GPU whenever one is visible; hide it when the stock side runs on the CPU
+    env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config), "--force"], check=True,
-                   capture_output=True)
+                   capture_output=True, env=env)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if "loss" in r and "event" not in r]
     # tokens/s between the end of step WARMUP and the last step, from the cumulative rate of each record
@@ -119,7 +122,7 @@ def main() -> None:
         inputs.append(f"`{os.path.relpath(run_dir, REPO)}` ({len(vocab):,} tokens)")
         for preset in args.presets:
             s = stock(run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision)
-            o = ours(run_dir, work, preset, args.steps, args.seq, args.batch, args.precision)
+            o = ours(run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision)
             _, flops_per_token = training_flops_per_token(preset, len(vocab), args.seq, 0.15)
             mfu = o["tokens_per_s"] * flops_per_token / peak
             print(run_dir.name, preset, "stock", s, "ours", o, f"MFU {mfu:.1%}", flush=True)

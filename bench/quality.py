@@ -17,6 +17,8 @@ from pathlib import Path
 
 from benchmarks_md import write_block
 
+from hebrew_lm.finetune.results import beyond_seed_noise
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,9 +53,9 @@ def main() -> None:
     lines.append("| **pretrained − random init** | " + " | ".join(f"**{d:+.2f}**" for d in diffs)
                  + f" | **{100 * (models[pretrained]['average'] - models[baseline]['average']):+.2f}** |")
     clear, noisy = [], []
-    for c, n, d in zip(columns, names, diffs):
-        spread = 100 * max(models[pretrained]["tasks"][n]["test"]["std"], models[baseline]["tasks"][n]["test"]["std"])
-        (clear if abs(d) > spread else noisy).append(c)
+    for c, n in zip(columns, names):
+        ours, theirs = models[pretrained]["tasks"][n]["test"], models[baseline]["tasks"][n]["test"]
+        (clear if beyond_seed_noise(ours, theirs) else noisy).append(c)
     lines += ["", f"Differences larger than the larger standard deviation of the two rows: {', '.join(clear) or 'none'}; "
                   f"within seed noise: {', '.join(noisy) or 'none'}."]
     text = "\n".join(lines)

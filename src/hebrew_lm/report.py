@@ -52,10 +52,10 @@ def _n(value: float | int) -> str:
 
 
 def _task_comparison(column: str, ours: dict, baseline: dict) -> str:
-    """'NEMO 21.2 vs 20.7 (within seed noise)': a difference no larger than the larger standard
-    deviation over seeds is noise."""
-    noise = max(ours.get("std", 0.0), baseline.get("std", 0.0))
-    verdict = "beyond seed noise" if abs(ours["mean"] - baseline["mean"]) > noise else "within seed noise"
+    """'NEMO 21.2 vs 20.7, within seed noise'."""
+    from hebrew_lm.finetune.results import beyond_seed_noise
+
+    verdict = "beyond seed noise" if beyond_seed_noise(ours, baseline) else "within seed noise"
     return f"{column} {100 * ours['mean']:.1f} vs {100 * baseline['mean']:.1f}, {verdict}"
 
 

@@ -19,6 +19,12 @@ def _ms(values: list[float]) -> dict[str, float]:
             "n": len(values)}
 
 
+def beyond_seed_noise(ours: dict[str, float], baseline: dict[str, float]) -> bool:
+    """Whether two mean ± std scores differ by more than the larger of their standard deviations over
+    seeds; a smaller difference is read as noise."""
+    return abs(ours["mean"] - baseline["mean"]) > max(ours["std"], baseline["std"])
+
+
 def fmt(stat: dict[str, float] | None) -> str:
     if stat is None:
         return "–"
