@@ -14,7 +14,8 @@ masks, so equal within noise, not bit for bit).
 Our loop's model FLOPs utilization (MFU): its tokens/s x training FLOPs per token (6 x non-embedding
 parameters + attention + the vocabulary projection at masked positions, as `hebrew-lm plan` counts
 them) / the matmul FLOP/s measured on the same device and precision. On a GPU (the issue's H100
-check): `--device cuda --precision bf16 --presets base --seq 512 --batch 32`.
+check): `--device cuda --precision bf16 --presets base --seq 512 --batch 32`, and again with
+`--compile` (both sides compiled).
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ WARMUP = 5
 
 
 def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
-         precision: str) -> dict:
+         precision: str, compile: bool) -> dict:
     out = work / f"ours-{preset}"
     config = work / f"ours-{preset}.yaml"
     config.write_text(yaml.safe_dump({"run_dir": str(run_dir), "pretrain": {
         "output_dir": str(out), "model": preset, "max_seq_len": seq, "global_batch_size": batch,
         "micro_batch_size": batch, "max_steps": steps, "warmup_steps": 2, "learning_rate": 5e-4,
         "log_every": 1, "eval_every": 10_000, "checkpoint_every": 10_000, "resume": "never",
-        "precision": precision}}))
+        "precision": precision, "compile": compile}}))
     # our stage takes a GPU whenever one is visible; hide it when the stock side runs on the CPU
     env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config), "--force"], check=True,
@@ -56,7 +57,7 @@ def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: in
 
 
 def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
-          precision: str) -> dict:
+          precision: str, compile: bool) -> dict:
     from transformers import (DataCollatorForLanguageModeling, PreTrainedTokenizerFast, Trainer,
                               TrainerCallback, TrainingArguments)
 
@@ -87,7 +88,7 @@ def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: i
     args = TrainingArguments(output_dir=str(work / f"stock-{preset}"), per_device_train_batch_size=batch,
                              max_steps=steps, learning_rate=5e-4, warmup_steps=2, weight_decay=0.01,
                              adam_beta2=0.98, adam_epsilon=1e-6, logging_steps=1, report_to=[], use_cpu=device == "cpu",
-                             bf16=precision == "bf16",
+                             bf16=precision == "bf16", torch_compile=compile,
                              save_strategy="no", dataloader_num_workers=0, seed=torch_seed, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=Items(), callbacks=[clock],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both sides")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     import torch
@@ -121,8 +123,8 @@ def main() -> None:
         vocab = json.loads((run_dir / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
         inputs.append(f"`{os.path.relpath(run_dir, REPO)}` ({len(vocab):,} tokens)")
         for preset in args.presets:
-            s = stock(run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision)
-            o = ours(run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision)
+            setting = (run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision, args.compile)
+            s, o = stock(*setting), ours(*setting)
             _, flops_per_token = training_flops_per_token(preset, len(vocab), args.seq, 0.15)
             mfu = o["tokens_per_s"] * flops_per_token / peak
             print(run_dir.name, preset, "stock", s, "ours", o, f"MFU {mfu:.1%}", flush=True)
@@ -130,7 +132,7 @@ def main() -> None:
                         f"| **{o['tokens_per_s'] / s['tokens_per_s']:.2f}** | {mfu:.1%} | {s['loss']:.3f} | {o['loss']:.3f} |")
     where = (f"{os.cpu_count()} CPU cores" if args.device == "cpu" else torch.cuda.get_device_name(0))
     flags = "".join(f" --{k} {v}" for k, v in [("device", args.device), ("precision", args.precision)]
-                    if v != parser.get_default(k))
+                    if v != parser.get_default(k)) + (" --compile" if args.compile else "")
     table = (
         f"`python bench/pretrain.py --steps {args.steps} --seq {args.seq} --batch {args.batch}{flags}` on "
         f"{time.strftime('%Y-%m-%d')}, {where}, {args.precision}; the embedded default corpus, with "

@@ -33,8 +33,12 @@ def test_masked_position_loss_equals_the_stock_loss():
     labels[chosen] = ids[chosen]
     with torch.no_grad():
         stock = model(input_ids=ids, attention_mask=attention, labels=labels).loss
-        ours = masked_lm_loss(model, ids, attention, labels)
+        ours = masked_lm_loss(model, ids, labels, attention)
+        # packed sequences (no padding) go without a mask, as the pretraining loop calls it
+        stock_unpadded = model(input_ids=ids[:3], attention_mask=attention[:3], labels=labels[:3]).loss
+        ours_unpadded = masked_lm_loss(model, ids[:3], labels[:3])
     assert ours.item() == pytest.approx(stock.item(), rel=1e-5)
+    assert ours_unpadded.item() == pytest.approx(stock_unpadded.item(), rel=1e-5)
 
 
 def _masker(whole_word=False, probability=0.15):

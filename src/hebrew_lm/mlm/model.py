@@ -1,7 +1,7 @@
 """RoBERTa encoder presets and the masked-LM loss computed only where there are labels.
 
     config = roberta_config("base", vocab_size=52_000)       # the paper's 126,031,648 parameters
-    loss = masked_lm_loss(model, input_ids, attention_mask, labels)
+    loss = masked_lm_loss(model, input_ids, labels)
 
 The stock `RobertaForMaskedLM` projects every position onto the whole vocabulary (52k logits for
 each of 512 positions) although only ~15% of positions carry a label; projecting only those gives the
@@ -51,9 +51,11 @@ def build_model(config: RobertaConfig, device: str | torch.device | None = None)
         return RobertaForMaskedLM(config)
 
 
-def masked_lm_loss(model: RobertaForMaskedLM, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the labelled positions, projecting only those onto the vocabulary."""
+def masked_lm_loss(model: RobertaForMaskedLM, input_ids: torch.Tensor, labels: torch.Tensor,
+                   attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy over the labelled positions, projecting only those onto the vocabulary.
+    Packed pretraining sequences have no padding, so they pass no attention mask: an all-ones mask
+    costs transformers a data-dependent check (a device sync on a GPU) before it drops it anyway."""
     hidden = model.roberta(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # B,T,H
     selected = labels != -100  # B,T
     logits = model.lm_head(hidden[selected])  # N,V for the N labelled positions
@@ -68,5 +70,5 @@ class MaskedLMObjective(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return masked_lm_loss(self.model, input_ids, attention_mask, labels)
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return masked_lm_loss(self.model, input_ids, labels)

@@ -272,7 +272,7 @@ def evaluate(objective, data: PackedSequences, masker: Masker, c: PretrainConfig
         inputs, labels = mask_tokens(ids, masker, mask_generator(c.seed + 7919, 0, b))
         inputs, labels = inputs.to(dist_.device), labels.to(dist_.device)
         with autocast():
-            losses.append(objective(inputs, torch.ones_like(inputs), labels).item())
+            losses.append(objective(inputs, labels).item())
     objective.train()
     return dist_.mean(sum(losses) / len(losses))
 
@@ -397,7 +397,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                 objective.set_requires_gradient_sync(m == accum - 1)
             with ddp.no_sync() if ddp is not None and m < accum - 1 else nullcontext():
                 with autocast():
-                    loss = forward(inputs, torch.ones_like(inputs), labels) / accum
+                    loss = forward(inputs, labels) / accum
                 scaler.scale(loss).backward()
             loss_sum += loss.item()
         loss_value = dist_.mean(loss_sum)
