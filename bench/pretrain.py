@@ -23,6 +23,7 @@ check): `--device cuda --precision bf16 --presets base --seq 512 --batch 32`, an
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -130,6 +131,7 @@ def main() -> None:
             setting = (run_dir, work, preset, args.steps, args.seq, args.batch, args.device, args.precision, args.compile)
             s = stock(*setting)
             if args.device == "cuda":  # hand the stock run's cached GPU memory back before ours starts
+                gc.collect()  # the Trainer holds reference cycles
                 torch.cuda.empty_cache()
             o = ours(*setting)
             _, flops_per_token = training_flops_per_token(preset, len(vocab), args.seq, 0.15)
