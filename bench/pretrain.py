@@ -38,6 +38,10 @@ WARMUP = 5
 LAST_LOSSES = 10
 
 
+def mean_of_last(losses: list[float]) -> float:
+    return sum(losses[-LAST_LOSSES:]) / len(losses[-LAST_LOSSES:])
+
+
 def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
          precision: str, compile: bool) -> dict:
     out = work / f"ours-{preset}"
@@ -57,7 +61,7 @@ def ours(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: in
     t_warm = train[WARMUP - 1]["tokens_seen"] / train[WARMUP - 1]["tokens_per_s"]
     t_end = train[-1]["tokens_seen"] / train[-1]["tokens_per_s"]
     return {"tokens_per_s": (train[-1]["tokens_seen"] - train[WARMUP - 1]["tokens_seen"]) / (t_end - t_warm),
-            "loss": sum(r["loss"] for r in train[-LAST_LOSSES:]) / len(train[-LAST_LOSSES:])}
+            "loss": mean_of_last([r["loss"] for r in train])}
 
 
 def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: int, device: str,
@@ -100,7 +104,7 @@ def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: i
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     elapsed = clock.marks[-1] - clock.marks[WARMUP - 1]
     return {"tokens_per_s": (len(clock.marks) - WARMUP) * batch * seq / elapsed,
-            "loss": sum(losses[-LAST_LOSSES:]) / len(losses[-LAST_LOSSES:])}
+            "loss": mean_of_last(losses)}
 
 
 def main() -> None:
