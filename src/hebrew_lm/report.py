@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hebrew_lm.config import ReportConfig, to_dict
-from hebrew_lm.runs import atomic_write_text, dump_yaml, is_finished, mark_success, read_success
+from hebrew_lm.runs import atomic_write_text, clear_owned_dir, dump_yaml, is_finished, mark_success, read_success
 
 log = logging.getLogger("hebrew_lm")
 PACKAGES = ("hebrew-lm", "torch", "transformers", "tokenizers", "datasets", "accelerate", "seqeval",
@@ -297,20 +297,18 @@ def run(config: ReportConfig, force: bool = False) -> Path:
     sections = [corpus, tokenizer, pretrain, results, errors, environment]
     summary = [line for sec in (corpus, tokenizer, pretrain) for line in sec.summary] + summary
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "img").mkdir(parents=True)
+    # The report is always rebuilt, but only inside a folder the report stage provably made.
+    clear_owned_dir(out, "report", "rebuilding the report")
+    (out / "img").mkdir()
     images: dict[Path, str] = {}
     for s in sections:
         for _, path in s.images:
             name = f"{s.id}-{path.name}"
-            shutil.copy2(path, tmp / "img" / name)
+            shutil.copy2(path, out / "img" / name)
             images[path] = name
-    atomic_write_text(tmp / "report.md", render_markdown(config.title, summary, sections, images))
-    atomic_write_text(tmp / "index.html", render_html(config.title, summary, sections))
-    atomic_write_text(tmp / "config.yaml", dump_yaml(to_dict(config)))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    atomic_write_text(out / "report.md", render_markdown(config.title, summary, sections, images))
+    atomic_write_text(out / "index.html", render_html(config.title, summary, sections))
+    atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
     fingerprints = {k: read_success(Path(getattr(config, k))).get("fingerprint") if is_finished(Path(getattr(config, k))) else None
                     for k in ("corpus_dir", "tokenizer_dir", "pretrain_dir", "finetune_dir")}
     mark_success(out, "", stage="report", inputs=fingerprints)

@@ -1,8 +1,12 @@
-"""Run folders: atomic writes, the `_SUCCESS` marker, config and stats files, logging.
+"""Run folders: ownership, atomic writes, the `_SUCCESS` marker, config and stats files, logging.
 
 A finished stage folder holds its artifacts, `config.yaml` (the resolved config), `stats.json`
 and `_SUCCESS`, written last. `_SUCCESS` records a fingerprint of the config and the inputs, so a
 rerun with the same ones is a no-op and a rerun with other ones is refused until `--force`.
+
+The ownership rule (one function, `claim_output_dir`): a stage writes only into a folder that is
+new, empty, or holds its own marker `.hebrew-lm-stage` naming that stage, and it deletes only inside
+such a folder (`clear_owned_dir`). Anything else is an error naming the folder, and nothing is touched.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ import yaml
 log = logging.getLogger("hebrew_lm")
 
 SUCCESS = "_SUCCESS"
+OWNER = ".hebrew-lm-stage"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -46,12 +53,19 @@ def fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary name, fsync, rename: a crash leaves the old file or none, never half of one."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # An unpredictable name created exclusively (mkstemp: O_EXCL, mode 0600), so nobody can plant a
+    # symlink at it beforehand; os.replace then swaps a symlink at `path` itself instead of writing through it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 
@@ -85,18 +99,82 @@ def mark_success(out: Path, fp: str, **extra: Any) -> None:
     atomic_write_json(Path(out) / SUCCESS, {"fingerprint": fp, **extra})
 
 
+def check_output_path(out: Path, what: str, field: str = "output_dir") -> None:
+    """An output folder must be a real folder or not exist yet: never a file, never a symlink (a stage
+    that followed one would write, or delete, somewhere the user did not name)."""
+    out = Path(out)
+    if out.is_symlink():
+        raise ValueError(f"{what}: {field} {out} is a symbolic link (to {os.readlink(out)}); "
+                         f"give a real folder, e.g. the link's target itself")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{what}: {field} {out} exists and is not a folder")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"{what}: {field} {out}: {parent} is a file, not a folder")
+
+
+def stage_owner(out: Path) -> str | None:
+    """The stage that provably made `out`: its `.hebrew-lm-stage` marker, or (folders finished before the
+    marker existed) its `_SUCCESS` record naming the stage. None for anything else."""
+    out = Path(out)
+    for name in (OWNER, SUCCESS):
+        path = out / name
+        if path.is_file() and not path.is_symlink():
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("stage"), str):
+                return record["stage"]
+    return None
+
+
+def claim_output_dir(out: Path, stage: str, field: str = "output_dir") -> Path:
+    """The one ownership rule: create `out` for `stage`, or accept it when it is empty or holds this
+    stage's marker; refuse anything else (a non-empty folder we did not make, another stage's folder)."""
+    out = Path(out)
+    check_output_path(out, stage, field)
+    if out.exists():
+        owner = stage_owner(out)
+        if owner is not None and owner != stage:
+            raise ValueError(f"{stage}: {field} {out} belongs to the {owner} stage; choose another {field}")
+        if owner is None and any(out.iterdir()):
+            raise ValueError(
+                f"{stage}: {field} {out} is not empty and was not made by hebrew-lm's {stage} stage (it has no "
+                f"{OWNER} marker); refusing to write into it or delete anything in it. Choose another {field}."
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / OWNER).is_file():
+        atomic_write_json(out / OWNER, {"stage": stage, "tool": "hebrew-lm"})
+    return out
+
+
+def clear_owned_dir(out: Path, stage: str, why: str) -> None:
+    """Empty a folder that `stage` provably made (see `claim_output_dir`), saying so first."""
+    out = claim_output_dir(out, stage)
+    entries = [e for e in out.iterdir() if e.name != OWNER]
+    if entries:
+        log.info("%s: %s: removing the %d entries of %s (a folder this stage made)", stage, why, len(entries), out)
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def check_finished(out: Path, fp: str, stage: str, force: bool) -> bool:
     """True when `out` already holds this stage finished with fingerprint `fp` (nothing to do).
 
     A folder finished with another config or other inputs is an error unless `force`, which
-    removes it so the stage starts over.
+    empties it (only when this stage provably made it) so the stage starts over.
     """
     out = Path(out)
+    check_output_path(out, stage)
     if not is_finished(out):
         return False
+    claim_output_dir(out, stage)  # a finished folder of another stage, or of nobody we know, is refused
     if force:
-        log.info("%s: --force given; removing the finished build at %s", stage, out)
-        shutil.rmtree(out)
+        clear_owned_dir(out, stage, "--force given")
         return False
     if read_success(out).get("fingerprint") == fp:
         log.info("%s: already finished at %s with the same config and inputs; nothing to do", stage, out)
@@ -107,19 +185,27 @@ def check_finished(out: Path, fp: str, stage: str, force: bool) -> bool:
     )
 
 
-def prepare_output_dir(out: Path, stage: str, owned_markers: tuple[str, ...]) -> None:
-    """Create `out`, refusing to write into a non-empty folder that this stage did not make."""
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise ValueError(f"{stage}: output_dir {out} exists and is not a folder")
-        entries = [p.name for p in out.iterdir()]
-        if entries and not any(m in entries for m in owned_markers):
-            raise ValueError(
-                f"{stage}: output_dir {out} is not empty and was not made by the {stage} stage; "
-                f"refusing to write into it. Choose another output_dir."
-            )
-    out.mkdir(parents=True, exist_ok=True)
+def safe_component(name: str, what: str) -> str:
+    """`name` as one safe path component (a model or task name that becomes a folder): unsafe characters
+    become `_`; a name that is empty or only dots afterwards (`..`, `.`) is an error."""
+    part = re.sub(r"[^\w.-]+", "_", str(name)).strip("_")
+    if not part.strip("."):
+        raise ValueError(f"{what} {name!r} cannot name a folder; use letters, digits, '.', '-' or '_'")
+    return part
+
+
+def inside(root: Path, path: Path, what: str) -> Path:
+    """`path`, provided that it stays inside `root` with no symlink on the way; else a clear error."""
+    root, path = Path(root), Path(path)
+    rel = path.relative_to(root) if path.is_relative_to(root) else None
+    if rel is None or ".." in rel.parts:
+        raise ValueError(f"{what}: {path} is outside {root}")
+    node = root
+    for part in rel.parts:
+        node = node / part
+        if node.is_symlink():
+            raise ValueError(f"{what}: {node} is a symbolic link; refusing to follow it out of {root}")
+    return path
 
 
 def write_jsonl_gz(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -38,14 +38,14 @@ from hebrew_lm.corpus.filters import DocumentFilter
 from hebrew_lm.corpus.readers import RawDoc, ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
 from hebrew_lm.corpus.shards import MB, ShardWriter
 from hebrew_lm.runs import (
-    SUCCESS,
     atomic_write_json,
     atomic_write_text,
     check_finished,
     dump_yaml,
     fingerprint,
     mark_success,
-    prepare_output_dir,
+    claim_output_dir,
+    clear_owned_dir,
 )
 from hebrew_lm.text.normalize import Normalizer
 
@@ -150,6 +150,7 @@ class CorpusStats:
         self.sources: dict[str, dict[str, Any]] = {}
         self.splits = {s: {"documents": 0, "bytes": 0} for s in SPLITS}
         self.boilerplate_lines_removed = 0
+        self.decoded_from: dict[str, int] = defaultdict(int)  # documents read from files in another encoding
 
     def _source(self, name: str) -> dict[str, Any]:
         if name not in self.sources:
@@ -196,6 +197,7 @@ class CorpusStats:
             },
             "splits": self.splits,
             "boilerplate_lines_removed": self.boilerplate_lines_removed,
+            "decoded_from": dict(sorted(self.decoded_from.items())),
             "sources": {
                 name: {**s, "dropped": dict(sorted(s["dropped"].items()))} for name, s in self.sources.items()
             },
@@ -232,7 +234,10 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
 
     def all_docs() -> Iterator[RawDoc]:
         for item in items:
-            yield from read_input(item, config.max_chars)
+            for doc in read_input(item, config.max_chars):
+                if doc.encoding != "utf-8":
+                    stats.decoded_from[doc.encoding] += 1
+                yield doc
 
     total = sum(i.size_estimate for i in items)
     bar = tqdm(total=total, unit="B", unit_scale=True, desc="corpus scan", disable=None, mininterval=1.0)
@@ -346,7 +351,7 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
     fp = fingerprint({"version": FORMAT_VERSION, "config": to_dict(config), "inputs": input_paths_fingerprint(items)})
     if check_finished(out, fp, "corpus", force):
         return out
-    prepare_output_dir(out, "corpus", owned_markers=("_work", SUCCESS, "manifest.json"))
+    claim_output_dir(out, "corpus")
     work = out / "_work"
     scan_file = work / "scan.json"
     num_buckets = max(1, math.ceil(sum(i.size_estimate for i in items) / (config.shuffle_buffer_mb * MB)))
@@ -356,10 +361,7 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
         log.info("corpus: resuming after the finished scan in %s", work)
         stats = scan["stats"]
     else:
-        if any(out.iterdir()):
-            log.info("corpus: starting over in %s (an earlier build stopped before its scan finished)", out)
-        for entry in out.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        clear_owned_dir(out, "corpus", "an earlier build stopped before its scan finished")
         work.mkdir()
         bands, rows = lsh_params(config.near_dup_threshold, config.minhash_num_perm)
         log.info("corpus: reading %d input(s), %d worker(s), %d shuffle bucket(s), LSH %d bands x %d rows",

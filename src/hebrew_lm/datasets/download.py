@@ -13,7 +13,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from hebrew_lm.runs import atomic_write_bytes
+from hebrew_lm.runs import atomic_write_bytes, atomic_write_text, check_output_path, claim_output_dir, inside
 
 log = logging.getLogger("hebrew_lm")
 
@@ -74,9 +74,11 @@ def download(name: str, output_dir: str | Path) -> Path:
     """Fetch benchmark `name` into OUTPUT/name, keeping files already there with the right checksum."""
     if name not in SOURCES:
         raise ValueError(f"unknown data set {name!r}; choose from {', '.join(SOURCES)}")
-    dest = Path(output_dir) / name
+    root = Path(output_dir)
+    check_output_path(root, "data download")
+    dest = claim_output_dir(inside(root, root / name, "data download"), "data download")
     for relative, sha in FILES[name]:
-        path = dest / relative
+        path = inside(root, dest / relative, "data download")  # never through a symlink out of the folder
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
             continue
         url = url_for(name, relative)
@@ -92,6 +94,6 @@ def download(name: str, output_dir: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)
     repo, commit, _ = SOURCES[name]
-    (dest / "SOURCE.txt").write_text(f"https://github.com/{repo} at {commit}\n", encoding="utf-8")
+    atomic_write_text(inside(root, dest / "SOURCE.txt", "data download"), f"https://github.com/{repo} at {commit}\n")
     log.info("data: %s -> %s (%d files, checksums verified)", name, dest, len(FILES[name]))
     return dest

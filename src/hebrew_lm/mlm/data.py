@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from hebrew_lm.corpus.shards import load_manifest, read_texts
-from hebrew_lm.runs import atomic_write_json, fingerprint, is_finished, mark_success, read_success, sha256_file
+from hebrew_lm.runs import atomic_write_json, claim_output_dir, fingerprint, is_finished, mark_success, read_success, sha256_file
 from hebrew_lm.tokenizer.specials import BOS, EOS, SPECIAL_TOKENS
 
 BATCH = 512
@@ -28,7 +28,8 @@ BATCH = 512
 def token_store_name(corpus_dir: Path, tokenizer_dir: Path, split: str) -> str:
     corpus_fp = read_success(corpus_dir).get("fingerprint")
     tokenizer_fp = sha256_file(tokenizer_dir / "tokenizer.json")
-    return f"tokens-{split}-{fingerprint([corpus_fp, tokenizer_fp, split])[:12]}"
+    # "literal-specials": stores since user text's `<mask>`, `</s>`... became text, not special ids.
+    return f"tokens-{split}-{fingerprint([corpus_fp, tokenizer_fp, split, 'literal-specials'])[:12]}"
 
 
 def build_token_store(corpus_dir: str | Path, tokenizer_dir: str | Path, split: str, cache_dir: str | Path) -> Path:
@@ -39,11 +40,14 @@ def build_token_store(corpus_dir: str | Path, tokenizer_dir: str | Path, split: 
     manifest = load_manifest(corpus_dir)
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
+    claim_output_dir(cache_dir, "token cache", "cache_dir")
     out = cache_dir / token_store_name(corpus_dir, tokenizer_dir, split)
     if is_finished(out):
         return out
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    # Web text quotes `<mask>`, `</s>`...: as user text they are characters, never special-token ids.
+    tokenizer.encode_special_tokens = True
     vocab_size = tokenizer.get_vocab_size()
     dtype = np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32
     eos = tokenizer.token_to_id(EOS)

@@ -36,7 +36,6 @@ from hebrew_lm.mlm.data import PackedSequences, build_token_store
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
 from hebrew_lm.runs import (
-    SUCCESS,
     atomic_write_json,
     atomic_write_text,
     check_finished,
@@ -45,7 +44,8 @@ from hebrew_lm.runs import (
     fsync_dir,
     is_finished,
     mark_success,
-    prepare_output_dir,
+    claim_output_dir,
+    clear_owned_dir,
     read_success,
     sha256_file,
 )
@@ -253,10 +253,30 @@ def _metrics_writer(path: Path, up_to_step: int):
     """Append to metrics.jsonl, first dropping records past `up_to_step` (a killed run's tail that
     will be recomputed)."""
     if path.exists():
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= up_to_step]
+        kept = [line for line, record in read_metrics(path, with_lines=True) if record["step"] <= up_to_step]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
     return open(path, "a", encoding="utf-8")
+
+
+def read_metrics(path: Path, with_lines: bool = False) -> list:
+    """The records of metrics.jsonl. A torn last line (a kill mid-write) is dropped with a warning: it lies
+    past the last checkpoint and is recomputed anyway. A bad line elsewhere is an error naming it."""
+    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a metrics record")
+        except ValueError as e:
+            if all(not rest.strip() for rest in lines[n:]):
+                log.warning("pretrain: %s:%d: torn last line dropped (a run killed mid-write): %r", path, n, line[:60])
+                break
+            raise ValueError(f"{path}:{n}: not a metrics record ({e}); fix or remove that line") from None
+        out.append((line, record) if with_lines else record)
+    return out
 
 
 @torch.no_grad()
@@ -285,9 +305,16 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     dist_ = Dist()
     out = Path(c.output_dir)
     corpus_dir, tokenizer_dir = Path(c.corpus_dir), Path(c.tokenizer_dir)
+    claim_output_dir(c.cache_dir, "token cache", "cache_dir")  # before anything else: a bad cache_dir fails fast
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
     load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
+    positions = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8")).get(
+        "model_max_length", c.max_seq_len) if (tokenizer_dir / "tokenizer_config.json").is_file() else c.max_seq_len
+    if c.max_seq_len > positions:
+        raise ValueError(f"pretrain.max_seq_len is {c.max_seq_len}, more than the {positions} positions the tokenizer "
+                         f"declares (model_max_length in {tokenizer_dir / 'tokenizer_config.json'}); lower max_seq_len, "
+                         f"or train the tokenizer with a larger tokenizer.model_max_length")
     config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
                              "corpus": read_success(corpus_dir).get("fingerprint"),
                              "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
@@ -297,10 +324,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     if done or (not dist_.main and is_finished(out)):
         return out
     if dist_.main:
-        prepare_output_dir(out, "pretrain", owned_markers=(SUCCESS, "checkpoints", "metrics.jsonl"))
+        claim_output_dir(out, "pretrain")
         if c.resume == "never":
-            for entry in out.iterdir():
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            clear_owned_dir(out, "pretrain", "resume is never")
         (out / "checkpoints").mkdir(exist_ok=True)
     dist_.barrier()
 
@@ -462,7 +488,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                  "spikes": state["spikes"], "train_sequences": len(train),
                  "wall_seconds": round(time.time() - started, 1), "processes": dist_.world,
                  "gradient_accumulation": accum, "sharding": "fsdp" if fsdp else ("ddp" if ddp else "none")}
-        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        records = read_metrics(out / "metrics.jsonl")
         stats["final_loss"] = next((r["loss"] for r in reversed(records) if "loss" in r and "event" not in r), None)
         stats["final_val_loss"] = next((r["val_loss"] for r in reversed(records) if "val_loss" in r), None)
         export_model(model, tokenizer_dir, out / "model", c, stats)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hebrew_lm.runs import claim_output_dir
+
 log = logging.getLogger("hebrew_lm")
 
 # The prefix morphemes as the treebank segments them: one letter each, and כש ("when").
@@ -184,6 +186,7 @@ class Candidate:
 
 class HFCandidate(Candidate):
     def __init__(self, tokenizer, name: str) -> None:
+        tokenizer.encode_special_tokens = True  # held-out text's `<mask>` is text, not a special id
         self.tok = tokenizer
         self.name = name
         self.vocab_size = tokenizer.get_vocab_size()
@@ -538,13 +541,13 @@ def run_audit(tokenizers: list[str], text: list[str], output_dir: str, names: li
     """`hebrew-lm tokenizer audit`: compare tokenizers and write the report into output_dir."""
     if names and len(names) != len(tokenizers):
         raise ValueError(f"--names gives {len(names)} names for {len(tokenizers)} tokenizers")
+    out = claim_output_dir(Path(output_dir), "tokenizer audit")  # before the work: a bad output_dir fails fast
     candidates = [load_candidate(t, names[i] if names else None) for i, t in enumerate(tokenizers)]
     docs = audit_texts(text, max_docs)
     if not docs:
         raise ValueError(f"no documents to audit on in {', '.join(text)}")
     morph_words = [w for path in morph for w in read_morph_words(path)] if morph else treebank_morph_words()
     rows = audit(candidates, docs, morph_words)
-    out = Path(output_dir)
     source = "the Hebrew Treebank dev+test" if not morph else ", ".join(morph)
     write_report(rows, out, note=f"Held-out text: {', '.join(text)}; morphemes: {source}.")
     return out

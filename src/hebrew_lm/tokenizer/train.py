@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,14 +24,13 @@ import yaml
 from hebrew_lm.config import NormalizeConfig, TokenizerConfig, from_dict, to_dict
 from hebrew_lm.corpus.shards import load_manifest, read_texts
 from hebrew_lm.runs import (
-    SUCCESS,
     atomic_write_json,
     atomic_write_text,
     check_finished,
     dump_yaml,
     fingerprint,
     mark_success,
-    prepare_output_dir,
+    clear_owned_dir,
     read_success,
 )
 from hebrew_lm.text.normalize import hf_normalizer
@@ -206,9 +204,8 @@ def run(config: TokenizerConfig, force: bool = False) -> Path:
                       "corpus": read_success(corpus_dir).get("fingerprint")})
     if check_finished(out, fp, "tokenizer", force):
         return out
-    prepare_output_dir(out, "tokenizer", owned_markers=(SUCCESS, "tokenizer.json", "normalization.json"))
-    for entry in out.iterdir():  # leftovers of a killed run: training starts over (it is minutes)
-        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    # Leftovers of a killed run: training starts over (it is minutes).
+    clear_owned_dir(out, "tokenizer", "starting the tokenizer over")
     normalization = corpus_normalization(corpus_dir)
     if manifest["splits"]["train"]["documents"] == 0:
         raise ValueError(f"{corpus_dir}: the corpus has no training documents to train a tokenizer on")

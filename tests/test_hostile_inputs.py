@@ -1,0 +1,121 @@
+"""One list of hostile output folders, walked through every stage's output option: each is refused with
+a one-line error (exit 2) and nothing outside the output folder changes (the whole tree is hashed before
+and after). The ownership rule behind it is `hebrew_lm.runs.claim_output_dir`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from hebrew_lm.cli import main
+from hebrew_lm.runs import claim_output_dir
+
+from helpers import corpus_and_tokenizer
+
+HOSTILE = ["unowned folder", "symlink", "dot-dot path", "absolute path", "file"]
+
+
+def tree_hash(root: Path) -> str:
+    """Every path under root with its kind and content (links by target, never followed)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            h.update(str(path.relative_to(root)).encode())
+            if path.is_symlink():
+                h.update(b"link:" + os.readlink(path).encode())
+            elif path.is_file():
+                h.update(b"file:" + path.read_bytes())
+            else:
+                h.update(b"dir")
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, hebrew_docs):
+    """A finished corpus and tokenizer (so later stages reach their output check), a preset, and a user's
+    folder that looks like every stage's output: manifest.json, tokenizer files, model weights, code."""
+    root = tmp_path_factory.mktemp("world")
+    (root / "made").mkdir()
+    corpus_and_tokenizer(root / "made", hebrew_docs[:60], vocab_size=400)
+    claim_output_dir(root / "made" / "cache", "token cache", "cache_dir")  # pretrain's own cache, made beforehand
+    model = root / "made" / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")
+    victim = root / "victim"
+    for name in ("manifest.json", "tokenizer.json", "normalization.json", "model.safetensors", "README.md",
+                 "_SUCCESS", "src/code.py", "nemo/notes.txt", "checkpoints/keep.txt", "trials/keep.txt"):
+        (victim / name).parent.mkdir(parents=True, exist_ok=True)
+        (victim / name).write_text(f"the user's {name}\n")
+    (root / "sub").mkdir()
+    (root / "link").symlink_to(victim, target_is_directory=True)
+    (root / "a-file.txt").write_text("not a folder\n")
+    (root / "preset.yaml").write_text("run_dir: made\n")
+    return root
+
+
+def target(world: Path, kind: str) -> str:
+    return {"unowned folder": "victim", "symlink": "link", "dot-dot path": "sub/../victim",
+            "absolute path": str(world / "victim"), "file": "a-file.txt"}[kind]
+
+
+def commands(out: str) -> dict[str, list[str]]:
+    made = "made"
+    return {
+        "corpus build": ["corpus", "build", "preset.yaml", "--inputs", f"{made}/in.jsonl", "--output_dir", out],
+        "corpus build --force": ["corpus", "build", "preset.yaml", "--inputs", f"{made}/in.jsonl", "--output_dir",
+                                 out, "--force"],
+        "tokenizer train": ["tokenizer", "train", "preset.yaml", "--corpus_dir", f"{made}/corpus", "--output_dir", out,
+                            "--vocab_size", "300", "--audit", "false"],
+        "tokenizer train --force": ["tokenizer", "train", "preset.yaml", "--corpus_dir", f"{made}/corpus",
+                                    "--output_dir", out, "--vocab_size", "300", "--audit", "false", "--force"],
+        "tokenizer audit": ["tokenizer", "audit", "--tokenizers", f"{made}/tok", "--text", f"{made}/corpus",
+                            "--morph", "--output_dir", out],
+        "pretrain output_dir": ["pretrain", "preset.yaml", "--corpus_dir", f"{made}/corpus", "--tokenizer_dir",
+                                f"{made}/tok", "--output_dir", out, "--model", "tiny", "--max_seq_len", "32"],
+        "pretrain --force": ["pretrain", "preset.yaml", "--corpus_dir", f"{made}/corpus", "--tokenizer_dir",
+                             f"{made}/tok", "--output_dir", out, "--model", "tiny", "--max_seq_len", "32", "--force"],
+        "pretrain cache_dir": ["pretrain", "preset.yaml", "--corpus_dir", f"{made}/corpus", "--tokenizer_dir",
+                               f"{made}/tok", "--output_dir", f"{made}/pt-fresh", "--cache_dir", out, "--model", "tiny",
+                               "--max_seq_len", "32"],
+        "finetune": ["finetune", "--models", f"{made}/model", "--tasks", "sentiment-demo", "--output_dir", out],
+        "report": ["report", "preset.yaml", "--output_dir", out],
+        "data download": ["data", "download", "nemo", "--output_dir", out],
+    }
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_no_stage_writes_or_deletes_outside_its_own_folder(world, kind, monkeypatch, caplog):
+    monkeypatch.chdir(world)
+    monkeypatch.setenv("HEBREW_LM_DATA_MIRROR", (world / "no-such-mirror").as_uri())  # never the internet
+    out = target(world, kind)
+    for name, argv in commands(out).items():
+        before = tree_hash(world)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hebrew_lm"):
+            code = main(["-q", *argv])
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert code == 2, f"{name} with {kind} {out}: exit {code}, {errors}"
+        # The one-line error is the ownership rule's, naming the folder, not a later failure.
+        assert errors and any(("output_dir" in e or "cache_dir" in e) for e in errors), (name, errors)
+        assert tree_hash(world) == before, f"{name} with {kind} {out} changed files outside its folder"
+
+
+def test_a_stage_refuses_another_stages_folder_even_with_force(world, monkeypatch, caplog):
+    monkeypatch.chdir(world)
+    # The tokenizer's folder given as the corpus output: refused even with --force, nothing deleted.
+    before = tree_hash(world / "made" / "tok")
+    assert main(["-q", "corpus", "build", "preset.yaml", "--inputs", "made/in.jsonl", "--output_dir", "made/tok",
+                 "--force"]) == 2
+    assert "belongs to the tokenizer stage" in caplog.text
+    assert tree_hash(world / "made" / "tok") == before
+    # The marker names the stage that made the folder.
+    marker = json.loads((world / "made" / "corpus" / ".hebrew-lm-stage").read_text())
+    assert marker["stage"] == "corpus"
