@@ -190,3 +190,38 @@ def test_parquet_without_the_text_column_names_the_file(tmp_path, caplog):
     config.write_text(f"run_dir: {tmp_path / 'run'}\ncorpus:\n  num_workers: 1\n")
     assert main(["corpus", "build", str(config), "--inputs", str(tmp_path / "p.parquet")]) == 2
     assert f"{tmp_path / 'p.parquet'}: Parquet file has no column 'text'" in caplog.text
+
+
+@pytest.mark.parametrize("encoding", ["cp1255", "utf-16", "utf-16-le"])
+def test_windows_1255_and_utf16_text_is_decoded_and_counted(tmp_path, lines, encoding):
+    path = tmp_path / f"{encoding}.txt"
+    path.write_bytes(("\n".join(lines[:6]) + "\n").encode(encoding))
+    stats, rejects = build(tmp_path / "out", [path])
+    assert rejects == [] and stats["kept"]["documents"] == 6
+    assert stats["decoded_from"] == {encoding: 6}
+    assert sorted(r["text"] for r in read_corpus(tmp_path / "out")) == sorted(lines[:6])
+
+
+def test_a_corrupt_parquet_file_is_an_error_naming_it(tmp_path, caplog):
+    pq.write_table(pa.table({"text": ["שלום עולם ומלואו כולו כאן"] * 50}), tmp_path / "p.parquet")
+    data = (tmp_path / "p.parquet").read_bytes()
+    (tmp_path / "p.parquet").write_bytes(data[:40] + b"\x00" * 200 + data[240:])
+    (tmp_path / "q.parquet").write_bytes(b"PAR1 not really parquet")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ncorpus:\n  num_workers: 1\n")
+    for name in ("p.parquet", "q.parquet"):
+        caplog.clear()
+        assert main(["corpus", "build", str(config), "--inputs", str(tmp_path / name)]) == 2
+        assert f"{tmp_path / name}: not a readable Parquet file" in caplog.text
+
+
+def test_a_symlink_loop_under_a_recursive_glob_reads_each_file_once(tmp_path, lines):
+    (tmp_path / "in" / "a").mkdir(parents=True)
+    write_lines(tmp_path / "in" / "a" / "t.txt", lines[:3])
+    (tmp_path / "in" / "a" / "loop").symlink_to(tmp_path / "in", target_is_directory=True)
+    items = resolve_inputs([InputSpec(path=str(tmp_path / "in" / "**" / "*.txt"))])
+    assert [i.path for i in items] == [str(tmp_path / "in" / "a" / "t.txt")]
+    # The same file named twice (two inputs) is read once too.
+    items = resolve_inputs([InputSpec(path=str(tmp_path / "in" / "a" / "t.txt")),
+                            InputSpec(path=str(tmp_path / "in" / "a" / "loop" / "a" / "t.txt"))])
+    assert len(items) == 1

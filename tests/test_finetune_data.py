@@ -4,6 +4,7 @@ error analysis. Real benchmark files are never read here; small files in their f
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,10 @@ NEMO_LIKE = "שרגא B-PER\nברוש E-PER\nאמר O\n.  O\n\nו ה 60 O\nבת�
 
 
 def test_nemo_style_file_splits_on_the_last_space_only(tmp_path):
-    sentences, scheme = read_tagged(write(tmp_path / "x.bmes", NEMO_LIKE))
+    sentences, scheme = read_tagged(write(tmp_path / "x.bmes", NEMO_LIKE), spaced_words=True)
     assert scheme == "bioes"
-    assert [s.words for s in sentences] == [["שרגא", "ברוש", "אמר", ". "], ["ו ה 60", "בתל", "אביב"]]
+    # NEMO's one word with spaces inside stays whole; a double space leaves no space in the word.
+    assert [s.words for s in sentences] == [["שרגא", "ברוש", "אמר", "."], ["ו ה 60", "בתל", "אביב"]]
     assert sentences[1].tags == ["O", "B-GPE", "E-GPE"]
     assert sentences[1].where.endswith("x.bmes:6")
 
@@ -100,8 +102,11 @@ def test_classification_tsv_with_header_and_an_unlabelled_test_file(tmp_path):
     examples = read_classification(write(tmp_path / "train.tsv", "comment\tlabel\nכל הכבוד\t0\nאיזה באסה\t1\n"))
     assert [(e.text, e.label) for e in examples] == [("כל הכבוד", "0"), ("איזה באסה", "1")]
     assert examples[1].where.endswith("train.tsv:3")
-    with pytest.raises(ValueError, match=r"test.tsv:2: expected `text<TAB>label`, found no label.*test_gold.tsv"):
-        read_classification(write(tmp_path / "test.tsv", "\tcomment\n0\tכל הכבוד\t\n"))
+    # SMCD's unlabelled test.tsv (an index column and the text) says so and points at its gold file.
+    with pytest.raises(ValueError, match=r"test.tsv: this file has no labels.*test_gold.tsv"):
+        read_classification(write(tmp_path / "test.tsv", "\tcomment\n0\tכל הכבוד\n1\tאיזה באסה\n"))
+    with pytest.raises(ValueError, match=r"test2.tsv:3: expected `text<TAB>label`, found no label.*test_gold.tsv"):
+        read_classification(write(tmp_path / "test2.tsv", "text\tlabel\nטוב\t0\nכל הכבוד\t\n"))
     with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
         read_classification(write(tmp_path / "bad.jsonl", '{"text": "א", "label": "x"}\n{oops\n'))
     with pytest.raises(ValueError, match=r"label '7' is not in the label set"):
@@ -200,7 +205,7 @@ class CharTokenizer:
 
     unk_token_id = 3
 
-    def __call__(self, texts, add_special_tokens=True):
+    def __call__(self, texts, add_special_tokens=True, split_special_tokens=False):
         ids = [[10 + ord(c) % 50 for c in t] for t in texts]
         return {"input_ids": [[0, *i, 2] if add_special_tokens else i for i in ids]}
 
@@ -282,5 +287,78 @@ def test_a_task_can_set_its_own_epoch_budget(tmp_path):
     assert demo.max_epochs == 15 and config.max_epochs == 4
     (loaded,) = load_task(demo, config.data_dir)
     assert loaded.max_epochs == 15
-    with pytest.raises(ValueError, match="max_epochs must be >= 0"):
+    with pytest.raises(ValueError, match=r"finetune.tasks\[x\].max_epochs must lie in \[0, 10000\], got -1"):
         TaskSpec("x", max_epochs=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reader rules (docs/finetune.md, "Reader rules"): one line reader, file:line errors, odd-but-valid input
+
+
+def test_a_space_separated_line_with_more_columns_is_an_error_naming_file_line_and_count(tmp_path):
+    path = write(tmp_path / "pos.bmes", "דוד NNP S-PER\nהלך VB O\n")
+    with pytest.raises(ValueError, match=r"pos.bmes:1: 3 space-separated columns"):
+        read_tagged(path)
+    # Double spaces and trailing spaces or tabs are only separators: no space is left in a word or a tag.
+    sentences, _ = read_tagged(write(tmp_path / "ok.bmes", "דוד  S-PER \nהלך O\t\nבבוקר O  \n"))
+    assert sentences[0].words == ["דוד", "הלך", "בבוקר"] and sentences[0].tags == ["S-PER", "O", "O"]
+    # Tab-separated CoNLL columns: the last is the tag.
+    sentences, _ = read_tagged(write(tmp_path / "tabs.conll", "דוד\tNNP\tS-PER\nהלך\tVB\tO\n"))
+    assert sentences[0].words == ["דוד", "הלך"] and sentences[0].tags == ["S-PER", "O"]
+
+
+@pytest.mark.parametrize("record, kind", [("[1, 2]", "list"), ("42", "int"), ("null", "NoneType"), ('"x"', "str")])
+def test_a_jsonl_record_that_is_not_an_object_names_file_and_line(tmp_path, record, kind):
+    ner = write(tmp_path / "n.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n' + record + "\n")
+    with pytest.raises(ValueError, match=rf"n.jsonl:2: expected a JSON object, got {kind}"):
+        read_tagged(ner)
+    cls = write(tmp_path / "c.jsonl", '{"text": "א", "label": "x"}\n' + record + "\n")
+    with pytest.raises(ValueError, match=rf"c.jsonl:2: expected a JSON object, got {kind}"):
+        read_classification(cls)
+
+
+def test_lines_split_on_newline_only_so_unicode_line_breaks_inside_text_are_kept(tmp_path):
+    texts = ["שורה\u2028אחת", "פסקה\u2029שתיים", "קו\x85 תחתון", "טאב\vאנכי", "דף\fחדש"]
+    body = "".join(json.dumps({"text": t, "label": "a"}, ensure_ascii=False) + "\n" for t in texts)
+    body += '{"text": "אחרון", "label": "b"}\r\n'
+    examples = read_classification(write(tmp_path / "u.jsonl", body))
+    assert [e.text for e in examples[:5]] == texts
+    assert [e.where.rsplit(":", 1)[1] for e in examples] == ["1", "2", "3", "4", "5", "6"]
+    assert examples[-1].label == "b"
+
+
+def test_illegal_transitions_name_the_jsonl_line_and_token_and_the_bio_files_own_tag(tmp_path):
+    path = write(tmp_path / "t.jsonl", '{"tokens": ["a", "b"], "tags": ["O", "O"]}\n'
+                                       '{"tokens": ["דוד", "לוי", "הלך"], "tags": ["S-PER", "E-PER", "O"]}\n')
+    sentences, _ = read_tagged(path)
+    with pytest.raises(ValueError, match=r"t.jsonl:2: token 1: illegal BIOES transition S-PER -> E-PER"):
+        check_ner(sentences, [], [], repair=False)
+    # A BIO file's error shows the tag as the file wrote it (I-PER), not the converted E-PER.
+    bio = write(tmp_path / "b.bio", "הלך O\nלוי I-PER\n")
+    sentences, scheme = read_tagged(bio)
+    assert scheme == "bio"
+    with pytest.raises(ValueError, match=r"b.bio:2: illegal BIO transition O -> I-PER"):
+        check_ner(sentences, [], [], repair=False)
+
+
+def test_missing_or_non_utf8_jsonl_train_file_is_an_error_naming_it(tmp_path):
+    dev = write(tmp_path / "dev.jsonl", '{"text": "א", "label": "x"}\n')
+    spec = TaskSpec("mine", train=str(tmp_path / "nope.jsonl"), dev=str(dev), test=str(dev))
+    with pytest.raises(ValueError, match=r"nope.jsonl: no such file"):
+        load_task(spec, "data")
+    write(tmp_path / "w.jsonl", '{"text": "שלום", "label": "x"}\n', encoding="cp1255")
+    spec = TaskSpec("mine", train=str(tmp_path / "w.jsonl"), dev=str(dev), test=str(dev))
+    with pytest.raises(ValueError, match=r"w.jsonl:1: not UTF-8 \(it decodes as Windows-1255"):
+        load_task(spec, "data")
+
+
+def test_a_header_row_is_never_a_training_example_or_a_new_class(tmp_path):
+    rows = "".join(f"טקסט {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(6))
+    train = read_classification(write(tmp_path / "train.tsv", "text\tclass\n" + rows))
+    assert {e.label for e in train} == {"pos", "neg"} and len(train) == 6
+    # dev: its header's value is a label of no line and not a train label; its one-example class is kept.
+    dev = read_classification(write(tmp_path / "dev.tsv", "review\tpolarity\nטוב\tpos\nרע\tneg\n"),
+                              known_labels={"pos", "neg"})
+    assert [e.label for e in dev] == ["pos", "neg"]
+    first_is_data = read_classification(write(tmp_path / "d2.tsv", "מעולה\tpos\nרע\tneg\n"), known_labels={"pos", "neg"})
+    assert len(first_is_data) == 2

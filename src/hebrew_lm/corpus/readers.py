@@ -9,6 +9,7 @@ path, a glob matching nothing, a Parquet file without the text column) raises.
 from __future__ import annotations
 
 import bz2
+import codecs
 import glob
 import gzip
 import io
@@ -37,6 +38,8 @@ class RawDoc:
     where: str
     nbytes: int
     error: str | None = None
+    encoding: str = "utf-8"
+    """The file's encoding when it was not UTF-8 (decoded, counted under `decoded_from` in stats.json)."""
 
 
 @dataclass
@@ -70,6 +73,7 @@ def resolve_inputs(specs: list[InputSpec]) -> list[ResolvedInput]:
     from hebrew_lm.datasets import embedded
 
     resolved = []
+    seen: dict[str, str] = {}  # real path -> the path it was first read as
     for i, spec in enumerate(specs):
         if spec.path.startswith(EMBEDDED_PREFIX):
             name = spec.path[len(EMBEDDED_PREFIX):]
@@ -88,7 +92,19 @@ def resolve_inputs(specs: list[InputSpec]) -> list[ResolvedInput]:
                     f"corpus.inputs[{i}]: {spec.path} is a folder; give a glob such as {spec.path}/**/*.txt"
                 )
             paths = [spec.path]
+        # Each real file once, under its shortest name: a recursive glob through a symlink loop (or two
+        # overlapping inputs) would otherwise read the same file many times.
+        shortest: dict[str, str] = {}
         for path in paths:
+            real = os.path.realpath(path)
+            if real not in seen and (real not in shortest or len(path) < len(shortest[real])):
+                shortest[real] = path
+        for path in paths:
+            real = os.path.realpath(path)
+            if shortest.get(real) != path:
+                log.info("corpus: %s is %s again (the same file); read once", path, seen.get(real, shortest.get(real)))
+                continue
+            seen[real] = path
             fmt = spec.format if spec.format != "auto" else _format_of(path)
             size = os.path.getsize(path)
             if path.lower().endswith(COMPRESSIONS):
@@ -125,6 +141,37 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
 
 
 STREAM_ERRORS = _stream_errors()
+
+
+def text_encoding(head: bytes) -> str:
+    """The encoding of a text file from its first bytes: utf-8, or what Hebrew text often comes in otherwise:
+    UTF-16 (a BOM; or, without one, bytes that read as Hebrew text in UTF-16) and Windows-1255 (bytes that
+    are not UTF-8 and read as Hebrew text in it). Anything else is left to `_looks_binary`."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for encoding, sample in (("utf-16-le", head[: len(head) // 2 * 2]), ("utf-16-be", head[: len(head) // 2 * 2]),
+                             ("cp1255", head)):
+        try:
+            text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        if _reads_as_hebrew(text):
+            return encoding
+    return "utf-8"
+
+
+def _reads_as_hebrew(text: str) -> bool:
+    """Mostly letters, most of them Hebrew, and (almost) no control characters."""
+    letters = [ch for ch in text if ch.isalpha()]
+    hebrew = sum(1 for ch in letters if "\u05d0" <= ch <= "\u05ea")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r")
+    return (len(letters) > 0.3 * len(text) and hebrew > 0.3 * len(letters)
+            and controls < 0.01 * len(text))
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -170,37 +217,52 @@ def _read_text(path: str, source: str, doc_per: str, max_chars: int) -> Iterator
     limit = 4 * max_chars + 8  # UTF-8 needs at most 4 bytes a character
     with open_binary(path) as f:
         head = f.peek(8192)[:8192] if hasattr(f, "peek") else b""
+        encoding = text_encoding(head)
+        if encoding != "utf-8":
+            log.warning("%s: not UTF-8 but %s; decoded from it (its documents are counted under `decoded_from` "
+                        "in stats.json)", path, encoding)
+            docs = _read_text_lines(codecs.EncodedFile(f, "utf-8", encoding, errors="replace"), path, source,
+                                    doc_per, limit)
+            for doc in docs:
+                doc.encoding = encoding
+                yield doc
+            return
         if _looks_binary(head):
             size = os.path.getsize(path)
             log.warning("%s: looks like a binary file, not text; skipped (counted as `binary_file`)", path)
             yield RawDoc("", source, f"{path}:1", size, "binary_file")
             return
-        if doc_per == "line":
-            for lineno, line, nbytes in _iter_lines(f, limit):
-                if line is None:
-                    yield RawDoc("", source, f"{path}:{lineno}", nbytes, "too_long")
-                elif line.strip():
-                    yield _decode(line, source, f"{path}:{lineno}")
-            return
-        parts: list[bytes] = []
-        size, start, oversize = 0, 0, False
+        yield from _read_text_lines(f, path, source, doc_per, limit)
+
+
+def _read_text_lines(f: BinaryIO, path: str, source: str, doc_per: str, limit: int) -> Iterator[RawDoc]:
+    """Documents of a UTF-8 byte stream: one a line, or one a paragraph."""
+    if doc_per == "line":
         for lineno, line, nbytes in _iter_lines(f, limit):
-            if line is not None and not line.strip():
-                if parts or oversize:
-                    yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
-                           else _decode(b"".join(parts), source, f"{path}:{start}"))
-                parts, size, oversize = [], 0, False
-                continue
-            if not parts and not oversize:
-                start = lineno
-            size += nbytes
-            if line is None or size > limit:
-                oversize, parts = True, []
-            else:
-                parts.append(line)
-        if parts or oversize:
-            yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
-                   else _decode(b"".join(parts), source, f"{path}:{start}"))
+            if line is None:
+                yield RawDoc("", source, f"{path}:{lineno}", nbytes, "too_long")
+            elif line.strip():
+                yield _decode(line, source, f"{path}:{lineno}")
+        return
+    parts: list[bytes] = []
+    size, start, oversize = 0, 0, False
+    for lineno, line, nbytes in _iter_lines(f, limit):
+        if line is not None and not line.strip():
+            if parts or oversize:
+                yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
+                       else _decode(b"".join(parts), source, f"{path}:{start}"))
+            parts, size, oversize = [], 0, False
+            continue
+        if not parts and not oversize:
+            start = lineno
+        size += nbytes
+        if line is None or size > limit:
+            oversize, parts = True, []
+        else:
+            parts.append(line)
+    if parts or oversize:
+        yield (RawDoc("", source, f"{path}:{start}", size, "too_long") if oversize
+               else _decode(b"".join(parts), source, f"{path}:{start}"))
 
 
 def _read_jsonl(path: str, source: str, field: str, max_chars: int) -> Iterator[RawDoc]:
@@ -229,28 +291,32 @@ def _read_jsonl(path: str, source: str, field: str, max_chars: int) -> Iterator[
 
 
 def _read_parquet(path: str, source: str, field: str) -> Iterator[RawDoc]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if path.lower().endswith(COMPRESSIONS):
-        import pyarrow as pa
-
-        with open_binary(path) as f:
-            pf = pq.ParquetFile(pa.BufferReader(f.read()))
-    else:
-        pf = pq.ParquetFile(path)
-    names = pf.schema_arrow.names
-    if field not in names:
-        raise ValueError(f"{path}: Parquet file has no column {field!r} (columns: {', '.join(names)}); set `text_field:`")
     row = 0
-    for batch in pf.iter_batches(columns=[field], batch_size=1024):
-        for text in batch.column(0).to_pylist():
-            row += 1
-            where = f"{path}:row {row}"
-            if not isinstance(text, str):
-                yield RawDoc("", source, where, 0, "missing_text_field")
-                continue
-            nbytes = len(text.encode("utf-8"))
-            yield RawDoc(text, source, where, nbytes, "nul_bytes" if "\x00" in text else None)
+    try:
+        if path.lower().endswith(COMPRESSIONS):
+            with open_binary(path) as f:
+                pf = pq.ParquetFile(pa.BufferReader(f.read()))
+        else:
+            pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        if field not in names:
+            raise ValueError(f"{path}: Parquet file has no column {field!r} (columns: {', '.join(names)}); "
+                             "set `text_field:`")
+        for batch in pf.iter_batches(columns=[field], batch_size=1024):
+            for text in batch.column(0).to_pylist():
+                row += 1
+                where = f"{path}:row {row}"
+                if not isinstance(text, str):
+                    yield RawDoc("", source, where, 0, "missing_text_field")
+                    continue
+                nbytes = len(text.encode("utf-8"))
+                yield RawDoc(text, source, where, nbytes, "nul_bytes" if "\x00" in text else None)
+    except (pa.ArrowException, OSError, EOFError) as e:
+        at = f" after row {row}" if row else ""
+        raise ValueError(f"{path}: not a readable Parquet file{at} ({e})") from None
 
 
 def _read_wiki(path: str, source: str) -> Iterator[RawDoc]:

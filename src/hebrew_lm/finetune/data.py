@@ -29,6 +29,10 @@ class Sentence:
     tags: list[str]
     where: str = ""
     """file:line of the sentence's first word, for error messages and examples."""
+    one_line: bool = False
+    """The whole sentence is one line (JSONL): its token i is not at line + i."""
+    file_tags: list[str] | None = None
+    """The tags as the file wrote them, when they were converted (BIO -> BIOES), for error messages."""
 
 
 @dataclass
@@ -144,14 +148,21 @@ def entities(tags: list[str]) -> list[tuple[str, int, int]]:
 # Readers
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: str | Path) -> list[str]:
+    """The one line reader of labelled files: UTF-8 (a BOM is dropped), lines split on \\n only with one
+    trailing \\r stripped (str.splitlines would also break on U+2028, U+0085, \\v, \\f inside valid text
+    and shift every line number after them). A missing file or another encoding is an error naming it."""
+    path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode("utf-8").splitlines()
+        lines = raw.decode("utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         try:
@@ -162,25 +173,35 @@ def _read_lines(path: Path) -> list[str]:
         raise ValueError(f"{path}:{line}: not UTF-8{hint}") from None
 
 
-def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = True) -> tuple[list[Sentence], str]:
-    """Sentences of `word TAG` lines (CoNLL-style: the tag is the last whitespace-separated column; NEMO's
-    files hold one word with spaces inside, so only the last separator splits). Returns the sentences and
-    the scheme found: "bioes" or "bio" (BIO files are converted to BIOES)."""
+def _to_bioes(sentences: list[Sentence], scheme: str) -> str:
+    """Convert BIO sentences to BIOES in place (keeping the file's tags for messages); returns the scheme found."""
+    found = "bioes" if any(t[0] in "ES" for s in sentences for t in s.tags) else "bio"
+    if scheme == "bio" or (scheme == "auto" and found == "bio"):
+        for s in sentences:
+            s.file_tags, s.tags = s.tags, bio_to_bioes(s.tags)
+    return found
+
+
+def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = True,
+                spaced_words: bool = False) -> tuple[list[Sentence], str]:
+    """Sentences of `word TAG` lines, blank line between sentences; returns them and the scheme found,
+    "bioes" or "bio" (BIO is converted to BIOES).
+
+    A line is `word TAG` split on whitespace, or tab-separated columns (word first, tag last, the same
+    count on every line). A space-separated line with more than two columns is an error, unless
+    `spaced_words` (NEMO's files, which hold a few words with spaces inside: only the last space splits).
+    Trailing spaces and tabs are ignored."""
     path = Path(path)
     if path.suffix == ".jsonl":
         sentences = _read_tagged_jsonl(path)
-        found = "bioes" if any(t[0] in "ES" for s in sentences for t in s.tags) else "bio"
-        if scheme == "bio" or (scheme == "auto" and found == "bio"):
-            for s in sentences:
-                s.tags = bio_to_bioes(s.tags)
-        return sentences, found
+        return sentences, _to_bioes(sentences, scheme)
     sentences = []
     words: list[str] = []
     tags: list[str] = []
     start = 0
     columns: int | None = None
-    for n, line in enumerate(_read_lines(path), start=1):
-        line = line.rstrip("\r")
+    for n, line in enumerate(read_lines(path), start=1):
+        line = line.rstrip()
         if not line.strip():
             if words:
                 sentences.append(Sentence(words, tags, f"{path}:{start}"))
@@ -190,7 +211,11 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
             continue
         if not words:
             start = n
-        parts = line.split("\t") if "\t" in line else line.rsplit(" ", 1)
+        parts = line.split("\t") if "\t" in line else line.rsplit(None, 1) if spaced_words else line.split()
+        if len(parts) > 2 and "\t" not in line:
+            raise ValueError(f"{path}:{n}: {len(parts)} space-separated columns ({line[:60]!r}); expected 2, "
+                             "`word TAG` (for CoNLL files with more columns, separate them with tabs: the last "
+                             "one is read as the tag)")
         if len(parts) == 1:
             if require_tags:
                 raise ValueError(f"{path}:{n}: expected `word TAG`, found one column ({line[:60]!r}); "
@@ -211,22 +236,22 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
         sentences.append(Sentence(words, tags, f"{path}:{start}"))
     if not sentences:
         raise ValueError(f"{path}: no sentences")
-    found = "bioes" if any(t[0] in "ES" for s in sentences for t in s.tags) else "bio"
-    if scheme == "bio" or (scheme == "auto" and found == "bio"):
-        for s in sentences:
-            s.tags = bio_to_bioes(s.tags)
-    return sentences, found
+    return sentences, _to_bioes(sentences, scheme)
 
 
 def _jsonl_records(path: Path):
-    """(line number, record) for each non-empty line; bad JSON is an error naming the line."""
-    for n, line in enumerate(_read_lines(path), start=1):
+    """(line number, record) for each non-empty line; bad JSON, or JSON that is not an object, is an error
+    naming the line."""
+    for n, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(record).__name__} ({line.strip()[:40]})")
+        yield n, record
 
 
 def _read_tagged_jsonl(path: Path) -> list[Sentence]:
@@ -242,14 +267,24 @@ def _read_tagged_jsonl(path: Path) -> list[Sentence]:
         for tag in tags:
             if not isinstance(tag, str) or not TAG_RE.match(tag):
                 raise ValueError(f"{path}:{n}: {tag!r} is not a BIOES/BIO tag (O, B-X, I-X, E-X or S-X)")
-        sentences.append(Sentence([str(w) for w in words], list(tags), f"{path}:{n}"))
+        sentences.append(Sentence([str(w) for w in words], list(tags), f"{path}:{n}", one_line=True))
     if not sentences:
         raise ValueError(f"{path}: no sentences")
     return sentences
 
 
-def read_classification(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:
-    """`text<TAB>label` lines (a header line naming the columns is skipped), or JSONL with text and label fields."""
+LABEL_HEADERS = ("label", "labels", "sentiment", "class", "category")
+TEXT_HEADERS = ("text", "comment", "sentence", "review", "content", "tweet")
+
+
+def read_classification(path: str | Path, text_field: str = "text", label_field: str = "label",
+                        known_labels: set[str] | None = None) -> list[Example]:
+    """`text<TAB>label` lines, or JSONL with text and label fields.
+
+    A first TSV line is a header when its last column is a usual label-column name, or a value that is
+    neither a label of any other line nor in `known_labels` (the train file's labels, for dev and test):
+    a header is never read as an example with a new class. A file whose header or content says it has
+    no labels (SMCD's test.tsv) is an error pointing at its gold file."""
     path = Path(path)
     examples = []
     if path.suffix == ".jsonl":
@@ -257,19 +292,30 @@ def read_classification(path: str | Path, text_field: str = "text", label_field:
             if text_field not in record or label_field not in record:
                 raise ValueError(f"{path}:{n}: needs fields {text_field!r} and {label_field!r}")
             examples.append(Example(str(record[text_field]), str(record[label_field]), f"{path}:{n}"))
-    else:
-        for n, line in enumerate(_read_lines(path), start=1):
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if n == 1 and parts[-1].strip().lower() in ("label", "labels", "sentiment"):
-                continue  # header
-            if len(parts) < 2 or not parts[-1].strip():
-                raise ValueError(f"{path}:{n}: expected `text<TAB>label`, found no label; a test file needs its "
-                                 "gold labels (SMCD: test_gold.tsv, not test.tsv)")
-            examples.append(Example("\t".join(parts[:-1]).strip(), parts[-1].strip(), f"{path}:{n}"))
+        if not examples:
+            raise ValueError(f"{path}: no examples")
+        return examples
+    rows = [(n, line.rstrip().split("\t")) for n, line in enumerate(read_lines(path), start=1) if line.strip()]
+    no_labels = (f"{path}: this file has no labels; a test file needs its gold labels "
+                 "(SMCD: test_gold.tsv, not test.tsv)")
+    if rows:
+        first = rows[0][1][-1].strip()
+        later = {parts[-1].strip() for _, parts in rows[1:]}
+        if first.lower() in TEXT_HEADERS:
+            raise ValueError(f"{no_labels}: its header {rows[0][1]} names no label column")
+        if len(rows) > 1 and (first.lower() in LABEL_HEADERS or (first not in later and first not in (known_labels or ()))):
+            log.info("%s:%d: header row %s skipped", path, rows[0][0], rows[0][1])
+            rows = rows[1:]
+    for n, parts in rows:
+        if len(parts) < 2 or not parts[-1].strip():
+            raise ValueError(f"{path}:{n}: expected `text<TAB>label`, found no label; a test file needs its "
+                             "gold labels (SMCD: test_gold.tsv, not test.tsv)")
+        examples.append(Example("\t".join(parts[:-1]).strip(), parts[-1].strip(), f"{path}:{n}"))
     if not examples:
         raise ValueError(f"{path}: no examples")
+    labels = {e.label for e in examples}
+    if len(examples) >= 20 and len(labels) > len(examples) / 2 and not labels & set(known_labels or ()):
+        raise ValueError(f"{no_labels}: its last column holds {len(labels)} different values in {len(examples)} lines")
     return examples
 
 
@@ -299,9 +345,11 @@ def check_ner(train: list[Sentence], dev: list[Sentence], test: list[Sentence], 
                 if not repair:
                     i = bad[0]
                     file, _, line = s.where.rpartition(":")
+                    at = f"{s.where}: token {i}" if s.one_line else f"{file}:{int(line) + i}"
+                    tags, scheme = (s.file_tags, "BIO") if s.file_tags else (s.tags, "BIOES")
                     raise ValueError(
-                        f"{file}:{int(line) + i}: illegal BIOES transition "
-                        f"{s.tags[i - 1] if i else 'start'} -> {s.tags[i]} ({s.words[i]!r}); "
+                        f"{at}: illegal {scheme} transition "
+                        f"{tags[i - 1] if i else 'start'} -> {tags[i]} ({s.words[i]!r}); "
                         "fix the file or set repair_tags: true"
                     )
                 s.tags = repair_bioes(s.tags)

@@ -52,7 +52,7 @@ def word_pieces(tokenizer, sentences: list[Sentence]) -> list[list[list[int]]]:
     for s in sentences:
         shape.append(len(s.words))
         texts.extend((" " + w) if i else w for i, w in enumerate(s.words))
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    ids = tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else []
     unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
     out, k = [], 0
     for n in shape:
@@ -68,7 +68,7 @@ def sentence_lengths(tokenizer, sentences: list[Sentence]) -> list[int]:
 
 def text_lengths(tokenizer, examples: list[Example]) -> list[int]:
     # Over-long texts are the point here (they are counted), so no "longer than the maximum" warning.
-    return [len(ids) for ids in tokenizer([e.text for e in examples], verbose=False)["input_ids"]]
+    return [len(ids) for ids in tokenizer([e.text for e in examples], verbose=False, split_special_tokens=True)["input_ids"]]
 
 
 def choose_max_len(lengths: list[int], cap: int) -> int:
@@ -107,8 +107,8 @@ def encode_ner(tokenizer, sentences: list[Sentence], label_ids: dict[str, int], 
 
 
 def encode_classification(tokenizer, examples: list[Example], label_ids: dict[str, int], max_len: int) -> Encoded:
-    full = tokenizer([e.text for e in examples], verbose=False)["input_ids"]
-    cut = tokenizer([e.text for e in examples], truncation=True, max_length=max_len)
+    full = tokenizer([e.text for e in examples], verbose=False, split_special_tokens=True)["input_ids"]
+    cut = tokenizer([e.text for e in examples], truncation=True, max_length=max_len, split_special_tokens=True)
     enc = Encoded([], list(range(len(examples))))
     for e, ids, mask, whole in zip(examples, cut["input_ids"], cut["attention_mask"], full):
         enc.windowed += len(whole) > len(ids)

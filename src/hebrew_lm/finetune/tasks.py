@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hebrew_lm.config import TaskSpec
-from hebrew_lm.finetune.data import Split, check_classification, check_ner, read_classification, read_tagged
+from hebrew_lm.finetune.data import (Split, check_classification, check_ner, read_classification, read_lines,
+                                     read_tagged)
 
 BUILTIN = {"nemo": "ner", "bmc": "ner", "smcd": "classification", "htb-ner": "ner",
            "sentiment-demo": "classification"}
@@ -99,7 +100,7 @@ def task_kind(spec: TaskSpec) -> str:
     if not spec.train:
         raise ValueError(f"task {spec.name!r}: not a built-in task ({', '.join(BUILTIN)}); give its train, dev and test files")
     if spec.train.endswith(".jsonl"):
-        first = next((line for line in Path(spec.train).read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        first = next((line for line in read_lines(spec.train) if line.strip()), "")
         return "ner" if '"tokens"' in first or '"words"' in first else "classification"
     return "ner" if spec.train.endswith(NER_SUFFIXES) else "classification"
 
@@ -140,10 +141,12 @@ def load_task(spec: TaskSpec, data_dir: str, repair_tags: bool = False) -> list[
     loaded = []
     for split_id, files in runs:
         if kind == "ner":
-            train, dev, test = (read_tagged(f)[0] for f in files)
+            # NEMO's files hold a few words with spaces inside; anyone else's `word POS TAG` line is an error.
+            train, dev, test = (read_tagged(f, spaced_words=spec.name == "nemo")[0] for f in files)
             train, dev, test, labels, notes = check_ner(train, dev, test, repair_tags)
         else:
-            train, dev, test = (read_classification(f) for f in files)
+            train = read_classification(files[0])
+            dev, test = (read_classification(f, known_labels={e.label for e in train}) for f in files[1:])
             if spec.name == "smcd":
                 for e in (*train, *dev, *test):
                     if e.label not in SMCD_LABELS:
