@@ -12,7 +12,7 @@ import sys
 import typing
 from pathlib import Path
 
-from hebrew_lm.config import STAGE_CONFIGS, InputSpec, NormalizeConfig, field_docs
+from hebrew_lm.config import STAGE_CONFIGS, InputSpec, NormalizeConfig, field_docs, field_range
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "docs" / "config-reference.md"
@@ -39,9 +39,10 @@ def _default(f: dataclasses.Field) -> str:
 def _table(cls: type, section: str) -> str:
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
-    rows = [f"| `{section}{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | {docs.get(f.name, '')} |"
+    rows = [f"| `{section}{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | "
+            f"{field_range(f).text if field_range(f) else ''} | {docs.get(f.name, '')} |"
             for f in dataclasses.fields(cls)]
-    return "| field | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(rows)
+    return "| field | type | default | range | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows)
 
 
 def reference() -> str:

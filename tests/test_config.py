@@ -1,4 +1,5 @@
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,87 @@ def test_config_mistakes_are_clear_errors(tmp_path, yaml_text, message):
 def test_flat_fields_cover_nested_normalize():
     names = [name for name, _, _ in flat_fields(CorpusConfig)]
     assert "normalize.strip_niqqud" in names and "min_words" in names
+
+
+def _numeric_fields(cls):
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if tp in (int, float) or typing.get_args(tp) in ((int,), (float,)):
+            yield f, tp
+
+
+def _valid(cls):
+    """A preset's worth of required fields: the tiny preset's resolved section, or the bare minimum."""
+    from hebrew_lm.config import TaskSpec
+
+    if cls is TaskSpec:
+        return {"name": "x"}
+    stage = next(s for s, c in STAGE_CONFIGS.items() if c is cls)
+    return dataclasses.asdict(stage_config(load_preset(REPO / "configs" / "tiny.yaml"), stage))
+
+
+@pytest.mark.parametrize("cls", [*STAGE_CONFIGS.values(), *[__import__("hebrew_lm.config").config.TaskSpec]],
+                         ids=lambda c: c.__name__)
+def test_every_numeric_field_declares_a_range_that_load_time_enforces(cls):
+    from hebrew_lm.config import field_range, from_dict
+
+    fields = list(_numeric_fields(cls))
+    for f, tp in fields:
+        interval = field_range(f)
+        assert interval is not None, f"{cls.__name__}.{f.name} has no declared range"
+        # Just outside the range, on whichever side is finite: refused, naming field, value and range.
+        bad = interval.low - 1 if interval.low != float("-inf") else interval.high + 1
+        if interval.low_open and interval.low != float("-inf"):
+            bad = interval.low
+        is_list = typing_is_list(tp)
+        value = [bad] if is_list else (int(bad) if tp is int else bad)
+        data = {k: v for k, v in _valid(cls).items() if not isinstance(v, (list, dict)) or k in ("models",)}
+        data[f.name] = value
+        with pytest.raises(ValueError, match=rf"\.{f.name} must lie in {re.escape(interval.text)}, got"):
+            from_dict(cls, data, "test")
+
+
+def typing_is_list(tp) -> bool:
+    import typing
+
+    return typing.get_origin(tp) is list
+
+
+def test_help_shows_each_fields_range(capsys):
+    from hebrew_lm.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Dropout on hidden states and attention probabilities. Range: [0, 1)." in text
+    assert "AdamW beta2 (RoBERTa: 0.98). Range: [0, 1)." in text
+
+
+def test_a_key_given_twice_in_a_preset_is_an_error_naming_key_and_line(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("run_dir: runs/x\npretrain:\n  dropout: 0.1\n  seed: 1\n  dropout: 0.2\n")
+    with pytest.raises(ValueError, match=r"p.yaml, line 5: .*duplicate key 'dropout' \(first at line 3\)"):
+        load_preset(path)
+
+
+def test_threads_below_zero_is_one_line_error_not_a_traceback(tmp_path, caplog):
+    from hebrew_lm.cli import main
+
+    assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o"), "--threads", "-2"]) == 2
+    assert "finetune.threads must lie in [0, 1024], got -2" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/", "..."])
+def test_model_and_task_names_that_would_leave_the_output_folder_are_refused(name):
+    from hebrew_lm.config import FinetuneConfig, TaskSpec
+
+    with pytest.raises(ValueError, match="cannot name a folder"):
+        TaskSpec(name)
+    with pytest.raises(ValueError, match="cannot name a folder"):
+        FinetuneConfig(output_dir="o", models=["m"], model_names=[name])
+    from hebrew_lm.finetune.stage import slug
+
+    assert slug("a/../b") == "a_.._b" and slug("../..") == ".._.." and slug("x/y") == "x_y"  # one component each

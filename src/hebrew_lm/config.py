@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import re
 import textwrap
 import types
 import typing
@@ -22,6 +23,56 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+
+# --------------------------------------------------------------------------------------------------
+# Allowed ranges: declared beside each field, checked by one function
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An allowed range such as `[0, 1)` or `(0, inf)`: brackets include the bound, parentheses exclude it."""
+
+    text: str
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        m = re.fullmatch(r"([\[(])\s*([-\d.e+]+|-inf)\s*,\s*([-\d.e+]+|inf)\s*([\])])", text)
+        if not m:
+            raise ValueError(f"not an interval: {text!r}")  # our own typo: fails at import
+        return cls(text, float(m.group(2)), float(m.group(3)), m.group(1) == "(", m.group(4) == ")")
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+
+def bounded(interval: str, default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A numeric config field with its allowed range, e.g. `dropout: float = bounded("[0, 1)", 0.1)`; for a
+    list, every item must lie in it. `check_ranges` enforces it; `--help` and the config reference show it."""
+    return field(default=default, default_factory=default_factory, metadata={"range": Interval.parse(interval)})
+
+
+def field_range(f: dataclasses.Field) -> Interval | None:
+    return f.metadata.get("range")
+
+
+def check_ranges(config: Any, where: str) -> None:
+    """The one range check: every bounded field of `config` (each item of a list) lies in its interval,
+    else a ValueError naming the field, the value and the allowed range."""
+    for f in dataclasses.fields(config):
+        interval = field_range(f)
+        if interval is None:
+            continue
+        value = getattr(config, f.name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or item != item or item not in interval:
+                raise ValueError(f"{where}.{f.name} must lie in {interval.text}, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,71 +140,51 @@ class CorpusConfig:
     """Files, globs or embedded sources to read. Empty: the embedded default (classical texts + Hebrew Treebank train split)."""
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     """Hebrew normalization rules (see NormalizeConfig)."""
-    min_words: int = 5
+    min_words: int = bounded("[0, inf)", 5)
     """Drop documents with fewer whitespace-separated words than this (reason `too_short`)."""
-    max_chars: int = 1_000_000
+    max_chars: int = bounded("[1, inf)", 1_000_000)
     """Drop documents longer than this many characters (reason `too_long`); a longer line is never held in memory whole."""
-    min_hebrew_ratio: float = 0.5
+    min_hebrew_ratio: float = bounded("[0, 1]", 0.5)
     """Drop documents whose letters are less than this share Hebrew letters (reason `low_hebrew_ratio`)."""
     repetition_filter: bool = True
     """Gopher-style repetition filter: duplicate lines and repeated word n-grams (reasons `repetition_lines`, `repetition_ngrams`)."""
-    repetition_tolerance: float = 1.0
+    repetition_tolerance: float = bounded("(0, inf)", 1.0)
     """Multiplier on Gopher's repetition thresholds (tuned for web pages); above 1 tolerates more. Classical texts quote themselves: at 1.0 the filter drops 28% of Talmud pages."""
-    repetition_min_words: int = 50
+    repetition_min_words: int = bounded("[0, inf)", 50)
     """Apply the n-gram part of the repetition filter only to documents with at least this many words (short ones give no reliable statistics)."""
     boilerplate_filter: bool = True
     """Remove boilerplate lines (bare URLs, menus, 'all rights reserved', 'read more'); drop the document if they were most of it (reason `boilerplate`)."""
-    max_boilerplate_line_fraction: float = 0.5
+    max_boilerplate_line_fraction: float = bounded("[0, 1]", 0.5)
     """Drop a document when more than this share of its lines is boilerplate."""
     exact_dedup: bool = True
     """Drop documents whose normalized text was already seen (reason `exact_duplicate`)."""
     near_dedup: bool = True
     """Drop near-duplicates found by MinHash LSH over word shingles (reason `near_duplicate`)."""
-    near_dup_threshold: float = 0.8
+    near_dup_threshold: float = bounded("(0, 1)", 0.8)
     """Jaccard similarity of word-shingle sets at which two documents count as near-duplicates."""
-    shingle_words: int = 5
+    shingle_words: int = bounded("[1, inf)", 5)
     """Words per shingle for near-duplicate detection."""
-    minhash_num_perm: int = 128
+    minhash_num_perm: int = bounded("[16, 8192]", 128)
     """Permutations (hash functions) per MinHash signature: more is sharper and slower."""
-    validation_fraction: float = 0.01
+    validation_fraction: float = bounded("[0, 1)", 0.01)
     """Share of documents held out for validation, chosen by a seeded hash of the text (stable across reruns)."""
-    seed: int = 0
+    seed: int = bounded("[0, 4294967295]", 0)
     """Seed of the shuffle and of the validation split."""
     shard_format: Literal["parquet", "jsonl.gz"] = "parquet"
     """File format of the output shards (columns: id, source, text)."""
-    shard_size_mb: float = 256
+    shard_size_mb: float = bounded("(0, inf)", 256)
     """Approximate text bytes per shard, in MB (fractions allowed)."""
-    shuffle_buffer_mb: int = 512
+    shuffle_buffer_mb: int = bounded("[1, inf)", 512)
     """Memory held while shuffling: the corpus is spread over buckets of about this size, each shuffled in memory."""
-    num_workers: int = 0
+    num_workers: int = bounded("[0, 1024]", 0)
     """Processes for normalization, filters and MinHash; 0 uses every core, 1 runs in this process."""
-    max_reject_chars: int = 2000
+    max_reject_chars: int = bounded("[0, inf)", 2000)
     """Characters of each dropped document kept in rejects.jsonl.gz (with its file, line and reason)."""
 
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("corpus.output_dir is empty: set it, or set run_dir in the preset")
-        if self.min_words < 0:
-            raise ValueError(f"corpus.min_words must be >= 0, got {self.min_words}")
-        if self.max_chars < 1:
-            raise ValueError(f"corpus.max_chars must be >= 1, got {self.max_chars}")
-        for name in ("min_hebrew_ratio", "max_boilerplate_line_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"corpus.{name} must lie in [0, 1], got {getattr(self, name)}")
-        if not 0.0 < self.near_dup_threshold < 1.0:
-            raise ValueError(f"corpus.near_dup_threshold must lie in (0, 1), got {self.near_dup_threshold}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"corpus.validation_fraction must lie in [0, 1), got {self.validation_fraction}")
-        if self.repetition_tolerance <= 0:
-            raise ValueError(f"corpus.repetition_tolerance must be > 0, got {self.repetition_tolerance}")
-        if self.shingle_words < 1:
-            raise ValueError(f"corpus.shingle_words must be >= 1, got {self.shingle_words}")
-        if self.minhash_num_perm < 16:
-            raise ValueError(f"corpus.minhash_num_perm must be >= 16, got {self.minhash_num_perm}")
-        if self.shard_size_mb <= 0 or self.shuffle_buffer_mb < 1:
-            raise ValueError("corpus.shard_size_mb must be > 0 and corpus.shuffle_buffer_mb >= 1")
-        if self.num_workers < 0:
-            raise ValueError(f"corpus.num_workers must be >= 0 (0 = every core), got {self.num_workers}")
+        check_ranges(self, "corpus")
 
 
 @dataclass
@@ -166,44 +197,39 @@ class TokenizerConfig:
     """A finished corpus stage folder to train on (default: RUN_DIR/corpus)."""
     output_dir: str
     """Folder the tokenizer is written to (default: RUN_DIR/tokenizer)."""
-    vocab_size: int = 52_000
+    vocab_size: int = bounded("[262, 4294967295]", 52_000)
     """Vocabulary size, special tokens and the 256 byte symbols included (the paper: 52,000)."""
-    min_frequency: int = 2
+    min_frequency: int = bounded("[1, inf)", 2)
     """A merge must occur at least this many times in the sample."""
-    sample_bytes: int = 20_000_000_000
+    sample_bytes: int = bounded("[1, inf)", 20_000_000_000)
     """Bytes of training-split text to train on (the paper: 20 GB of its 49.1 GB); the corpus is shuffled, so its first documents are a random sample."""
-    seed: int = 0
+    seed: int = bounded("[0, 4294967295]", 0)
     """Seed of the order in which shards are read for the sample."""
     char_aligned: bool = True
     """Learn merges over whole characters and write them as byte-level merges, so no token holds half a Hebrew letter (plain byte-level BPE spends ~20% of a 52k vocabulary on such fragments). False: plain byte-level BPE, as RoBERTa and the paper."""
     add_prefix_space: bool = False
     """Encode the first word of a text as if a space came before it (RoBERTa: false, so 'שלום' at the start of a text and ' שלום' inside it are different tokens)."""
-    model_max_length: int = 512
+    model_max_length: int = bounded("[8, 1000000000]", 512)
     """The model_max_length recorded in tokenizer_config.json (RoBERTa: 512 positions)."""
     audit: bool = True
     """Audit the new tokenizer on the corpus's validation split and on gold morpheme segmentations (results in OUTPUT/audit/)."""
     audit_baselines: bool = True
     """Train baselines for the audit, all of the same size: plain byte-level BPE (the paper's recipe; or the aligned one when char_aligned is false) and sentencepiece BPE and unigram on the same sample, and a byte-level BPE on English text."""
-    baseline_sample_bytes: int = 200_000_000
+    baseline_sample_bytes: int = bounded("[1, inf)", 200_000_000)
     """At most this many bytes of the sample go into each baseline (they are for comparison, not for use)."""
-    audit_max_docs: int = 2000
+    audit_max_docs: int = bounded("[1, inf)", 2000)
     """Validation documents used by the audit."""
 
     def __post_init__(self) -> None:
         from hebrew_lm.tokenizer.specials import SPECIAL_TOKENS
 
+        check_ranges(self, "tokenizer")
         smallest = 256 + len(SPECIAL_TOKENS)
         if self.vocab_size <= smallest:
             raise ValueError(
                 f"tokenizer.vocab_size must be larger than the 256 byte symbols plus {len(SPECIAL_TOKENS)} "
                 f"special tokens ({smallest}), got {self.vocab_size}"
             )
-        if self.min_frequency < 1:
-            raise ValueError(f"tokenizer.min_frequency must be >= 1, got {self.min_frequency}")
-        if self.sample_bytes < 1 or self.baseline_sample_bytes < 1:
-            raise ValueError("tokenizer.sample_bytes and tokenizer.baseline_sample_bytes must be >= 1")
-        if self.audit_max_docs < 1:
-            raise ValueError(f"tokenizer.audit_max_docs must be >= 1, got {self.audit_max_docs}")
 
 
 @dataclass
@@ -223,35 +249,35 @@ class PretrainConfig:
     """Where tokenized corpora are kept, named by the corpus and tokenizer that made them (default: RUN_DIR/cache)."""
     model: Literal["tiny", "small", "base", "large"] = "base"
     """Model preset: tiny (2 layers, 128 hidden), small (4, 256), base (12, 768: the paper's 126M), large (24, 1024: 357M)."""
-    max_seq_len: int = 512
+    max_seq_len: int = bounded("[8, 1000000]", 512)
     """Tokens per training sequence, <s> and </s> included (the paper: 512)."""
-    mlm_probability: float = 0.15
+    mlm_probability: float = bounded("(0, 1)", 0.15)
     """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept). Validation always masks 15% of single tokens, so perplexities of different recipes compare."""
     whole_word_masking: bool = False
     """Choose whole words (all their BPE pieces together) instead of single tokens."""
-    global_batch_size: int = 8192
+    global_batch_size: int = bounded("[1, inf)", 8192)
     """Sequences per optimizer step over all processes (the paper: 8,192); must be micro_batch_size x processes x a whole number."""
-    micro_batch_size: int = 16
+    micro_batch_size: int = bounded("[1, inf)", 16)
     """Sequences per forward pass on one process; gradient accumulation makes up the rest of the global batch."""
-    max_steps: int = 100_000
+    max_steps: int = bounded("[1, inf)", 100_000)
     """Optimizer steps (the paper: 100,000)."""
-    warmup_steps: int = 10_000
+    warmup_steps: int = bounded("[0, inf)", 10_000)
     """Steps of linear warmup from 0 to the peak learning rate (the paper: 10,000)."""
-    learning_rate: float = 4e-4
+    learning_rate: float = bounded("(0, 1]", 4e-4)
     """Peak learning rate (the paper: 4e-4 for base, 1.5e-4 for large)."""
-    lr_decay_power: float = 1.0
+    lr_decay_power: float = bounded("[0, 100]", 1.0)
     """Polynomial decay from the peak to 0 after warmup; 1.0 is linear (fairseq's polynomial_decay with power 1)."""
-    adam_beta1: float = 0.9
+    adam_beta1: float = bounded("[0, 1)", 0.9)
     """AdamW beta1."""
-    adam_beta2: float = 0.98
+    adam_beta2: float = bounded("[0, 1)", 0.98)
     """AdamW beta2 (RoBERTa: 0.98)."""
-    adam_eps: float = 1e-6
+    adam_eps: float = bounded("(0, 1]", 1e-6)
     """AdamW epsilon (RoBERTa: 1e-6)."""
-    weight_decay: float = 0.01
+    weight_decay: float = bounded("[0, 1]", 0.01)
     """Weight decay, not applied to biases and LayerNorm weights."""
-    grad_clip: float = 0.0
+    grad_clip: float = bounded("[0, inf)", 0.0)
     """Clip the gradient norm to this; 0 turns clipping off (the paper's recipe has none)."""
-    dropout: float = 0.1
+    dropout: float = bounded("[0, 1)", 0.1)
     """Dropout on hidden states and attention probabilities."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     """fp32 (the paper), bf16 autocast, or fp16 autocast with loss scaling (CUDA)."""
@@ -259,42 +285,35 @@ class PretrainConfig:
     """torch.compile the model (about 10% on CPU; more on GPU)."""
     fsdp: bool = False
     """Under torchrun, shard parameters, gradients and optimizer state across processes (FSDP2, one unit per layer) instead of replicating them (DDP): for the large preset."""
-    seed: int = 0
+    seed: int = bounded("[0, 4294967295]", 0)
     """Seed of initialization, data order, masking and dropout."""
-    log_every: int = 10
+    log_every: int = bounded("[1, inf)", 10)
     """Steps between log lines and metrics.jsonl records."""
-    eval_every: int = 500
+    eval_every: int = bounded("[1, inf)", 500)
     """Steps between validation loss and perplexity measurements (and at the end)."""
-    eval_batches: int = 20
+    eval_batches: int = bounded("[1, inf)", 20)
     """Micro-batches of the validation split per measurement (the same ones, masked the same way, every time)."""
-    checkpoint_every: int = 1000
+    checkpoint_every: int = bounded("[1, inf)", 1000)
     """Steps between checkpoints (and one at the end)."""
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = bounded("[1, inf)", 3)
     """Newest checkpoints kept; older ones are deleted."""
-    spike_factor: float = 5.0
+    spike_factor: float = bounded("[0, inf)", 5.0)
     """A loss above this many times the median of recent losses, or not finite, restores the last checkpoint and skips the offending batches; 0 turns this off."""
     resume: Literal["auto", "never"] = "auto"
     """auto: continue from the newest good checkpoint in output_dir; never: start over."""
 
     def __post_init__(self) -> None:
-        positive = ("max_seq_len", "global_batch_size", "micro_batch_size", "max_steps", "log_every",
-                    "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"pretrain.{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_seq_len < 8:
-            raise ValueError(f"pretrain.max_seq_len must be >= 8, got {self.max_seq_len}")
+        check_ranges(self, "pretrain")
         if self.global_batch_size % self.micro_batch_size:
             raise ValueError(
                 f"pretrain.global_batch_size ({self.global_batch_size}) must be a multiple of "
                 f"pretrain.micro_batch_size ({self.micro_batch_size})"
             )
-        if not 0 < self.mlm_probability < 1:
-            raise ValueError(f"pretrain.mlm_probability must lie in (0, 1), got {self.mlm_probability}")
-        if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
-            raise ValueError(f"pretrain.warmup_steps must lie in [0, max_steps], got {self.warmup_steps}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"pretrain.learning_rate must be > 0, got {self.learning_rate}")
+        if self.warmup_steps > self.max_steps:
+            raise ValueError(f"pretrain.warmup_steps must lie in [0, max_steps={self.max_steps}], got {self.warmup_steps}")
+        if 0 < self.spike_factor <= 1:
+            raise ValueError(f"pretrain.spike_factor must be 0 (off) or above 1 (a multiple of the median loss), "
+                             f"got {self.spike_factor}")
 
 
 @dataclass
@@ -317,7 +336,7 @@ class TaskSpec:
     """nemo: spmrl (default, the split encoder papers report) or ud, token level; spmrl-morph or ud-morph for the morpheme-level files (gold segmentation). smcd: clean (default, deduplicated) or unclean."""
     splits: list[str] = field(default_factory=list)
     """bmc: which of its three random splits to run (default all: 1 2 3), reported as mean +- std."""
-    max_epochs: int = 0
+    max_epochs: int = bounded("[0, 10000]", 0)
     """Epochs at most for this task's trials; 0: finetune.max_epochs (a small data set may want more)."""
 
     @classmethod
@@ -327,8 +346,10 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a task needs a `name`")
-        if self.max_epochs < 0:
-            raise ValueError(f"task {self.name}: max_epochs must be >= 0, got {self.max_epochs}")
+        from hebrew_lm.runs import safe_component
+
+        safe_component(self.name, "finetune: task name")  # it names a folder under the output
+        check_ranges(self, f"finetune.tasks[{self.name}]")
 
 
 @dataclass
@@ -349,44 +370,45 @@ class FinetuneConfig:
     """Tasks to run (default: the paper's bmc, nemo, smcd)."""
     data_dir: str = "data"
     """Where the built-in benchmarks live, one folder each (`hebrew-lm data download` writes there)."""
-    learning_rates: list[float] = field(default_factory=lambda: [1e-5, 2e-5, 3e-5, 5e-5])
+    learning_rates: list[float] = bounded("(0, 1]", default_factory=lambda: [1e-5, 2e-5, 3e-5, 5e-5])
     """Grid: peak learning rates."""
-    batch_sizes: list[int] = field(default_factory=lambda: [16, 32])
+    batch_sizes: list[int] = bounded("[1, 65536]", default_factory=lambda: [16, 32])
     """Grid: batch sizes."""
-    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    seeds: list[int] = bounded("[0, 4294967295]", default_factory=lambda: [1, 2, 3])
     """Seeds per grid point; scores are mean +- std over them."""
-    max_epochs: int = 20
+    max_epochs: int = bounded("[1, 10000]", 20)
     """Epochs at most; early stopping usually ends a trial sooner."""
-    patience: int = 3
+    patience: int = bounded("[1, 10000]", 3)
     """Stop after this many epochs without a better dev score; the best epoch's weights are kept."""
-    warmup_ratio: float = 0.1
+    warmup_ratio: float = bounded("[0, 1)", 0.1)
     """Share of the planned steps spent warming the learning rate up (then linear decay)."""
-    weight_decay: float = 0.01
+    weight_decay: float = bounded("[0, 1]", 0.01)
     """AdamW weight decay."""
-    max_seq_len: int = 0
+    max_seq_len: int = bounded("[0, 4096]", 0)
     """Tokens per input; 0: the 95th percentile of tokenized train lengths, rounded up to a multiple of 64 (the paper got 64 and 192). Longer NER sentences are cut into word-aligned windows (no word goes unscored); longer texts are truncated and counted."""
-    group_by_length: bool = True
-    """Batch inputs of similar length together, padded to the longest in the batch (false: pad every input to max_seq_len)."""
+    padding: Literal["bucketed", "longest", "max_length"] = "bucketed"
+    """bucketed: batches of inputs of similar length, each padded to its longest (ours); longest: random batches padded to their longest (what transformers' collators do by default); max_length: every input padded to max_seq_len."""
     repair_tags: bool = False
     """Repair illegal BIOES transitions on load (counted and reported) instead of stopping with an error."""
     export_best: bool = True
     """Export each model's best fine-tuned model per task (by dev) to OUTPUT/models/<model>/<task>, loadable with `pipeline`."""
-    error_examples: int = 20
+    error_examples: int = bounded("[0, 100000]", 20)
     """Examples per error category written to the error analysis."""
-    threads: int = 0
+    threads: int = bounded("[0, 1024]", 0)
     """CPU threads for torch; 0: torch's default."""
 
     def __post_init__(self) -> None:
         if not self.learning_rates or not self.batch_sizes or not self.seeds:
             raise ValueError("finetune.learning_rates, batch_sizes and seeds must each have at least one value")
-        if any(lr <= 0 for lr in self.learning_rates) or any(b < 1 for b in self.batch_sizes):
-            raise ValueError("finetune.learning_rates must be > 0 and batch_sizes >= 1")
-        if self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("finetune.max_epochs and finetune.patience must be >= 1")
+        check_ranges(self, "finetune")
         if self.max_seq_len and not 8 <= self.max_seq_len <= 4096:
             raise ValueError(f"finetune.max_seq_len must be 0 (auto) or in [8, 4096], got {self.max_seq_len}")
         if self.model_names and len(self.model_names) != len(self.models):
             raise ValueError("finetune.model_names needs one name per entry of finetune.models")
+        from hebrew_lm.runs import safe_component
+
+        for name in self.model_names:
+            safe_component(name, "finetune: model name")  # it names a folder under the output
         names = [t.name for t in self.tasks]
         if len(set(names)) < len(names):
             raise ValueError(f"finetune.tasks: each task name once, got {names}")
@@ -581,12 +603,29 @@ def flat_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
         if dataclasses.is_dataclass(tp):
             out.extend(flat_fields(tp, f"{prefix}{f.name}."))
         else:
-            out.append((f"{prefix}{f.name}", tp, docs.get(f.name, "")))
+            interval = field_range(f)
+            doc = docs.get(f.name, "") + (f" Range: {interval.text}." if interval else "")
+            out.append((f"{prefix}{f.name}", tp, doc))
     return out
 
 
 # --------------------------------------------------------------------------------------------------
 # Presets
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first at line {seen[key]})", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_preset(path: str | Path) -> dict[str, Any]:
@@ -595,7 +634,7 @@ def load_preset(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f", line {mark.line + 1}" if mark is not None else ""
