@@ -54,6 +54,7 @@ def config(encoder, out: Path, **overrides) -> FinetuneConfig:
 def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path, caplog):
     from transformers import pipeline
 
+    encoder_card_before = (Path(encoder["model"]) / "README.md").read_bytes()
     out = run(config(encoder, tmp_path / "ft"))
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert list(results["models"]) == ["tiny-he", "tiny-he (random init)"]
@@ -69,7 +70,9 @@ def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path
 
     for group in (out / "trials").glob("*/*"):
         cell = json.loads((group / "cell.json").read_text(encoding="utf-8"))
-        # Selection used dev only: the chosen grid point has the best mean dev score ...
+        # Selection used dev only: the chosen grid point has the best mean dev score (the grid points
+        # differ on dev, or taking the first of tied maxima would pass whatever the code chose) ...
+        assert len({g["dev_mean"] for g in cell["grid"]}) == len(cell["grid"]), cell["grid"]
         best = max(cell["grid"], key=lambda g: g["dev_mean"])
         assert (cell["learning_rate"], cell["batch_size"]) == (best["learning_rate"], best["batch_size"])
         assert cell["max_seq_len"] % 64 == 0
@@ -107,7 +110,9 @@ def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path
     assert result.dataset_type == "my-ner" and result.metric_value == pytest.approx(
         sum(ner_cell["test_scores"]) / 2, abs=1e-4)
 
-    encoder_card = ModelCard.load(str(Path(encoder["model"]) / "README.md"))
+    # The encoder is an input: its own card is untouched; the card with results is in the stage's output.
+    assert (Path(encoder["model"]) / "README.md").read_bytes() == encoder_card_before
+    encoder_card = ModelCard.load(str(out / "encoder_cards" / "tiny-he" / "README.md"))
     assert {r.dataset_type for r in encoder_card.data.eval_results} == {"my-ner", "sentiment-demo"}
     assert encoder_card.data.datasets and "## Fine-tuning results" in encoder_card.text
 

@@ -52,21 +52,21 @@ and of the encoder it started from.
 """
 
 
-def add_results_to_encoder_card(model_dir: str, row_name: str, results: dict, tasks: list) -> bool:
-    """Put the finetune stage's test results into the model-index of a hebrew-lm encoder's model card.
+def encoder_card_with_results(model_dir: str, row_name: str, results: dict, tasks: list) -> str | None:
+    """The model card of a hebrew-lm encoder with the finetune stage's test results in its model-index.
 
-    Only cards that hebrew-lm's pretrain stage wrote (tag `hebrew-lm`) are touched; the weights and the
-    files trials are keyed on stay as they are. Returns whether the card was updated."""
+    Returns the new card's text (the stage writes it into its own output; the encoder folder is an
+    input and is never changed), or None for cards that hebrew-lm's pretrain stage did not write."""
     from pathlib import Path
 
     from huggingface_hub import ModelCard
 
     path = Path(model_dir) / "README.md"
     if not path.is_file():
-        return False
+        return None
     card = ModelCard.load(str(path))
     if "hebrew-lm" not in (card.data.tags or []):
-        return False
+        return None
     row = results["models"][row_name]
     evals = []
     for task in {t.task: t for t in tasks}.values():
@@ -84,5 +84,4 @@ def add_results_to_encoder_card(model_dir: str, row_name: str, results: dict, ta
     card.text = (text + "\n" + marker + "\nTest scores x 100 (mean ± std over seeds), from hebrew-lm's finetune stage "
                  "with the paper's protocol (grid search, selection on dev, test once):\n\n| task | metric | score |\n"
                  "|---|---|---:|\n" + "\n".join(lines) + "\n")
-    card.save(str(path))
-    return True
+    return str(card)

@@ -6,6 +6,8 @@ chosen hyperparameters scored on test once, and a results table in the paper's l
       models/<model>/<task>/          the best fine-tuned model per model and task (a Hugging Face folder)
       results.{md,csv,json,png}       rows = models, columns = tasks and their average
       errors.md, errors.json          error analysis of each model's best run on each test set
+      encoder_cards/<model>/README.md each hebrew-lm encoder's model card with these results (the
+                                      encoder folder itself is an input and is never changed)
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import shutil
 import statistics
 import time
@@ -28,15 +29,16 @@ from hebrew_lm.finetune.encode import choose_max_len, sentence_lengths, text_len
 from hebrew_lm.finetune.metrics import classification_errors, ner_errors
 from hebrew_lm.finetune.tasks import LoadedTask, load_task
 from hebrew_lm.finetune.trial import Prepared, predict, prepare, run_trial
-from hebrew_lm.runs import (SUCCESS, atomic_write_json, atomic_write_text, check_finished, dump_yaml, fingerprint,
-                            mark_success, prepare_output_dir, sha256_file)
+from hebrew_lm.runs import (atomic_write_json, atomic_write_text, check_finished, claim_output_dir, dump_yaml,
+                            fingerprint, mark_success, safe_component, sha256_file)
 
 log = logging.getLogger("hebrew_lm")
 FORMAT_VERSION = 1
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "model"
+    """A model or task name as one folder name under OUTPUT (never `..` or a path)."""
+    return safe_component(name, "finetune: the model or task name")
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -91,7 +93,7 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
                       "models": [(r["name"], r["fingerprint"], r["random_init"]) for r in rows]})
     if check_finished(out, fp, "finetune", force):
         return out
-    prepare_output_dir(out, "finetune", owned_markers=(SUCCESS, "trials", "finetune.json"))
+    claim_output_dir(out, "finetune")
     atomic_write_json(out / "finetune.json", {"stage": "finetune", "fingerprint": fp})
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -117,11 +119,15 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
     from hebrew_lm.finetune.results import write_results
 
     results = write_results(config, out, rows, tasks, cells)
-    from hebrew_lm.finetune.card import add_results_to_encoder_card
+    from hebrew_lm.finetune.card import encoder_card_with_results
 
     for row in rows:
-        if not row["random_init"] and add_results_to_encoder_card(row["dir"], row["name"], results, tasks):
-            log.info("finetune: test results added to the model card of %s", row["dir"])
+        card = None if row["random_init"] else encoder_card_with_results(row["dir"], row["name"], results, tasks)
+        if card is not None:  # the encoder folder is an input: its card is rewritten here, not there
+            (out / "encoder_cards" / slug(row["name"])).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "encoder_cards" / slug(row["name"]) / "README.md", card)
+            log.info("finetune: %s's model card with these results -> %s", row["dir"],
+                     out / "encoder_cards" / slug(row["name"]) / "README.md")
     results["seconds"] = round(time.time() - started, 1)
     atomic_write_json(out / "results.json", results)
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
@@ -136,7 +142,7 @@ def _trial_fingerprint(config: FinetuneConfig, row: dict, task: LoadedTask, max_
                         "task": task.name, "labels": task.data.labels, "sizes": [len(task.data.train), len(task.data.dev)],
                         "max_len": max_len, "lr": lr, "bs": bs, "seed": seed, "max_epochs": config.max_epochs,
                         "patience": config.patience, "warmup": config.warmup_ratio, "wd": config.weight_decay,
-                        "group_by_length": config.group_by_length})
+                        "padding": config.padding})
 
 
 def _load_model(path: Path, kind: str):

@@ -140,7 +140,7 @@ def _argmax(logits, labels):
 def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, lr: float, batch_size: int,
               seed: int, config, out: Path) -> tuple[dict, object]:
     """Train with early stopping on dev; returns the trial's record and the model holding the best weights."""
-    pad_to = None if config.group_by_length else prepared.max_len
+    pad_to = prepared.max_len if config.padding == "max_length" else None
     model = build_model(model_dir, prepared, random_init, seed)
     keep = KeepBest(config.patience)
 
@@ -152,7 +152,7 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
         args=_args(out, learning_rate=lr, per_device_train_batch_size=batch_size, num_train_epochs=config.max_epochs,
                    warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, lr_scheduler_type="linear",
                    eval_strategy="epoch", logging_strategy="epoch", seed=seed, data_seed=seed,
-                   train_sampling_strategy="group_by_length" if config.group_by_length else "random"),
+                   train_sampling_strategy="group_by_length" if config.padding == "bucketed" else "random"),
         train_dataset=prepared.train.features, eval_dataset=prepared.dev.features,
         data_collator=collator(tokenizer, prepared.task.kind, pad_to),
         compute_metrics=compute, preprocess_logits_for_metrics=_argmax, callbacks=[keep],

@@ -67,20 +67,27 @@ def export_model(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str
             shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "n/a"  # noqa: E731
     sources = sorted((_corpus_stats(config.corpus_dir).get("sources") or {"corpus": None}))
-    datasets = "\n".join(f"- {json.dumps(name, ensure_ascii=False)}" for name in sources)
+    datasets = "\n".join(f"- {json.dumps(name, ensure_ascii=False)}" for name in sorted({card_dataset_name(n) for n in sources}))
     (tmp / "README.md").write_text(CARD.format(
         name=f"hebrew-lm {config.model} encoder", preset=config.model, parameters=stats["parameters"],
         mlm=config.mlm_probability, masking="whole words" if config.whole_word_masking else "single tokens; 80% <mask>, 10% random, 10% kept",
         seq_len=config.max_seq_len, steps=stats["steps"], batch=config.global_batch_size, tokens=stats["tokens_seen"],
         b1=config.adam_beta1, b2=config.adam_beta2, eps=config.adam_eps, wd=config.weight_decay,
         lr=config.learning_rate, warmup=config.warmup_steps, precision=config.precision,
-        loss=fmt(stats.get("final_loss")), val_loss=fmt(stats.get("final_val_loss")), corpus=config.corpus_dir,
+        loss=fmt(stats.get("final_loss")), val_loss=fmt(stats.get("final_val_loss")),
+        corpus=Path(config.corpus_dir).name,
         datasets=datasets,
     ), encoding="utf-8")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.replace(dest)
     fsync_dir(dest.parent)
     return dest
+
+
+def card_dataset_name(source: str) -> str:
+    """A corpus source as a published card may name it: embedded sources by name, files by their file name
+    only (a card must not publish the local paths of the machine that trained it)."""
+    return source if source.startswith("embedded:") else Path(source).name or source
 
 
 def _corpus_stats(corpus_dir: str) -> dict[str, Any]:
