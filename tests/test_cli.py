@@ -72,8 +72,14 @@ def test_finetune_needs_no_preset_and_names_what_is_missing(tmp_path, capsys, ca
     assert "missing required key(s): output_dir" in caplog.text
     assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o")]) == 2
     assert "is not a Hugging Face model folder" in caplog.text
-    assert main(["finetune", "--models", str(tmp_path), "--output_dir", str(tmp_path / "o"),
-                 "--tasks", "nemo", "--data_dir", str(tmp_path)]) == 2
+    # A model folder that passes the model checks, so that the missing data is what fails.
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "m" / "tokenizer.json").write_text("{}")
+    caplog.clear()
+    assert main(["finetune", "--models", str(tmp_path / "m"), "--output_dir", str(tmp_path / "o"),
+                 "--tasks", "nemo", "--data_dir", str(tmp_path / "data")]) == 2
+    assert "not found; looked for" in caplog.text and "hebrew-lm data download nemo" in caplog.text
 
 
 def test_plan_prints_the_cost_of_a_preset_without_running_anything(tmp_path, capsys):
@@ -89,3 +95,24 @@ def test_plan_prints_the_cost_of_a_preset_without_running_anything(tmp_path, cap
     assert main(["plan", str(REPO / "configs" / "tiny.yaml"), "--pretrain.max_steps", "600"]) == 0
     out = capsys.readouterr().out
     assert "1,462,336 parameters" in out and "600 -> 614,400 tokens" in out and "16 trials" in out
+
+
+def test_run_from_until_and_force_choose_the_stages(tmp_path, hebrew_lines, caplog):
+    (tmp_path / "in.txt").write_text("\n".join(hebrew_lines[:200]) + "\n", encoding="utf-8")
+    config = tmp_path / "p.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\nstages: [corpus, tokenizer]\n"
+                      f"corpus:\n  inputs: [{tmp_path / 'in.txt'}]\n  num_workers: 1\n"
+                      f"tokenizer:\n  vocab_size: 500\n  audit: false\n")
+    run = tmp_path / "run"
+    assert main(["run", str(config), "--until", "corpus"]) == 0
+    assert (run / "corpus" / "_SUCCESS").exists() and not (run / "tokenizer").exists()
+    assert main(["run", str(config), "--from", "tokenizer"]) == 0
+    assert (run / "tokenizer" / "_SUCCESS").exists()
+    corpus_mark = (run / "corpus" / "_SUCCESS").stat().st_mtime_ns
+    tokenizer_mark = (run / "tokenizer" / "_SUCCESS").stat().st_mtime_ns
+    assert main(["run", str(config), "--force", "tokenizer"]) == 0  # the corpus is finished: skipped
+    assert (run / "corpus" / "_SUCCESS").stat().st_mtime_ns == corpus_mark
+    assert (run / "tokenizer" / "_SUCCESS").stat().st_mtime_ns != tokenizer_mark
+    assert set(json.loads((run / "timings.json").read_text())) == {"corpus", "tokenizer"}
+    assert main(["run", str(config), "--from", "tokenizer", "--until", "corpus"]) == 2
+    assert "--from tokenizer comes after --until corpus" in caplog.text

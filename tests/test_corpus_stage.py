@@ -125,18 +125,34 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
 
     out = tmp_path / "killed" / "corpus"
     kill_config = config("killed")
-    kills = [("scan", 0.3), ("scan", 1.5), ("after-scan", 0.0)]
+    kills = [("scan", 0.0), ("scan", 0.5), ("after-scan", 0.0)]
+
+    def reached(phase: str, since: int) -> bool:
+        """Whether *this* process got to the point: a file it wrote (mtime after its start), not one an
+        earlier killed run left behind. In the scan: a shuffle bucket holding documents."""
+        files = [out / "_work" / "scan.json"] if phase == "after-scan" else list((out / "_work").glob("*-0000*.jsonl"))
+        for f in files:
+            try:
+                st = f.stat()
+            except FileNotFoundError:  # removed by the restart at that moment
+                continue
+            if st.st_mtime_ns >= since and st.st_size > 0:
+                return True
+        return False
+
     for phase, delay in kills:
+        since = time.time_ns()
         proc = subprocess.Popen(cmd + [str(kill_config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        marker = out / "_work" / ("scan.json" if phase == "after-scan" else "rejects.jsonl.gz")
         deadline = time.time() + 120
-        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        while not reached(phase, since) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.005)
+        assert reached(phase, since), f"the kill point in {phase} was never reached"
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (out / "_SUCCESS").exists(), f"the build finished before the kill in {phase}"
+        assert phase == "after-scan" or not (out / "_work" / "scan.json").exists(), "killed after the scan, not in it"
     subprocess.run(cmd + [str(kill_config)], check=True, capture_output=True)
     assert (out / "_SUCCESS").exists()
     resumed = file_digests(out)
@@ -163,3 +179,33 @@ def test_embedded_default_builds_without_leaking_evaluation_text(tmp_path):
     leaked = [s for s in eval_sentences if len(s.split()) >= 6 and s in corpus_text]
     assert leaked == []
     assert "בראשית ברא אלהים את השמים ואת הארץ" in corpus_text
+
+
+def test_changed_inputs_are_refused_until_force(tmp_path, corpus_input, caplog):
+    build(tmp_path / "out", [corpus_input])
+    with open(corpus_input, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"text": "שורה חדשה שנוספה לקובץ אחרי הבנייה הראשונה שלו"}, ensure_ascii=False) + "\n")
+    with pytest.raises(ValueError, match="another config or other inputs"):
+        build(tmp_path / "out", [corpus_input])
+    from hebrew_lm.config import CorpusConfig, InputSpec
+
+    run(CorpusConfig(output_dir=str(tmp_path / "out"), inputs=[InputSpec(path=str(corpus_input))], num_workers=1,
+                     min_words=3, validation_fraction=0.0, exact_dedup=False, near_dedup=False), force=True)
+    assert any("שורה חדשה שנוספה" in r["text"] for r in read_corpus(tmp_path / "out"))
+
+
+def test_jsonl_gz_shards_hold_what_parquet_shards_hold(tmp_path, corpus_input):
+    from hebrew_lm.corpus.shards import read_texts
+
+    build(tmp_path / "pq", [corpus_input], validation_fraction=0.1)
+    build(tmp_path / "js", [corpus_input], validation_fraction=0.1, shard_format="jsonl.gz")
+    manifest = json.loads((tmp_path / "js" / "manifest.json").read_text())
+    assert all(s["file"].endswith(".jsonl.gz") for split in manifest["splits"].values() for s in split["shards"])
+    for split in ("train", "validation"):
+        assert read_corpus(tmp_path / "js", split) == read_corpus(tmp_path / "pq", split)
+        assert list(read_texts(tmp_path / "js", split)) == list(read_texts(tmp_path / "pq", split))
+
+
+def test_every_document_dropped_is_a_clear_error_pointing_at_the_rejects(tmp_path, corpus_input):
+    with pytest.raises(ValueError, match=r"every document was dropped \(too_short: \d+\); see .*rejects.jsonl.gz"):
+        build(tmp_path / "out", [corpus_input], min_words=100_000)

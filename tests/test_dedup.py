@@ -68,3 +68,16 @@ def test_lsh_bands_favour_recall_at_the_threshold():
     assert catch_probability(0.8, bands, rows) > 0.85
     assert catch_probability(0.9, bands, rows) > 0.99
     assert catch_probability(0.3, bands, rows) < 0.001
+
+
+def test_the_scorer_counts_a_pair_found_only_when_exactly_one_side_is_removed():
+    from hebrew_lm.corpus.dedup_eval import PlantedPair
+
+    pairs = [PlantedPair(0, 1, "exact"), PlantedPair(2, 3, "scattered"), PlantedPair(4, 5, "block")]
+    score = score_removals(7, pairs, removed={1, 2, 3, 6})
+    assert (score["recall_exact"], score["recall_scattered"], score["recall_block"]) == (1.0, 0.0, 0.0)
+    assert score["recall_all"] == pytest.approx(1 / 3)
+    assert score["precision"] == 0.75 and score["unique_removed"] == 1 and score["removed"] == 4
+    # A document dropped for another reason takes its pair out of the score.
+    score = score_removals(7, pairs, removed={1, 2, 3, 6}, exclude={4})
+    assert score["pairs_scored"] == 2 and "recall_block" not in score and score["recall_all"] == 0.5

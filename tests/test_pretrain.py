@@ -53,6 +53,8 @@ def test_tiny_pretraining_exports_a_model_that_fill_mask_loads(inputs, tmp_path)
     assert len(predictions) == 5 and all("<mask>" not in p["sequence"] for p in predictions)
     card = ModelCard.load(str(out / "model" / "README.md"))
     assert card.data.language == "he" and card.data.pipeline_tag == "fill-mask"
+    # The corpus input was an absolute local path: the card names the file, never the machine's path.
+    assert card.data.datasets == ["in.jsonl"] and str(inputs) not in card.content
     stats = json.loads((out / "stats.json").read_text())
     assert stats["steps"] == 20 and stats["tokens_seen"] == 20 * 8 * 32 and stats["final_val_loss"] > 0
     assert (out / "curves.png").stat().st_size > 0
@@ -81,27 +83,52 @@ def test_killed_run_resumes_with_the_exact_same_losses(inputs, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "_SUCCESS").exists()
-    subprocess.run(cmd + [str(killed)], check=True, capture_output=True)
+    resumed = subprocess.run(cmd + [str(killed)], check=True, capture_output=True, text=True)
     assert losses(out) == reference  # bit for bit, on CPU with a fixed seed
+    # ... and it got there from the checkpoint: a restart from step 0 would reproduce the same losses with a
+    # fixed seed, so the resumed process must have logged no step at or before the one it resumed from.
+    start = int(re.search(r"resumed from \S+ \(step (\d+)\)", resumed.stderr).group(1))
+    logged = [int(n) for n in re.findall(r"step\s+(\d+) \| loss", resumed.stderr)]
+    assert start >= 14 and logged and min(logged) == start + 1
+
+
+def run_with_a_fault(inputs, out, monkeypatch, factor, **overrides):
+    """A run whose first micro-batch of step 13 has its loss multiplied by `factor`; returns the run folder
+    and the (unmasked) sequences of every micro-batch in call order, the faulty one's index among them."""
+    original = pretrain.MaskedLMObjective.forward
+    seen: list[torch.Tensor] = []
+    faulty = 2 * 12  # two micro-batches a step: the 25th call
+
+    def forward_with_a_fault(self, inputs_, labels):
+        seen.append(torch.where(labels >= 0, labels, inputs_).clone())
+        loss = original(self, inputs_, labels)
+        return loss * factor if len(seen) == faulty + 1 else loss
+
+    monkeypatch.setattr(pretrain.MaskedLMObjective, "forward", forward_with_a_fault)
+    out = pretrain.run(PretrainConfig(**settings(inputs, out, **overrides)))
+    return out, seen, faulty
 
 
 def test_a_nan_loss_restores_the_last_checkpoint_and_skips_the_batch(inputs, tmp_path, monkeypatch, caplog):
-    original = pretrain.MaskedLMObjective.forward
-    calls = {"n": 0}
-
-    def forward_with_a_fault(self, *args):
-        calls["n"] += 1
-        loss = original(self, *args)
-        return loss * float("nan") if calls["n"] == 2 * 12 + 1 else loss  # first micro-batch of step 13
-
-    monkeypatch.setattr(pretrain.MaskedLMObjective, "forward", forward_with_a_fault)
-    out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt")))
+    out, seen, faulty = run_with_a_fault(inputs, tmp_path / "pt", monkeypatch, float("nan"))
     stats = json.loads((out / "stats.json").read_text())
     assert stats["spikes"] == 1 and stats["steps"] == 20
     events = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e.get("event") == "spike"] == [10]  # back to the step-10 checkpoint
     assert all(torch.isfinite(torch.tensor(losses(out))))
     assert "is a spike" in caplog.text
+    # The offending sequences are skipped: after the restore, no micro-batch trains on them again.
+    bad = seen[faulty]
+    assert not any(torch.equal(bad, later) for later in seen[faulty + 1:])
+
+
+@pytest.mark.parametrize("factor, spikes", [(50.0, 1), (3.0, 0)])
+def test_a_finite_loss_above_spike_factor_times_the_median_is_a_spike(inputs, tmp_path, monkeypatch, factor, spikes):
+    """spike_factor 5: a loss 50x the median of recent losses restores the checkpoint; 3x does not."""
+    out, _, _ = run_with_a_fault(inputs, tmp_path / "pt", monkeypatch, factor, spike_factor=5.0)
+    events = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "spike"] == [10] * spikes
+    assert json.loads((out / "stats.json").read_text())["spikes"] == spikes
 
 
 def test_checkpoint_from_another_config_and_a_corrupt_checkpoint(inputs, tmp_path, caplog):
@@ -270,3 +297,17 @@ def test_mixed_precision_on_a_gpu_learns(inputs, tmp_path, precision):
     out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / precision, max_steps=20, precision=precision)))
     curve = losses(out)
     assert all(torch.isfinite(torch.tensor(curve))) and curve[-1] < curve[0]
+
+
+def test_validation_always_masks_15_percent_of_single_tokens_whatever_the_training_recipe(inputs, tmp_path):
+    """Two runs whose weights barely move (learning rate 1e-12) but whose training masking differs (15% of
+    tokens against 40% of whole words) measure the same validation loss: validation masks its own way."""
+    vals = []
+    for name, recipe in (("a", {}), ("b", {"mlm_probability": 0.4, "whole_word_masking": True})):
+        out = pretrain.run(PretrainConfig(**settings(inputs, tmp_path / name, max_steps=2, eval_every=2,
+                                                     learning_rate=1e-12, dropout=0.0, **recipe)))
+        vals.append([r["val_loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+                     if "val_loss" in r])
+    assert vals[0] == pytest.approx(vals[1], abs=1e-5)
+    train = [losses(tmp_path / name) for name in ("a", "b")]
+    assert abs(train[0][0] - train[1][0]) > 1e-3  # while the training losses, masked differently, differ

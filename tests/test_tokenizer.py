@@ -100,6 +100,27 @@ def test_normalization_is_recorded_in_the_folder(tokenizer_dir, corpus):
     assert saved["normalizer"]["type"] == "Sequence"
 
 
+def test_the_tokenizer_follows_the_corpus_normalization_not_the_defaults(tmp_path, hebrew_docs):
+    """A corpus built keeping niqqud gives a tokenizer that keeps it too (a tokenizer that ignored the
+    corpus's rules would strip it, as the defaults do)."""
+    from transformers import AutoTokenizer
+
+    from hebrew_lm.datasets.embedded import read
+
+    pointed = [d.text for d in read("scriptures", "t")][:40]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in pointed), encoding="utf-8")
+    from hebrew_lm.config import NormalizeConfig
+
+    build(tmp_path / "corpus", [path], normalize=NormalizeConfig(strip_niqqud=False))
+    run(TokenizerConfig(corpus_dir=str(tmp_path / "corpus"), output_dir=str(tmp_path / "tok"), vocab_size=600,
+                        audit=False))
+    assert json.loads((tmp_path / "tok" / "normalization.json").read_text())["strip_niqqud"] is False
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    text = "בְּרֵאשִׁ֖ית בָּרָ֣א"
+    assert tok.decode(tok(text, add_special_tokens=False).input_ids) == "בְּרֵאשִׁית בָּרָא"  # points kept, te'amim not
+
+
 def test_rerun_is_a_noop(tokenizer_dir, corpus, caplog):
     caplog.set_level(logging.INFO, logger="hebrew_lm")
     before = (tokenizer_dir / "tokenizer.json").stat().st_mtime_ns
@@ -219,12 +240,58 @@ def test_audit_command_compares_any_tokenizers(tmp_path, tokenizer_dir, corpus):
 
     spm_model = tokenizer_dir / "audit" / "baselines" / "sentencepiece-unigram.model"
     text = tmp_path / "held_out.txt"
-    text.write_text("צה״ל הודיע היום על תרגיל גדול בצפון\nהממשלה התכנסה לישיבה מיוחדת בירושלים\n", encoding="utf-8")
-    code = main(["tokenizer", "audit", "--tokenizers", str(tokenizer_dir), str(tokenizer_dir / "tokenizer.json"),
-                 str(spm_model), "--names", "ours", "ours-json", "spm", "--text", str(text), str(corpus),
-                 "--output_dir", str(tmp_path / "audit")])
+    text.write_text("צהל הודיע היום על תרגיל גדול בצפון\nהממשלה התכנסה לישיבה מיוחדת בירושלים\n", encoding="utf-8")
+    code = main(["tokenizer", "audit", "--tokenizers", str(tokenizer_dir), str(spm_model), "--names", "ours", "spm",
+                 "--text", str(text), "--output_dir", str(tmp_path / "audit")])
     assert code == 0
     rows = json.loads((tmp_path / "audit" / "audit.json").read_text())
-    assert [r["tokenizer"] for r in rows] == ["ours", "ours-json", "spm"]
-    assert rows[0]["fertility"] == rows[1]["fertility"]  # the folder and its tokenizer.json are one tokenizer
+    assert [r["tokenizer"] for r in rows] == ["ours", "spm"]
+    # The numbers are the tokenizers' own, counted here by hand: on text of plain words and single spaces,
+    # a byte-level BPE's tokens all belong to words, so fertility is tokens / words.
+    from transformers import AutoTokenizer
+
+    lines = text.read_text(encoding="utf-8").split("\n")[:2]
+    words = sum(len(line.split()) for line in lines)
+    hf = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tokens = sum(len(hf(line, add_special_tokens=False).input_ids) for line in lines)
+    assert rows[0]["words"] == words and rows[0]["fertility"] == pytest.approx(tokens / words)
+    assert rows[1]["fertility"] != rows[0]["fertility"]
     assert load_candidate(str(spm_model)).vocab_size == 2000
+    assert load_candidate(str(tokenizer_dir / "tokenizer.json")).vocab_size == load_candidate(str(tokenizer_dir)).vocab_size
+
+
+QUOTING = 'באתר נכתב "<mask>" ואחריו </s> וגם <s> <pad> <unk> כפי שמופיע בקוד המקור של הדף'
+
+
+def test_special_token_strings_in_user_text_are_text_in_the_store_and_in_fine_tuning(tokenizer_dir, tmp_path, hebrew_docs):
+    from transformers import AutoTokenizer
+
+    from hebrew_lm.finetune.data import Sentence
+    from hebrew_lm.finetune.encode import word_pieces
+    from hebrew_lm.mlm.data import build_token_store, load_tokens
+
+    from helpers import write_jsonl
+
+    hf = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    specials = set(hf.all_special_ids)
+    # The pretraining token store: each document's only special id is the </s> that ends it.
+    corpus = tmp_path / "corpus"
+    build(corpus, [write_jsonl(tmp_path / "q.jsonl", [QUOTING, *hebrew_docs[:5]])])
+    store = build_token_store(corpus, tokenizer_dir, "train", tmp_path / "cache")
+    tokens = [int(t) for t in load_tokens(store)]
+    meta = json.loads((store / "meta.json").read_text())
+    assert [t for t in tokens if t in specials] == [hf.eos_token_id] * meta["num_documents"]
+    # Those ids decode back to the text, quoted specials included.
+    docs, start = [], 0
+    for i, t in enumerate(tokens):
+        if t == hf.eos_token_id:
+            docs.append(hf.decode(tokens[start:i]))
+            start = i + 1
+    assert QUOTING in docs
+    # Fine-tuning words: `<mask>` as a word is text, and round-trips.
+    pieces = word_pieces(hf, [Sentence(["<mask>", "</s>", "שלום"], ["O", "O", "O"])])[0]
+    assert not {i for p in pieces for i in p} & specials
+    assert hf.decode([i for p in pieces for i in p]) == "<mask> </s> שלום"
+    # The audit encodes held-out text the same way.
+    (ids, _), = HFCandidate(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")), "x").encode_offsets([QUOTING])
+    assert not set(ids) & specials
