@@ -8,6 +8,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 torch_spec=${HEBREW_LM_TORCH:-torch==2.13.0}
+# Debian's chromium renders the HTML report in tests/test_report.py (a test never installs anything).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium (the report test renders the HTML report in it) ..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || echo "WARNING: apt-get could not install chromium; the HTML report test will be skipped" >&2
+  else
+    echo "NOTE: no chromium and no root apt-get here: the HTML report test will be skipped" \
+         "(install Debian's chromium to run it)" >&2
+  fi
+fi
 stamp=.venv/.hebrew-lm-setup
 want="$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
