@@ -144,9 +144,15 @@ def test_checkpoint_from_another_config_and_a_corrupt_checkpoint(inputs, tmp_pat
     assert json.loads((out / "stats.json").read_text())["steps"] == 10
 
 
-def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path):
+def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path, hebrew_lines):
+    from helpers import build, write_jsonl
+
+    build(tmp_path / "small", [write_jsonl(tmp_path / "s.jsonl", hebrew_lines[:3])])
     with pytest.raises(ValueError, match="fewer than one sequence"):
-        pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt", max_seq_len=10_000_000)))
+        pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt", corpus_dir=str(tmp_path / "small"),
+                                               max_seq_len=512)))
+    with pytest.raises(ValueError, match=r"max_seq_len is 1024, more than the 512 positions the tokenizer declares"):
+        pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt2", max_seq_len=1024)))
 
 
 @pytest.mark.slow

@@ -197,7 +197,7 @@ class TokenizerConfig:
     """A finished corpus stage folder to train on (default: RUN_DIR/corpus)."""
     output_dir: str
     """Folder the tokenizer is written to (default: RUN_DIR/tokenizer)."""
-    vocab_size: int = bounded("[262, 4294967295]", 52_000)
+    vocab_size: int = bounded("[1, 4294967295]", 52_000)
     """Vocabulary size, special tokens and the 256 byte symbols included (the paper: 52,000)."""
     min_frequency: int = bounded("[1, inf)", 2)
     """A merge must occur at least this many times in the sample."""
