@@ -66,9 +66,16 @@ class MaskedLMObjective(torch.nn.Module):
     """The model with `masked_lm_loss` as its forward, so that DDP (which syncs gradients through the
     wrapped module's forward) and torch.compile see one module."""
 
+    # Tied to other weights (the input embeddings, lm_head.bias): checkpoints store them once.
+    tied_keys = ("lm_head.decoder.weight", "lm_head.decoder.bias")
+
     def __init__(self, model: RobertaForMaskedLM) -> None:
         super().__init__()
         self.model = model
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """One FSDP unit per encoder layer; embeddings and the (tied) head stay in the root unit."""
+        return list(self.model.roberta.encoder.layer)
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return masked_lm_loss(self.model, input_ids, labels)

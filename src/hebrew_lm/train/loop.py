@@ -1,0 +1,183 @@
+"""The training loop every objective runs on (nanochat's size, torchtitan's shape).
+
+    result = train(c, objective, make_batch, num_sequences, out, config_fp, dist_, evaluate)
+
+The stage builds the objective (a module whose forward takes a micro-batch and returns its mean loss),
+`make_batch(indices, step, micro)` (the micro-batch of those sequences, as a tuple of tensors) and, if
+it has a validation split, `evaluate(module, autocast) -> loss`. The loop does the rest: DDP or FSDP2
+under torchrun, AdamW with warmup and polynomial decay, gradient accumulation up to the global batch,
+fp32/bf16/fp16 autocast, torch.compile, atomic checkpoints with exact resume (weights, optimizer, RNG
+and the data position), NaN/spike rollback that skips the offending batch, metrics.jsonl and a log
+line per step with tokens/s and ETA.
+
+`c` is a training config: PretrainConfig's optimizer, schedule, batch, precision, checkpoint and
+spike fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hebrew_lm.tokens.stream import batch_indices
+from hebrew_lm.train.checkpoint import Weights, load_checkpoint, save_checkpoint
+from hebrew_lm.train.dist import Dist
+from hebrew_lm.train.metrics import metrics_writer
+from hebrew_lm.train.optim import lr_factor, make_optimizer
+
+log = logging.getLogger("hebrew_lm")
+
+
+@dataclass
+class TrainResult:
+    state: dict[str, Any]
+    """The loop's final state: step, tokens_seen, data_position, spikes, skipped_batches."""
+    model_state: dict[str, torch.Tensor]
+    """The full final weights (gathered under FSDP; tied copies left out)."""
+    accumulation: int
+    sharding: str
+    """none, ddp or fsdp."""
+    seconds: float
+
+
+def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
+    """Micro-batches per process and step: global batch = micro batch x processes x this."""
+    accum = c.global_batch_size // (c.micro_batch_size * dist_.world)
+    if accum * c.micro_batch_size * dist_.world != c.global_batch_size:
+        raise ValueError(f"{stage}.global_batch_size {c.global_batch_size} is not micro_batch_size "
+                         f"{c.micro_batch_size} x {dist_.world} processes x a whole number")
+    return accum
+
+
+def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, int], tuple[torch.Tensor, ...]],
+          num_sequences: int, out: Path, config_fp: str, dist_: Dist,
+          evaluate: Callable[[torch.nn.Module, Callable], float] | None = None, stage: str = "train",
+          tokens_per_sequence: int | None = None) -> TrainResult:
+    """Train `objective` on `num_sequences` sequences until c.max_steps; checkpoints in OUT/checkpoints."""
+    accum = accumulation_steps(c, dist_, stage)
+    model = objective.model
+    fsdp = c.fsdp and dist_.world > 1
+    ddp = None
+    if fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for unit in objective.fsdp_units():
+            fully_shard(unit)
+        fully_shard(objective)  # what is left (embeddings, heads, tied weights) in the root unit
+    elif dist_.world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(objective)
+    optimizer = make_optimizer(model, c)  # after sharding: it must hold the sharded parameters
+    weights = Weights(objective, optimizer, fsdp)
+
+    state = {"step": 0, "tokens_seen": 0, "data_position": 0, "spikes": 0, "skipped_batches": 0,
+             "config_fingerprint": config_fp}
+    if c.resume == "auto":
+        state = load_checkpoint(out / "checkpoints", weights, config_fp, stage) or state
+    forward = ddp or objective
+    if c.compile:
+        forward = torch.compile(forward)
+
+    def autocast():
+        if c.precision == "fp32":
+            return torch.autocast(dist_.device.type, enabled=False)
+        dtype = torch.bfloat16 if c.precision == "bf16" else torch.float16
+        return torch.autocast(dist_.device.type, dtype=dtype)
+
+    scaler = torch.amp.GradScaler(enabled=c.precision == "fp16" and dist_.device.type == "cuda")
+    metrics = metrics_writer(out / "metrics.jsonl", state["step"]) if dist_.main else None
+    recent: deque[float] = deque(maxlen=50)
+    tokens_per_step = c.global_batch_size * (tokens_per_sequence or c.max_seq_len)
+    started, started_step = time.time(), state["step"]
+
+    def checkpoint() -> None:
+        model_state, optim_state = weights.gather()
+        if dist_.main:
+            save_checkpoint(out / "checkpoints", model_state, optim_state, state, c.keep_checkpoints)
+        dist_.barrier()
+
+    if state["step"] == 0:
+        checkpoint()  # step 0, so that the first spike has somewhere to go back to (every rank: it syncs)
+    model.train()
+    while state["step"] < c.max_steps:
+        step = state["step"]
+        for group in optimizer.param_groups:
+            group["lr"] = c.learning_rate * lr_factor(step, c)
+        indices = batch_indices(state["data_position"], c.global_batch_size, num_sequences, c.seed)
+        loss_sum = 0.0
+        for m in range(accum):
+            micro = dist_.rank * accum + m
+            batch = make_batch(indices[micro * c.micro_batch_size : (micro + 1) * c.micro_batch_size], step, micro)
+            batch = tuple(t.to(dist_.device) for t in batch)
+            # gradients are synchronized across processes only on the last micro-batch of the step
+            if fsdp:
+                objective.set_requires_gradient_sync(m == accum - 1)
+            with ddp.no_sync() if ddp is not None and m < accum - 1 else nullcontext():
+                with autocast():
+                    loss = forward(*batch) / accum
+                scaler.scale(loss).backward()
+            loss_sum += loss.item()
+        loss_value = dist_.mean(loss_sum)
+        spike = c.spike_factor > 0 and (not math.isfinite(loss_value) or (
+            len(recent) >= 10 and loss_value > c.spike_factor * statistics.median(recent)))
+        if spike:
+            skipped_to = state["data_position"] + c.global_batch_size
+            spikes = state["spikes"] + 1
+            optimizer.zero_grad(set_to_none=True)
+            log.warning("%s: step %d loss %.4g is a spike (median of recent %.4g); restoring the last "
+                        "checkpoint and skipping these %d sequences", stage, step + 1, loss_value,
+                        statistics.median(recent) if recent else float("nan"), c.global_batch_size)
+            restored = load_checkpoint(out / "checkpoints", weights, config_fp, stage)
+            if restored is None:
+                raise RuntimeError("loss spike with no checkpoint to restore")
+            state = {**restored, "data_position": max(restored["data_position"], skipped_to), "spikes": spikes,
+                     "skipped_batches": restored.get("skipped_batches", 0) + 1}
+            if metrics:
+                metrics.write(json.dumps({"step": state["step"], "event": "spike", "loss": loss_value}) + "\n")
+                metrics.flush()
+            continue
+        recent.append(loss_value)
+        if c.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] += 1
+        state["data_position"] += c.global_batch_size
+        state["tokens_seen"] += tokens_per_step
+        step = state["step"]
+        if dist_.main and (step % c.log_every == 0 or step == c.max_steps):
+            elapsed = time.time() - started
+            tok_s = (step - started_step) * tokens_per_step / max(elapsed, 1e-9)
+            eta = (c.max_steps - step) * tokens_per_step / max(tok_s, 1e-9)
+            lr = optimizer.param_groups[0]["lr"]
+            log.info("step %6d | loss %.4f | lr %.2e | %8.0f tok/s | eta %s", step, loss_value, lr, tok_s,
+                     time.strftime("%H:%M:%S", time.gmtime(eta)))
+            metrics.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tok_s,
+                                      "tokens_seen": state["tokens_seen"]}) + "\n")
+            metrics.flush()
+        if evaluate is not None and (step % c.eval_every == 0 or step == c.max_steps):
+            val_loss = evaluate(objective, autocast)
+            if dist_.main:
+                log.info("step %6d | validation loss %.4f | perplexity %.2f", step, val_loss, math.exp(min(val_loss, 50)))
+                metrics.write(json.dumps({"step": step, "val_loss": val_loss, "val_perplexity": math.exp(min(val_loss, 50))}) + "\n")
+                metrics.flush()
+        if step % c.checkpoint_every == 0 or step == c.max_steps:
+            checkpoint()
+
+    final_state, _ = weights.gather()
+    if metrics:
+        metrics.close()
+    return TrainResult(state, final_state, accum, "fsdp" if fsdp else ("ddp" if ddp else "none"),
+                       time.time() - started)
