@@ -153,6 +153,8 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
+        # An objective may keep state the optimizer does not (a MoE router's load-balancing bias).
+        step_stats = objective.after_step() if hasattr(objective, "after_step") else {}
         state["step"] += 1
         state["data_position"] += c.global_batch_size
         state["tokens_seen"] += tokens_per_step
@@ -165,7 +167,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
             log.info("step %6d | loss %.4f | lr %.2e | %8.0f tok/s | eta %s", step, loss_value, lr, tok_s,
                      time.strftime("%H:%M:%S", time.gmtime(eta)))
             metrics.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tok_s,
-                                      "tokens_seen": state["tokens_seen"]}) + "\n")
+                                      "tokens_seen": state["tokens_seen"], **step_stats}) + "\n")
             metrics.flush()
         if evaluate is not None and (step % c.eval_every == 0 or step == c.max_steps):
             val_loss = evaluate(objective, autocast)

@@ -1,0 +1,96 @@
+"""Decoder presets: Nemotron-3-shaped hybrid Mamba-2 + MoE + attention models as `NemotronHForCausalLM`,
+and their parameter counts (total and active per token), counted on the meta device.
+
+    config = decoder_config("hebatron", vocab_size=131_072)
+    counts = parameter_counts(config)     # total 31,577,937,344; active 3,580,073,408
+
+A layer pattern is a string, one letter a layer: M Mamba-2, E MoE, * attention, - dense MLP (Nemotron's
+own notation). The MoE router is sigmoid top-k with a per-expert correction bias (DeepSeek-V3 style,
+no aux loss); experts are non-gated relu2 MLPs; one shared expert runs for every token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+LAYER_KINDS = {"M": "mamba", "E": "moe", "*": "attention", "-": "mlp"}
+
+# Nemotron-3 Nano 30B-A3B (Hebatron's base): the shape the issue and the model card give.
+HEBATRON_PATTERN = "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME"
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Minutes on 2 CPU cores: the Nemotron-3 pattern in miniature (Mamba-2, MoE and attention layers).
+    "decoder-tiny": dict(pattern="MEM*EM", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
+                         n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+                         moe_shared_expert_intermediate_size=256, intermediate_size=512),
+    "decoder-small": dict(pattern="MEMEM*EMEM*EME", hidden_size=384, num_attention_heads=6, num_key_value_heads=2,
+                          head_dim=64, mamba_num_heads=12, mamba_head_dim=64, ssm_state_size=32, n_groups=2,
+                          n_routed_experts=32, num_experts_per_tok=4, moe_intermediate_size=256,
+                          moe_shared_expert_intermediate_size=512, intermediate_size=1536),
+    # decoder-tiny with each MoE layer replaced by a dense MLP of the same active width (2 experts of
+    # 128 + the shared 256 = 512): the same active parameters per token, for MoE-against-dense comparisons.
+    "dense-tiny": dict(pattern="M-M*-M", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
+                       head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
+                       n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+                       moe_shared_expert_intermediate_size=256, intermediate_size=512),
+    "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,
+                     head_dim=128, mamba_num_heads=64, mamba_head_dim=64, ssm_state_size=128, n_groups=8,
+                     n_routed_experts=128, num_experts_per_tok=6, moe_intermediate_size=1856,
+                     moe_shared_expert_intermediate_size=3712, intermediate_size=1856 * 2,
+                     max_position_embeddings=65_536),
+}
+
+
+def decoder_config(preset: str, vocab_size: int, max_position_embeddings: int | None = None, **overrides):
+    """The NemotronHConfig of a preset (untied embeddings, relu2, sigmoid router with correction bias)."""
+    from transformers import NemotronHConfig
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown decoder preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset])
+    pattern = values.pop("pattern")
+    values.setdefault("max_position_embeddings", 4096)
+    if max_position_embeddings:
+        values["max_position_embeddings"] = max_position_embeddings
+    values.update(overrides)
+    return NemotronHConfig(vocab_size=vocab_size, layers_block_type=[LAYER_KINDS[c] for c in pattern],
+                           tie_word_embeddings=False, mlp_hidden_act="relu2", expand=2,
+                           **values)
+
+
+@dataclass
+class ParameterCounts:
+    total: int
+    routed_experts: int
+    active: int
+    """Per token: everything but the routed experts, plus top-k of each MoE layer's routed experts."""
+    embeddings: int
+    """Input embeddings plus the output projection (untied, so counted twice as the model holds them)."""
+
+    @property
+    def active_without_embeddings(self) -> int:
+        return self.active - self.embeddings
+
+
+def parameter_counts(config) -> ParameterCounts:
+    """Counts of a model built on the meta device (no memory, instant even for 31B)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    total = routed = 0
+    for name, p in model.named_parameters():
+        total += p.numel()
+        if ".experts." in name:
+            routed += p.numel()
+    experts = getattr(config, "n_routed_experts", 0) or getattr(config, "num_experts", 0) or 1
+    top_k = getattr(config, "num_experts_per_tok", experts)
+    active = total - routed + routed * top_k // experts
+    embeddings = model.get_input_embeddings().weight.numel()
+    if not getattr(config, "tie_word_embeddings", False):
+        embeddings += model.get_output_embeddings().weight.numel()
+    return ParameterCounts(total, routed, active, embeddings)

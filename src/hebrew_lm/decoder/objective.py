@@ -1,0 +1,91 @@
+"""The causal-LM objective on the shared engine: next-token cross-entropy computed in chunks of the
+sequence (the [batch, seq, vocab] logits never exist whole), over right-padded batches whose padding is
+masked out, and aux-loss-free router balancing for MoE layers with a correction bias (NemotronH,
+DeepSeek-V3): after each optimizer step the bias of every expert that got more than its share of tokens
+goes down by `rate`, the bias of every expert that got less goes up (`bias += rate * sign(mean - load)`).
+
+    objective = CausalLMObjective(model, chunk_tokens=1024, balance_rate=1e-3)
+    loss = objective(input_ids, attention_mask)       # the engine calls this per micro-batch
+    objective.after_step()                            # ... and this after each optimizer step
+    objective.expert_load()                           # per layer: each expert's share of the tokens
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Module, input_ids: torch.Tensor,
+                           attention_mask: torch.Tensor | None, chunk_tokens: int) -> torch.Tensor:
+    """Mean next-token cross-entropy over real (unpadded) positions, projecting `chunk_tokens` positions
+    onto the vocabulary at a time. hidden: B,T,H; input_ids and attention_mask: B,T."""
+    labels = input_ids[:, 1:]  # B,T-1: position t predicts token t+1
+    valid = torch.ones_like(labels, dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
+    hidden = hidden[:, :-1]
+    total = hidden.new_zeros((), dtype=torch.float32)
+    count = valid.sum()
+    rows = max(1, chunk_tokens // max(1, hidden.shape[0]))  # sequence positions per chunk
+    for start in range(0, hidden.shape[1], rows):
+        logits = lm_head(hidden[:, start : start + rows]).float()  # B,rows,V
+        loss = F.cross_entropy(logits.flatten(0, 1), labels[:, start : start + rows].flatten(), reduction="none")
+        total = total + (loss * valid[:, start : start + rows].flatten()).sum()
+    return total / count.clamp(min=1)
+
+
+class CausalLMObjective(torch.nn.Module):
+    """A causal LM with `chunked_causal_lm_loss` as its forward, for the engine (DDP, FSDP, compile)."""
+
+    def __init__(self, model, chunk_tokens: int = 2048, balance_rate: float = 1e-3) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk_tokens = chunk_tokens
+        self.balance_rate = balance_rate
+        self.tied_keys = ("lm_head.weight",) if getattr(model.config, "tie_word_embeddings", False) else ()
+        self.routers = [m for m in model.modules() if hasattr(m, "e_score_correction_bias") and hasattr(m, "top_k")]
+        self._counts = [torch.zeros_like(r.e_score_correction_bias, dtype=torch.float64) for r in self.routers]
+        self._mask: torch.Tensor | None = None
+        for i, router in enumerate(self.routers):
+            router.register_forward_hook(self._counter(i))
+
+    def _counter(self, i: int):
+        def hook(module, args, output) -> None:
+            if not self.training:
+                return
+            indices = output[2]  # tokens,top_k: the experts each token was sent to
+            if self._mask is not None:
+                indices = indices[self._mask.reshape(-1)]
+            self._counts[i] += torch.bincount(indices.reshape(-1), minlength=self._counts[i].numel()).double()
+        return hook
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        return list(self.model.model.layers)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        self._mask = None if attention_mask is None else attention_mask.bool()
+        hidden = self.model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return chunked_causal_lm_loss(hidden, self.model.lm_head, input_ids, attention_mask, self.chunk_tokens)
+
+    def expert_load(self) -> list[torch.Tensor]:
+        """Per MoE layer, each expert's share of the routed tokens since the last `after_step`."""
+        return [c / c.sum().clamp(min=1) for c in self._counts]
+
+    @torch.no_grad()
+    def after_step(self) -> dict[str, float]:
+        """Move each router's correction bias toward balanced load; returns the step's load metrics
+        (max/mean load over layers, dead experts) and resets the counts."""
+        stats = {"max_over_mean_load": 0.0, "dead_experts": 0}
+        if torch.distributed.is_initialized():  # every process moves the bias by the global load, alike
+            for counts in self._counts:
+                torch.distributed.all_reduce(counts)
+        for router, counts in zip(self.routers, self._counts):
+            if counts.sum() == 0:
+                continue
+            mean = counts.mean()
+            stats["max_over_mean_load"] = max(stats["max_over_mean_load"], float(counts.max() / mean))
+            stats["dead_experts"] += int((counts == 0).sum())
+            if self.balance_rate > 0:
+                bias = router.e_score_correction_bias
+                bias += self.balance_rate * torch.sign(mean - counts).to(bias.device, bias.dtype)
+            counts.zero_()
+        return stats

@@ -1,0 +1,144 @@
+"""The decoder track's models and causal-LM objective: Hebatron's exact shape, chunked loss equal to the
+stock loss, documents that never see each other in a padded batch, aux-loss-free router balancing, and
+a folder that `transformers` loads and generates from with no custom code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hebrew_lm.decoder.model import PRESETS, decoder_config, parameter_counts
+from hebrew_lm.decoder.objective import CausalLMObjective, chunked_causal_lm_loss
+
+
+def tiny(preset="decoder-tiny", vocab=300, seed=0):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(decoder_config(preset, vocab)).eval()
+
+
+def test_hebatron_has_nemotron_3_nanos_exact_parameter_counts():
+    counts = parameter_counts(decoder_config("hebatron", 131_072))
+    assert counts.total == 31_577_937_344
+    assert counts.active == 3_580_073_408
+    assert counts.active_without_embeddings == 2_875_430_336
+    config = decoder_config("hebatron", 131_072)
+    assert (config.n_routed_experts, config.num_experts_per_tok, config.n_shared_experts) == (128, 6, 1)
+    assert len(config.layers_block_type) == 52 and not config.tie_word_embeddings
+
+
+def test_dense_tiny_matches_decoder_tinys_active_parameters():
+    moe, dense = (parameter_counts(decoder_config(p, 8000)) for p in ("decoder-tiny", "dense-tiny"))
+    assert dense.total == dense.active
+    router = 2 * 8 * PRESETS["decoder-tiny"]["hidden_size"]  # two MoE layers' router weights
+    assert moe.active == dense.active + router and moe.total > 1.1 * moe.active
+
+
+@pytest.mark.parametrize("chunk_tokens", [1, 7, 10_000])
+def test_chunked_loss_equals_the_stock_loss(chunk_tokens):
+    model = tiny()
+    ids = torch.randint(5, 300, (3, 17))
+    with torch.no_grad():
+        stock = model(input_ids=ids, labels=ids).loss
+        hidden = model.model(input_ids=ids).last_hidden_state
+        ours = chunked_causal_lm_loss(hidden, model.lm_head, ids, None, chunk_tokens)
+    assert ours.item() == pytest.approx(stock.item(), rel=1e-5)
+
+
+def test_a_document_sees_the_same_logits_alone_and_in_a_padded_batch():
+    model = tiny()
+    short, long = torch.randint(5, 300, (1, 9)), torch.randint(5, 300, (1, 20))
+    batch = torch.zeros(2, 20, dtype=torch.long)
+    batch[0, :9], batch[1] = short[0], long[0]
+    mask = torch.zeros(2, 20, dtype=torch.long)
+    mask[0, :9], mask[1] = 1, 1
+    with torch.no_grad():
+        alone = model(input_ids=short).logits[0]
+        together = model(input_ids=batch, attention_mask=mask).logits[0, :9]
+        long_alone = model(input_ids=long).logits[0]
+        long_together = model(input_ids=batch, attention_mask=mask).logits[1]
+    assert torch.allclose(alone, together, atol=1e-5)
+    assert torch.allclose(long_alone, long_together, atol=1e-5)
+    # The padded batch's loss counts real tokens only: the token-weighted mean of the documents' losses.
+    objective = CausalLMObjective(model, chunk_tokens=8)
+    with torch.no_grad():
+        both = objective(batch, mask)
+        a, b = objective(short), objective(long)
+    assert both.item() == pytest.approx((a.item() * 8 + b.item() * 19) / 27, rel=1e-5)
+
+
+def test_router_bias_update_balances_expert_load():
+    """The same unbalanced routers with and without the bias update: with it, the busiest expert's load
+    over the mean load falls toward 1 (the sign update moves each bias by `rate` a step, so it settles
+    within about one step of balance); without it, nothing moves."""
+    torch.manual_seed(1)
+    ids = torch.randint(5, 300, (8, 32))
+    settled = {}
+    for rate in (0.0, 0.005):
+        model = tiny().train()
+        objective = CausalLMObjective(model, balance_rate=rate)
+        for router in objective.routers:
+            router.weight.data[0] += 0.5  # tilt the routers further toward one expert
+        history = []
+        for _ in range(60):
+            with torch.no_grad():
+                objective(ids)
+            history.append(objective.after_step()["max_over_mean_load"])
+        settled[rate] = sum(history[-10:]) / 10
+        assert all(r.e_score_correction_bias.abs().sum() > 0 for r in objective.routers) == (rate > 0)
+        assert history[0] > 1.5  # the random routers start unbalanced
+    assert settled[0.0] > 1.5 and settled[0.005] < 1.25
+
+
+def test_a_saved_decoder_loads_and_generates_with_no_custom_code(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = tiny()
+    model.save_pretrained(tmp_path / "m")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m").eval()
+    ids = torch.randint(5, 300, (1, 6))
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, loaded(input_ids=ids).logits, atol=1e-6)
+    out = loaded.generate(ids, max_new_tokens=5, do_sample=False)
+    assert out.shape == (1, 11)
+
+
+def test_the_engine_trains_a_moe_decoder_logs_expert_load_and_checkpoints_the_router_bias(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from hebrew_lm.train.dist import Dist
+    from hebrew_lm.train.loop import train
+
+    c = SimpleNamespace(global_batch_size=4, micro_batch_size=2, max_seq_len=24, max_steps=8, warmup_steps=1,
+                        learning_rate=3e-3, lr_decay_power=1.0, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8,
+                        weight_decay=0.1, grad_clip=1.0, precision="fp32", compile=False, fsdp=False, seed=0,
+                        log_every=1, eval_every=100, checkpoint_every=4, keep_checkpoints=2, spike_factor=5.0,
+                        resume="auto")
+    g = torch.Generator().manual_seed(0)
+    # Sixteen documents of 8 to 24 tokens, right-padded per micro-batch: a repeated pattern to learn.
+    docs = [torch.arange(5, 5 + int(n)) % 290 + 5 for n in torch.randint(8, 25, (16,), generator=g)]
+
+    def make_batch(indices, step, micro):
+        width = max(len(docs[i]) for i in indices)
+        ids = torch.zeros(len(indices), width, dtype=torch.long)
+        mask = torch.zeros(len(indices), width, dtype=torch.long)
+        for row, i in enumerate(indices):
+            ids[row, : len(docs[i])], mask[row, : len(docs[i])] = docs[i], 1
+        return ids, mask
+
+    model = tiny().train()
+    objective = CausalLMObjective(model, balance_rate=1e-3)
+    (tmp_path / "checkpoints").mkdir()
+    result = train(c, objective, make_batch, len(docs), tmp_path, "fp", Dist(), stage="decoder")
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert all(r["max_over_mean_load"] >= 1.0 and "dead_experts" in r for r in records)
+    saved = load_file(str(tmp_path / "checkpoints" / "ckpt-00000008" / "model.safetensors"))
+    biases = [k for k in saved if k.endswith("e_score_correction_bias")]
+    assert len(biases) == 2 and all(saved[k].abs().sum() > 0 for k in biases)  # moved, and checkpointed
+    assert result.state["step"] == 8
