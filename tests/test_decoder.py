@@ -142,3 +142,85 @@ def test_the_engine_trains_a_moe_decoder_logs_expert_load_and_checkpoints_the_ro
     biases = [k for k in saved if k.endswith("e_score_correction_bias")]
     assert len(biases) == 2 and all(saved[k].abs().sum() > 0 for k in biases)  # moved, and checkpointed
     assert result.state["step"] == 8
+
+
+ENGLISH = ("Now is the winter of our discontent made glorious summer by this sun of York",
+           "Friends, Romans, countrymen, lend me your ears; I come to bury Caesar, not to praise him",
+           "All the world's a stage, and all the men and women merely players",
+           "The quality of mercy is not strained; it droppeth as the gentle rain from heaven")
+
+
+@pytest.fixture(scope="module")
+def english_run(tmp_path_factory):
+    """corpus -> tokenizer -> decoder on a little English, through the CLI, as `hebrew-lm run` does."""
+    import random
+
+    from hebrew_lm.cli import main
+
+    root = tmp_path_factory.mktemp("dec")
+    rng = random.Random(0)
+    lines = [" ".join(rng.sample(s.split(), len(s.split()))) for s in ENGLISH for _ in range(40)]
+    (root / "en.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "p.yaml").write_text(
+        f"run_dir: {root / 'run'}\nstages: [corpus, tokenizer, decoder]\n"
+        f"corpus:\n  inputs: [{root / 'en.txt'}]\n  min_hebrew_ratio: 0.0\n  num_workers: 1\n  near_dedup: false\n"
+        f"  validation_fraction: 0.1\n"
+        "tokenizer:\n  vocab_size: 400\n  audit: false\n"
+        "decoder:\n  max_seq_len: 32\n  global_batch_size: 4\n  micro_batch_size: 2\n  max_steps: 6\n"
+        "  warmup_steps: 1\n  learning_rate: 3.0e-3\n  eval_every: 3\n  eval_batches: 1\n  checkpoint_every: 3\n"
+        "  log_every: 1\n")
+    assert main(["run", str(root / "p.yaml")]) == 0
+    return root / "run"
+
+
+def test_decoder_stage_exports_a_model_that_pipeline_generates_from(english_run):
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+    out = english_run / "decoder"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["steps"] == 6 and stats["active_parameters"] < stats["parameters"]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val_loss" in r] == [3, 6]
+    assert all("max_over_mean_load" in r for r in records if "loss" in r)
+    load = json.loads((out / "expert_load.json").read_text())
+    assert len(load) == 2 and all(len(row) == 8 and abs(sum(row) - 1) < 1e-6 for row in load)
+    model = AutoModelForCausalLM.from_pretrained(str(out / "model"))
+    assert model.config.model_type == "nemotron_h"
+    tok = AutoTokenizer.from_pretrained(str(out / "model"))
+    prompt = tok("All the world", add_special_tokens=True).input_ids
+    assert tok.eos_token_id not in prompt  # a causal prompt does not end with </s>
+    text = pipeline("text-generation", model=str(out / "model"))("All the world", max_new_tokens=5,
+                                                                     do_sample=False)[0]["generated_text"]
+    assert text.startswith("All the world") and len(text) > len("All the world")
+    assert "text-generation" in (out / "model" / "README.md").read_text()
+
+
+def test_decoder_rerun_is_a_noop_and_its_documents_end_with_the_tokenizers_eos(english_run, caplog):
+    import logging
+
+    import numpy as np
+
+    from hebrew_lm.cli import main
+    from hebrew_lm.decoder.data import DocumentPieces
+    from hebrew_lm.tokens.store import load_tokens
+
+    caplog.set_level(logging.INFO, logger="hebrew_lm")
+    before = (english_run / "decoder" / "_SUCCESS").stat().st_mtime_ns
+    assert main(["run", str(english_run.parent / "p.yaml"), "--from", "decoder"]) == 0
+    assert (english_run / "decoder" / "_SUCCESS").stat().st_mtime_ns == before and "nothing to do" in caplog.text
+    store = next((english_run / "cache").glob("tokens-train-*"))
+    tokens, data = np.asarray(load_tokens(store)), DocumentPieces(store, 32)
+    meta = json_meta(store)
+    assert meta["eos_id"] == 2 and tokens[-1] == 2  # </s> from the tokenizer's own config
+    pieces = [data[i] for i in range(len(data))]
+    # Every document ends with one </s>; a last piece holding only it (nothing to predict) is dropped, counted.
+    assert all(len(p) <= 32 for p in pieces)
+    assert sum(int((p == 2).sum()) for p in pieces) + data.dropped_tokens == data.num_documents
+
+
+def json_meta(store):
+    import json
+
+    return json.loads((store / "meta.json").read_text())

@@ -268,7 +268,7 @@ def test_special_token_strings_in_user_text_are_text_in_the_store_and_in_fine_tu
 
     from hebrew_lm.finetune.data import Sentence
     from hebrew_lm.finetune.encode import word_pieces
-    from hebrew_lm.mlm.data import build_token_store, load_tokens
+    from hebrew_lm.tokens.store import build_token_store, load_tokens
 
     from helpers import write_jsonl
 

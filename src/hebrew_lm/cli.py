@@ -32,6 +32,7 @@ hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a ti
   pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
   finetune   encoders -> NER and sentiment scores (BMC, NEMO, SMCD) with a grid search, error analysis
   report     every stage's outputs -> report/index.html (self-contained) and report/report.md
+  decoder    corpus + tokenizer -> a mixture-of-experts causal LM (Hebatron-shaped NemotronH), or continue a base
   plan       what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it
   data       download the public benchmarks (NEMO, BMC, SMCD) at pinned commits
 
@@ -44,9 +45,9 @@ does nothing. Start with:
 
 
 # Stages that run on every process under torchrun; the others run once, before.
-DISTRIBUTED_STAGES = {"pretrain"}
+DISTRIBUTED_STAGES = {"pretrain", "decoder"}
 STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain",
-                  "finetune": "finetune", "report": "report"}
+                  "finetune": "finetune", "report": "report", "decoder": "decoder pretrain"}
 
 
 def _stage_runner(stage: str) -> Callable[..., Path]:
@@ -68,6 +69,10 @@ def _stage_runner(stage: str) -> Callable[..., Path]:
         return run
     if stage == "report":
         from hebrew_lm.report import run
+
+        return run
+    if stage == "decoder":
+        from hebrew_lm.decoder.train import run
 
         return run
     raise KeyError(stage)  # pragma: no cover
@@ -241,6 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         ["hebrew-lm report configs/tiny.yaml", "hebrew-lm run configs/tiny.yaml --from report"],
     )
 
+    dec = sub.add_parser("decoder", help="the decoder stage: pretrain a mixture-of-experts causal LM")
+    dec_sub = dec.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _stage_parser(
+        dec_sub, "pretrain", "decoder", "pretrain or continue a mixture-of-experts causal LM on the corpus",
+        "Train a causal LM on the corpus with the engine the encoder uses (exact resume, spike recovery, atomic "
+        "checkpoints, DDP/FSDP2 under torchrun): a Hebatron-shaped NemotronH preset (Mamba-2, MoE with a shared "
+        "expert and a sigmoid router, attention) from random initialization, or any local Hugging Face causal-LM "
+        "folder (init_from). Documents never attend to each other: each is its own padded row. The loss is "
+        "computed in chunks of the sequence; MoE routers are balanced by their correction bias (no aux loss); "
+        "expert load is logged. Exports a Hugging Face folder that AutoModelForCausalLM and "
+        "pipeline(\"text-generation\") load with no custom code.",
+        ["hebrew-lm decoder pretrain configs/tiny-decoder.yaml",
+         "hebrew-lm run configs/tiny-decoder.yaml",
+         "torchrun --nproc_per_node 8 -m hebrew_lm decoder pretrain my.yaml --fsdp true"],
+    )
+
     plan = sub.add_parser(
         "plan", usage="hebrew-lm plan CONFIG [--STAGE.FIELD VALUE ...]",
         help="print what a preset will do and cost, without running anything",
@@ -348,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
             print(out)
         elif args.command == "tokenizer" and args.action == "train":
             out = _run_stage("tokenizer", args.config, _overrides(args), args.force)
+            print(out)
+        elif args.command == "decoder":
+            out = _run_stage("decoder", args.config, _overrides(args), args.force)
             print(out)
         elif args.command in ("pretrain", "finetune", "report"):
             out = _run_stage(args.command, args.config, _overrides(args), args.force)

@@ -232,29 +232,13 @@ class TokenizerConfig:
             )
 
 
-@dataclass
-class PretrainConfig:
-    """`hebrew-lm pretrain`: corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)."""
+@dataclass(kw_only=True)
+class TrainingConfig:
+    """What the training engine (`hebrew_lm.train`) needs from any training stage: batch, schedule,
+    optimizer, precision, checkpoints, spikes. Defaults are the HalleluBERT paper's (RoBERTa's)."""
 
-    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
-        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "pretrain", "cache_dir": "cache"}
+    SECTION: typing.ClassVar[str] = "train"
 
-    corpus_dir: str
-    """A finished corpus stage folder (default: RUN_DIR/corpus)."""
-    tokenizer_dir: str
-    """A tokenizer folder with tokenizer.json (default: RUN_DIR/tokenizer)."""
-    output_dir: str
-    """Folder for checkpoints, metrics and the exported model in OUTPUT/model (default: RUN_DIR/pretrain)."""
-    cache_dir: str
-    """Where tokenized corpora are kept, named by the corpus and tokenizer that made them (default: RUN_DIR/cache)."""
-    model: Literal["tiny", "small", "base", "large"] = "base"
-    """Model preset: tiny (2 layers, 128 hidden), small (4, 256), base (12, 768: the paper's 126M), large (24, 1024: 357M)."""
-    max_seq_len: int = bounded("[8, 1000000]", 512)
-    """Tokens per training sequence, <s> and </s> included (the paper: 512)."""
-    mlm_probability: float = bounded("(0, 1)", 0.15)
-    """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept). Validation always masks 15% of single tokens, so perplexities of different recipes compare."""
-    whole_word_masking: bool = False
-    """Choose whole words (all their BPE pieces together) instead of single tokens."""
     global_batch_size: int = bounded("[1, inf)", 8192)
     """Sequences per optimizer step over all processes (the paper: 8,192); must be micro_batch_size x processes x a whole number."""
     micro_batch_size: int = bounded("[1, inf)", 16)
@@ -277,8 +261,6 @@ class PretrainConfig:
     """Weight decay, not applied to biases and LayerNorm weights."""
     grad_clip: float = bounded("[0, inf)", 0.0)
     """Clip the gradient norm to this; 0 turns clipping off (the paper's recipe has none)."""
-    dropout: float = bounded("[0, 1)", 0.1)
-    """Dropout on hidden states and attention probabilities."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     """fp32 (the paper), bf16 autocast, or fp16 autocast with loss scaling (CUDA)."""
     compile: bool = False
@@ -303,17 +285,73 @@ class PretrainConfig:
     """auto: continue from the newest good checkpoint in output_dir; never: start over."""
 
     def __post_init__(self) -> None:
-        check_ranges(self, "pretrain")
+        where = self.SECTION
+        check_ranges(self, where)
         if self.global_batch_size % self.micro_batch_size:
             raise ValueError(
-                f"pretrain.global_batch_size ({self.global_batch_size}) must be a multiple of "
-                f"pretrain.micro_batch_size ({self.micro_batch_size})"
+                f"{where}.global_batch_size ({self.global_batch_size}) must be a multiple of "
+                f"{where}.micro_batch_size ({self.micro_batch_size})"
             )
         if self.warmup_steps > self.max_steps:
-            raise ValueError(f"pretrain.warmup_steps must lie in [0, max_steps={self.max_steps}], got {self.warmup_steps}")
+            raise ValueError(f"{where}.warmup_steps must lie in [0, max_steps={self.max_steps}], got {self.warmup_steps}")
         if 0 < self.spike_factor <= 1:
-            raise ValueError(f"pretrain.spike_factor must be 0 (off) or above 1 (a multiple of the median loss), "
+            raise ValueError(f"{where}.spike_factor must be 0 (off) or above 1 (a multiple of the median loss), "
                              f"got {self.spike_factor}")
+
+
+@dataclass
+class CorpusTrainingConfig(TrainingConfig):
+    """A training stage that reads a corpus with a tokenizer: its folders."""
+
+    corpus_dir: str
+    """A finished corpus stage folder (default: RUN_DIR/corpus)."""
+    tokenizer_dir: str
+    """A tokenizer folder with tokenizer.json; its end-of-sequence token ends every document (default: RUN_DIR/tokenizer)."""
+    output_dir: str
+    """Folder for checkpoints, metrics and the exported model in OUTPUT/model (default: RUN_DIR/STAGE)."""
+    cache_dir: str
+    """Where tokenized corpora are kept, named by the corpus and tokenizer that made them (default: RUN_DIR/cache)."""
+
+
+@dataclass
+class PretrainConfig(CorpusTrainingConfig):
+    """`hebrew-lm pretrain`: corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)."""
+
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "pretrain", "cache_dir": "cache"}
+
+    model: Literal["tiny", "small", "base", "large"] = "base"
+    """Model preset: tiny (2 layers, 128 hidden), small (4, 256), base (12, 768: the paper's 126M), large (24, 1024: 357M)."""
+    max_seq_len: int = bounded("[8, 1000000]", 512)
+    """Tokens per training sequence, <s> and </s> included (the paper: 512)."""
+    mlm_probability: float = bounded("(0, 1)", 0.15)
+    """Share of tokens chosen for prediction each time a sequence is seen (80% <mask>, 10% random, 10% kept). Validation always masks 15% of single tokens, so perplexities of different recipes compare."""
+    whole_word_masking: bool = False
+    """Choose whole words (all their BPE pieces together) instead of single tokens."""
+    dropout: float = bounded("[0, 1)", 0.1)
+    """Dropout on hidden states and attention probabilities."""
+
+    SECTION: typing.ClassVar[str] = "pretrain"
+
+
+@dataclass
+class DecoderConfig(CorpusTrainingConfig):
+    """`hebrew-lm decoder pretrain`: corpus + tokenizer -> a mixture-of-experts causal LM (a Hugging Face folder), from scratch or continued from a base."""
+
+    SECTION: typing.ClassVar[str] = "decoder"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "decoder", "cache_dir": "cache"}
+
+    model: Literal["decoder-tiny", "decoder-small", "dense-tiny", "hebatron"] = "decoder-tiny"
+    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, dense-tiny (decoder-tiny's active parameters, no experts), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
+    init_from: str = ""
+    """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
+    max_seq_len: int = bounded("[8, 1000000]", 1024)
+    """Tokens per training sequence at most: a longer document is cut into pieces; shorter ones are padded, never packed together (documents must not attend to each other)."""
+    chunk_tokens: int = bounded("[1, inf)", 2048)
+    """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole."""
+    balance_rate: float = bounded("[0, 1]", 1e-3)
+    """MoE routers with a correction bias (NemotronH): after each step, each expert's bias moves by this toward an equal share of tokens (aux-loss-free balancing; Megatron's default 1e-3); 0 turns it off."""
 
 
 @dataclass
@@ -440,7 +478,9 @@ class ReportConfig:
 
 # Every stage the CLI knows, in pipeline order.
 STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
-                                  "finetune": FinetuneConfig, "report": ReportConfig}
+                                  "finetune": FinetuneConfig, "report": ReportConfig, "decoder": DecoderConfig}
+# What a preset without `stages:` runs: the encoder track.
+DEFAULT_STAGES = ["corpus", "tokenizer", "pretrain", "finetune", "report"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,10 +489,14 @@ STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": Tokenizer
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring written under each dataclass field (the `--help` text of its flag)."""
+    """The docstring written under each dataclass field (the `--help` text of its flag), the class's
+    own and its dataclass bases' (TrainingConfig's fields in every training stage)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(base):
+            docs.update(field_docs(base))
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
     for node, nxt in zip(body, body[1:]):
         if (
             isinstance(node, ast.AnnAssign)
@@ -649,7 +693,7 @@ def load_preset(path: str | Path) -> dict[str, Any]:
             f"{path}: unknown top-level key(s) {sorted(unknown)}; expected run_dir, stages, description "
             f"or a stage section ({', '.join(STAGE_CONFIGS)})"
         )
-    stages = data.get("stages", list(STAGE_CONFIGS))
+    stages = data.get("stages", DEFAULT_STAGES)
     if not isinstance(stages, list) or any(s not in STAGE_CONFIGS for s in stages):
         raise ValueError(f"{path}: `stages` must be a list drawn from {list(STAGE_CONFIGS)}, got {stages!r}")
     data["stages"] = stages

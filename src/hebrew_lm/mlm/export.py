@@ -7,13 +7,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from hebrew_lm.runs import fsync_dir
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "normalization.json")
+from hebrew_lm.train.export import write_model_folder
 
 CARD = """---
 language: he
@@ -58,17 +55,11 @@ data), so a model trained on it is for non-commercial research.
 
 
 def export_model(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str, Any]) -> Path:
-    """model + tokenizer + README.md into dest, written under a temporary name and renamed."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    for name in TOKENIZER_FILES:
-        if (Path(tokenizer_dir) / name).is_file():
-            shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
+    """model + tokenizer + README.md (the card) into dest, written under a temporary name and renamed."""
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "n/a"  # noqa: E731
     sources = sorted((_corpus_stats(config.corpus_dir).get("sources") or {"corpus": None}))
     datasets = "\n".join(f"- {json.dumps(name, ensure_ascii=False)}" for name in sorted({card_dataset_name(n) for n in sources}))
-    (tmp / "README.md").write_text(CARD.format(
+    card = CARD.format(
         name=f"hebrew-lm {config.model} encoder", preset=config.model, parameters=stats["parameters"],
         mlm=config.mlm_probability, masking="whole words" if config.whole_word_masking else "single tokens; 80% <mask>, 10% random, 10% kept",
         seq_len=config.max_seq_len, steps=stats["steps"], batch=config.global_batch_size, tokens=stats["tokens_seen"],
@@ -77,11 +68,8 @@ def export_model(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str
         loss=fmt(stats.get("final_loss")), val_loss=fmt(stats.get("final_val_loss")),
         corpus=Path(config.corpus_dir).name,
         datasets=datasets,
-    ), encoding="utf-8")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.replace(dest)
-    fsync_dir(dest.parent)
-    return dest
+    )
+    return write_model_folder(model, tokenizer_dir, dest, card)
 
 
 def card_dataset_name(source: str) -> str:
@@ -93,30 +81,3 @@ def card_dataset_name(source: str) -> str:
 def _corpus_stats(corpus_dir: str) -> dict[str, Any]:
     path = Path(corpus_dir) / "stats.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
-    """Training loss and validation perplexity against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r and "event" not in r]
-    val = [(r["step"], r["val_perplexity"]) for r in records if "val_perplexity" in r]
-    spikes = [r["step"] for r in records if r.get("event") == "spike"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    if train:
-        a.plot(*zip(*train), color="#264653")
-    for s in spikes:
-        a.axvline(s, color="#e76f51", lw=0.8, ls="--")
-    a.set_xlabel("step")
-    a.set_ylabel("training loss (masked positions)")
-    if val:
-        b.plot(*zip(*val), marker="o", color="#2a9d8f")
-        b.set_yscale("log")
-    b.set_xlabel("step")
-    b.set_ylabel("validation perplexity")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

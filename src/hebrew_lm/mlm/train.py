@@ -23,26 +23,17 @@ from pathlib import Path
 import torch
 
 from hebrew_lm.config import PretrainConfig, to_dict
-from hebrew_lm.corpus.shards import load_manifest
-from hebrew_lm.mlm.data import PackedSequences, build_token_store
+from hebrew_lm.mlm.data import PackedSequences
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
 from hebrew_lm.runs import (
-    atomic_write_json,
-    atomic_write_text,
-    check_finished,
-    claim_output_dir,
-    clear_owned_dir,
-    dump_yaml,
     fingerprint,
-    is_finished,
-    mark_success,
     read_success,
     sha256_file,
 )
 from hebrew_lm.train.dist import Dist
-from hebrew_lm.train.loop import accumulation_steps, train
-from hebrew_lm.train.metrics import read_metrics
+from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
+from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores
 
 log = logging.getLogger("hebrew_lm")
 
@@ -54,22 +45,11 @@ def mask_generator(seed: int, step: int, micro: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 65_537 + micro)
 
 
-@torch.no_grad()
 def evaluate(objective, data: PackedSequences, masker: Masker, c: PretrainConfig, dist_: Dist, autocast) -> float:
-    """Mean masked-LM loss on fixed validation batches, masked the same way every time. Goes through
-    the root module (`objective`), whose forward gathers parameters under FSDP."""
-    objective.eval()
-    losses = []
-    n = min(c.eval_batches, max(1, len(data) // c.micro_batch_size))
-    for b in range(n):
-        idx = [(b * c.micro_batch_size + i) % len(data) for i in range(c.micro_batch_size)]
-        ids = torch.stack([data[i] for i in idx])
-        inputs, labels = mask_tokens(ids, masker, mask_generator(c.seed + 7919, 0, b))
-        inputs, labels = inputs.to(dist_.device), labels.to(dist_.device)
-        with autocast():
-            losses.append(objective(inputs, labels).item())
-    objective.train()
-    return dist_.mean(sum(losses) / len(losses))
+    """Masked-LM loss on fixed validation batches, masked the same way every time."""
+    batches = (mask_tokens(torch.stack([data[i] for i in idx]), masker, mask_generator(c.seed + 7919, 0, b))
+               for b, idx in enumerate(fixed_batch_indices(len(data), c.micro_batch_size, c.eval_batches)))
+    return evaluate_batches(objective, batches, dist_, autocast)
 
 
 def run(config: PretrainConfig, force: bool = False) -> Path:
@@ -79,11 +59,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     c = config
     dist_ = Dist()
     out = Path(c.output_dir)
-    corpus_dir, tokenizer_dir = Path(c.corpus_dir), Path(c.tokenizer_dir)
-    claim_output_dir(c.cache_dir, "token cache", "cache_dir")  # before anything else: a bad cache_dir fails fast
-    if not (tokenizer_dir / "tokenizer.json").is_file():
-        raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
-    load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
+    corpus_dir, tokenizer_dir = check_inputs(c)
     positions = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8")).get(
         "model_max_length", c.max_seq_len) if (tokenizer_dir / "tokenizer_config.json").is_file() else c.max_seq_len
     if c.max_seq_len > positions:
@@ -93,26 +69,11 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
                              "corpus": read_success(corpus_dir).get("fingerprint"),
                              "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
-    # Rank 0 decides (and with --force removes the old run); the others follow after the barrier.
-    done = check_finished(out, config_fp, "pretrain", force) if dist_.main else False
-    dist_.barrier()
-    if done or (not dist_.main and is_finished(out)):
+    if begin(c, "pretrain", config_fp, dist_, force):
         return out
-    if dist_.main:
-        claim_output_dir(out, "pretrain")
-        if c.resume == "never":
-            clear_owned_dir(out, "pretrain", "resume is never")
-        (out / "checkpoints").mkdir(exist_ok=True)
-    dist_.barrier()
-
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     vocab_size = tokenizer.get_vocab_size()
-    if dist_.main:  # tokenize once; the other processes then find the stores finished
-        for split in ("train", "validation"):
-            build_token_store(corpus_dir, tokenizer_dir, split, c.cache_dir)
-    dist_.barrier()
-    train_store = build_token_store(corpus_dir, tokenizer_dir, "train", c.cache_dir)
-    val_store = build_token_store(corpus_dir, tokenizer_dir, "validation", c.cache_dir)
+    train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
     train_data = PackedSequences(train_store, c.max_seq_len)
     has_val = json.loads((val_store / "meta.json").read_text())["num_tokens"] >= c.max_seq_len
     val = PackedSequences(val_store, c.max_seq_len) if has_val else None
@@ -146,7 +107,8 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                    validate if val is not None else None, stage="pretrain")
     state, final_state, fsdp = result.state, result.model_state, result.sharding == "fsdp"
     if dist_.main:
-        from hebrew_lm.mlm.export import export_model, plot_curves
+        from hebrew_lm.mlm.export import export_model
+        from hebrew_lm.train.export import plot_curves
 
         if fsdp:  # export from a plain copy holding the gathered weights
             model = build_model(model_config)
@@ -156,14 +118,11 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                  "spikes": state["spikes"], "train_sequences": len(train_data),
                  "wall_seconds": round(result.seconds, 1), "processes": dist_.world,
                  "gradient_accumulation": accum, "sharding": result.sharding}
-        records = read_metrics(out / "metrics.jsonl")
-        stats["final_loss"] = next((r["loss"] for r in reversed(records) if "loss" in r and "event" not in r), None)
-        stats["final_val_loss"] = next((r["val_loss"] for r in reversed(records) if "val_loss" in r), None)
+        records, losses = final_losses(out)
+        stats.update(losses)
         export_model(model, tokenizer_dir, out / "model", c, stats)
         plot_curves(records, out / "curves.png")
-        atomic_write_json(out / "stats.json", stats)
-        atomic_write_text(out / "config.yaml", dump_yaml(to_dict(c)))
-        mark_success(out, config_fp, stage="pretrain")
+        finish(c, "pretrain", config_fp, stats)
         log.info("pretrain: -> %s", out / "model")
     dist_.barrier()
     return out

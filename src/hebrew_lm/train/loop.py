@@ -51,6 +51,25 @@ class TrainResult:
     seconds: float
 
 
+@torch.no_grad()
+def evaluate_batches(objective: torch.nn.Module, batches, dist_: Dist, autocast) -> float:
+    """Mean loss over fixed validation micro-batches, averaged over processes. Goes through the root
+    module (`objective`), whose forward gathers parameters under FSDP."""
+    objective.eval()
+    losses = []
+    for batch in batches:
+        with autocast():
+            losses.append(objective(*(t.to(dist_.device) for t in batch)).item())
+    objective.train()
+    return dist_.mean(sum(losses) / len(losses))
+
+
+def fixed_batch_indices(num_sequences: int, micro_batch_size: int, num_batches: int) -> list[list[int]]:
+    """The first `num_batches` micro-batches of a split, the same every time (wrapping if it is small)."""
+    n = min(num_batches, max(1, num_sequences // micro_batch_size))
+    return [[(b * micro_batch_size + i) % num_sequences for i in range(micro_batch_size)] for b in range(n)]
+
+
 def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
     """Micro-batches per process and step: global batch = micro batch x processes x this."""
     accum = c.global_batch_size // (c.micro_batch_size * dist_.world)

@@ -1,0 +1,133 @@
+"""The decoder stage: a mixture-of-experts causal LM pretrained (or continued) on the corpus, on the
+same training engine as the encoder.
+
+    hebrew-lm decoder pretrain configs/tiny-decoder.yaml
+    hebrew-lm run configs/tiny-decoder.yaml                        # corpus -> tokenizer -> decoder
+    torchrun --nproc_per_node 8 -m hebrew_lm decoder pretrain my.yaml --fsdp true
+
+Output folder:
+    model/                  the exported Hugging Face model (safetensors, config, generation config,
+                            tokenizer, card with total/active parameters and expert load)
+    checkpoints/ckpt-STEP/  as the encoder's
+    metrics.jsonl           loss, learning rate, tokens/s, max/mean expert load, dead experts, validation
+    expert_load.json        per MoE layer, each expert's share of the last steps' tokens (and expert_load.png)
+    curves.png, stats.json, config.yaml, _SUCCESS
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from hebrew_lm.config import DecoderConfig, to_dict
+from hebrew_lm.decoder.data import DocumentPieces, pad_batch
+from hebrew_lm.decoder.objective import CausalLMObjective
+from hebrew_lm.runs import atomic_write_json, fingerprint, read_success, sha256_file
+from hebrew_lm.tokens.store import eos_token
+from hebrew_lm.train.dist import Dist
+from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
+from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores
+
+log = logging.getLogger("hebrew_lm")
+
+FORMAT_VERSION = 1
+
+
+def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]):
+    """The model: `init_from`'s weights, or the preset from random initialization (seeded)."""
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.decoder.model import decoder_config
+
+    if c.init_from:
+        path = Path(c.init_from)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"decoder.init_from: {path} is not a Hugging Face model folder (no config.json)")
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        if model.get_input_embeddings().weight.shape[0] < vocab_size:
+            raise ValueError(f"decoder.init_from: {path} has {model.get_input_embeddings().weight.shape[0]} embeddings, "
+                             f"fewer than the tokenizer's {vocab_size} tokens")
+        return model
+    config = decoder_config(c.model, vocab_size, max_position_embeddings=max(4096, c.max_seq_len), **special_ids)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast) -> float:
+    """Next-token loss on the same first validation pieces every time."""
+    batches = (pad_batch([data[i] for i in idx], pad_id)
+               for idx in fixed_batch_indices(len(data), c.micro_batch_size, c.eval_batches))
+    return evaluate_batches(objective, batches, dist_, autocast)
+
+
+def run(config: DecoderConfig, force: bool = False) -> Path:
+    """Train the decoder into `config.output_dir` and return that folder."""
+    from transformers import AutoTokenizer
+
+    c = config
+    dist_ = Dist()
+    out = Path(c.output_dir)
+    corpus_dir, tokenizer_dir = check_inputs(c)
+    init_fp = sha256_file(Path(c.init_from) / "model.safetensors") if c.init_from and \
+        (Path(c.init_from) / "model.safetensors").is_file() else c.init_from
+    config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
+                             "corpus": read_success(corpus_dir).get("fingerprint"), "init_from": init_fp,
+                             "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
+    if begin(c, "decoder", config_fp, dist_, force):
+        return out
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    eos = tokenizer.convert_tokens_to_ids(eos_token(tokenizer_dir))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
+    train_data, val_data = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
+    if len(train_data) == 0:
+        raise ValueError(f"{corpus_dir}: no training document has two tokens or more")
+    accum = accumulation_steps(c, dist_, "decoder")
+
+    torch.manual_seed(c.seed)
+    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
+    model = build_decoder(c, len(tokenizer), special).to(dist_.device)
+    objective = CausalLMObjective(model, chunk_tokens=c.chunk_tokens, balance_rate=c.balance_rate)
+    from hebrew_lm.decoder.model import parameter_counts
+
+    counts = parameter_counts(model.config)
+
+    def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch([train_data[i] for i in indices], pad_id)
+
+    def validate(module, autocast) -> float:
+        return evaluate(module, val_data, c, dist_, pad_id, autocast)
+
+    mean_len = train_data.num_tokens() / len(train_data)
+    if dist_.main:
+        log.info("decoder: %s, %s parameters (%s active per token), %d pieces of %.0f tokens on average from %d "
+                 "documents; global batch %d = %d x %d processes x %d accumulation; %d steps",
+                 c.init_from or c.model, f"{counts.total:,}", f"{counts.active:,}", len(train_data), mean_len,
+                 train_data.num_documents, c.global_batch_size, c.micro_batch_size, dist_.world, accum, c.max_steps)
+    result = train(c, objective, make_batch, len(train_data), out, config_fp, dist_,
+                   validate if len(val_data) else None, stage="decoder", tokens_per_sequence=math.ceil(mean_len))
+    if dist_.main:
+        from hebrew_lm.decoder.export import export_decoder, plot_expert_load
+        from hebrew_lm.train.export import plot_curves
+
+        if result.sharding == "fsdp":  # export from a plain copy holding the gathered weights
+            model = build_decoder(c, len(tokenizer), special)
+            model.load_state_dict(result.model_state, strict=False)
+        records, losses = final_losses(out)
+        load = [r for r in records if "max_over_mean_load" in r]
+        stats = {"parameters": counts.total, "active_parameters": counts.active, "steps": result.state["step"],
+                 "tokens_seen": result.state["tokens_seen"], "spikes": result.state["spikes"],
+                 "train_pieces": len(train_data), "train_documents": train_data.num_documents,
+                 "wall_seconds": round(result.seconds, 1), "processes": dist_.world, "gradient_accumulation": accum,
+                 "sharding": result.sharding, **losses,
+                 "final_max_over_mean_load": load[-1]["max_over_mean_load"] if load else None}
+        atomic_write_json(out / "expert_load.json", [row.tolist() for row in objective.last_load])
+        plot_expert_load(objective.last_load, out / "expert_load.png")
+        export_decoder(model, tokenizer_dir, out / "model", c, stats)
+        plot_curves(records, out / "curves.png", loss_label="training loss (next token)")
+        finish(c, "decoder", config_fp, stats)
+        log.info("decoder: -> %s", out / "model")
+    dist_.barrier()
+    return out
