@@ -116,3 +116,15 @@ def test_run_from_until_and_force_choose_the_stages(tmp_path, hebrew_lines, capl
     assert set(json.loads((run / "timings.json").read_text())) == {"corpus", "tokenizer"}
     assert main(["run", str(config), "--from", "tokenizer", "--until", "corpus"]) == 2
     assert "--from tokenizer comes after --until corpus" in caplog.text
+
+
+def test_plan_prints_hebatrons_exact_counts_and_the_engine_it_needs(capsys):
+    assert main(["plan", str(REPO / "configs" / "hebatron.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "31,577,937,344 parameters in total, 3,580,073,408 active per token" in out
+    assert "(2,875,430,336 without the input and output embeddings)" in out
+    assert "128 routed experts top-6 + 1 shared" in out and "6 full_attention" in out
+    assert "engine            expert parallelism (Megatron-Bridge" in out and "H200" in out
+    assert main(["plan", str(REPO / "configs" / "tiny-decoder.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "decoder-tiny preset" in out and "engine            one process or DDP" in out

@@ -158,6 +158,9 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
             lines.append("  (fp32 as in the paper: GPU estimates assume TF32 matmuls; strict fp32 is ~8x slower; "
                          "--pretrain.precision bf16 doubles the GPU rate)")
 
+    if "decoder" in stages:
+        lines += decoder_plan(preset, preset_path, overrides, cpu_flops)
+
     if "finetune" in stages:
         ft = stage_config(preset, "finetune", overrides.get("finetune"), source=preset_path)
         grid = len(ft.learning_rates) * len(ft.batch_sizes) * len(ft.seeds)
@@ -169,3 +172,86 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
     if "report" in stages:
         lines += ["", f"Report: {Path(preset.get('run_dir', '.')) / 'report' / 'index.html'}"]
     return "\n".join(lines)
+
+
+def decoder_flops_per_token(config, counts, max_seq_len: int) -> float:
+    """Training FLOPs per token of a (MoE) causal LM: 6 x the active parameters that multiply (everything
+    active but the input embeddings: the output projection runs at every position) + attention scores
+    over the attention layers. The Mamba-2 scan itself is left out (small against its projections)."""
+    input_embeddings = config.vocab_size * config.hidden_size
+    attention_layers = sum(1 for kind in config.layers_block_type if kind in ("attention", "full_attention"))
+    width = config.num_attention_heads * config.head_dim
+    return 6 * (counts.active - input_embeddings) + 12 * attention_layers * max_seq_len * width
+
+
+def engine_for(total_params: int, routed_experts: int, n_experts: int, memory_gb: float, devices_per_node: int = 8) -> str:
+    """Which engine a run needs, and why: FSDP2 under torchrun while the sharded training state fits a node
+    and gathering every expert's weights each step is cheap; expert parallelism beyond that."""
+    state_gb = 16 * total_params / 1e9
+    per_device = state_gb / devices_per_node
+    if n_experts >= 64 and routed_experts > 5e9:
+        return (f"expert parallelism (Megatron-Bridge, or torchtitan's EP): {n_experts} experts hold "
+                f"{routed_experts / 1e9:.1f}B parameters, and FSDP would all-gather all of them in every layer of "
+                f"every step, where expert parallelism sends each token to the device that holds its experts "
+                f"(all-to-all); the training state is {state_gb:,.0f} GB ({per_device:,.0f} GB a device sharded "
+                f"over {devices_per_node})")
+    if per_device > 0.8 * memory_gb:
+        return (f"FSDP2 across nodes, or expert parallelism: the training state ({state_gb:,.0f} GB) does not fit "
+                f"one node of {devices_per_node} x {memory_gb:.0f} GB when sharded")
+    if state_gb > 0.8 * memory_gb:
+        return (f"FSDP2 under torchrun (--fsdp true): the training state ({state_gb:,.0f} GB) needs sharding "
+                f"({per_device:,.1f} GB a device over {devices_per_node})")
+    return f"one process or DDP under torchrun: the training state ({_bytes(state_gb * 1e9)}) fits one device"
+
+
+def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    from transformers import AutoConfig
+
+    from hebrew_lm.decoder.model import decoder_config, parameter_counts
+
+    dec = stage_config(preset, "decoder", overrides.get("decoder"), source=preset_path)
+    if dec.init_from:
+        config = AutoConfig.from_pretrained(dec.init_from)
+        name = f"init_from {dec.init_from}"
+    else:
+        vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
+            if "tokenizer" in preset.get("stages", []) or "tokenizer" in preset else 131_072
+        config = decoder_config(dec.model, vocab, max_position_embeddings=max(4096, dec.max_seq_len))
+        name = f"{dec.model} preset"
+    counts = parameter_counts(config)
+    flops_per_token = decoder_flops_per_token(config, counts, dec.max_seq_len)
+    tokens_per_step = dec.global_batch_size * dec.max_seq_len
+    total_tokens = tokens_per_step * dec.max_steps
+    flops = flops_per_token * total_tokens
+    experts = getattr(config, "n_routed_experts", 0) or 0
+    top_k = getattr(config, "num_experts_per_tok", 0) or 0
+    state = 16 * counts.total  # fp32 weights and gradients, two AdamW moments
+    layers, hidden = len(config.layers_block_type), config.hidden_size
+    act_bytes = 4 if dec.precision == "fp32" else 2
+    activations = layers * 34 * dec.max_seq_len * dec.micro_batch_size * hidden * act_bytes / 2
+    lines = [
+        "",
+        f"Decoder: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
+        f"({counts.active_without_embeddings:,} without the input and output embeddings)",
+        f"  layers            {layers} ({', '.join(f'{config.layers_block_type.count(k)} {k}' for k in dict.fromkeys(config.layers_block_type))}), "
+        f"hidden {hidden}, vocab {config.vocab_size:,}" + (f", {experts} routed experts top-{top_k} + "
+                                                          f"{config.n_shared_experts} shared" if experts else ""),
+        f"  tokens per step   {tokens_per_step:,} ({dec.global_batch_size:,} sequences x at most {dec.max_seq_len:,})",
+        f"  steps             {dec.max_steps:,} -> up to {total_tokens:,} tokens ({total_tokens / 1e9:,.2f}B)",
+        f"  training FLOPs    {flops:.3g} ({flops_per_token:.3g} per token: 6 x active parameters that multiply + "
+        f"attention; a dense model of all {counts.total:,} would need {counts.total / counts.active:.1f}x)",
+        f"  memory            {_bytes(state)} of weights + gradients + AdamW, every expert's (sharding divides it by "
+        f"the devices), + activations of a micro-batch of {dec.micro_batch_size} per device {_bytes(activations)} "
+        f"({dec.precision})",
+        f"  engine            {engine_for(counts.total, counts.routed_experts, experts, GPUS['H100 SXM']['memory_gb'])}",
+    ]
+    cpu = cpu_flops or measured_matmul_flops()
+    lines += ["", "Estimated decoder training time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
+              f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
+              f"x {CPU_MFU:.0%} MFU)"]
+    kind = "bf16" if dec.precision in ("bf16", "fp16") else "tf32"
+    for gpu_name, gpu in GPUS.items():
+        rate = gpu[kind] * GPU_MFU
+        est = ", ".join(f"{d} GPU{'s' if d > 1 else ''} {_duration(flops / (rate * d))}" for d in (8, 64, 256))
+        lines.append(f"  {gpu_name:<18} {est}  ({kind} {gpu[kind] / 1e12:,.0f} TFLOP/s x {GPU_MFU:.0%} MFU)")
+    return lines
