@@ -63,7 +63,7 @@ def held_out_texts() -> list[str]:
 
 
 def train_ours(sample: Path, vocab: int, out: Path, char_aligned: bool = True) -> None:
-    from hebrew_lm.tokenizer.train import train_byte_level_bpe
+    from hebrew_lm.tokenizer.bpe import train_byte_level_bpe
 
     def batches():
         batch = []
@@ -150,7 +150,7 @@ def main() -> None:
     print(f"ours {t_ours:.1f}s {rss_ours:.0f}MB (counting {t_count:.1f}s); plain {t_plain:.1f}s; "
           f"spm {t_spm:.1f}s {rss_spm:.0f}MB", flush=True)
 
-    from hebrew_lm.tokenizer.train import bytes_to_unicode
+    from hebrew_lm.tokenizer.bpe import bytes_to_unicode
 
     to_byte = {ch: b for b, ch in bytes_to_unicode().items()}
 

@@ -95,7 +95,7 @@ def test_whole_word_masking_masks_every_piece_of_a_word_together():
 
 
 def test_masker_from_a_real_tokenizer(tmp_path, hebrew_docs):
-    from hebrew_lm.tokenizer.train import train_byte_level_bpe
+    from hebrew_lm.tokenizer.bpe import train_byte_level_bpe
 
     tok = train_byte_level_bpe(iter([hebrew_docs[:200]]), 1000, 2)
     masker = Masker.from_tokenizer(tok, whole_word=True)

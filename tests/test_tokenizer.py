@@ -215,9 +215,9 @@ def test_stage_audit_has_our_tokenizer_and_the_baselines(tokenizer_dir):
 def test_char_aligned_bpe_has_no_half_letters_and_plain_bpe_does(hebrew_docs):
     """Plain byte-level BPE learns merges across the two bytes of Hebrew letters; the aligned one
     spends no token on a fragment of a character, and both round-trip any text."""
-    from hebrew_lm.tokenizer.train import train_byte_level_bpe
+    from hebrew_lm.tokenizer.bpe import train_byte_level_bpe
 
-    from hebrew_lm.tokenizer.train import bytes_to_unicode
+    from hebrew_lm.tokenizer.bpe import bytes_to_unicode
 
     to_byte = {ch: b for b, ch in bytes_to_unicode().items()}
     texts = [d.replace("\n", " ") for d in hebrew_docs[:400]]

@@ -35,7 +35,8 @@ from tqdm import tqdm
 from hebrew_lm.config import CorpusConfig, InputSpec, to_dict
 from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
 from hebrew_lm.corpus.filters import DocumentFilter
-from hebrew_lm.corpus.readers import RawDoc, ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
+from hebrew_lm.datasets.records import RawDoc
+from hebrew_lm.corpus.readers import ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
 from hebrew_lm.corpus.shards import MB, ShardWriter
 from hebrew_lm.runs import (
     atomic_write_json,

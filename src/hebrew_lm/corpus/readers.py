@@ -22,24 +22,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hebrew_lm.config import InputSpec
+from hebrew_lm.datasets.records import RawDoc
 
 log = logging.getLogger("hebrew_lm")
 
 COMPRESSIONS = (".gz", ".bz2", ".zst")
 EMBEDDED_PREFIX = "embedded:"
-
-
-@dataclass
-class RawDoc:
-    """A document as read, before normalization. `where` is `file:line` (or the closest thing)."""
-
-    text: str
-    source: str
-    where: str
-    nbytes: int
-    error: str | None = None
-    encoding: str = "utf-8"
-    """The file's encoding when it was not UTF-8 (decoded, counted under `decoded_from` in stats.json)."""
 
 
 @dataclass

@@ -472,7 +472,7 @@ def audit_stage_tokenizer(config, folder: Path, sample) -> list[dict[str, Any]]:
 
     from hebrew_lm.corpus.shards import read_texts
     from hebrew_lm.datasets.english import english_docstrings
-    from hebrew_lm.tokenizer.train import train_byte_level_bpe
+    from hebrew_lm.tokenizer.bpe import train_byte_level_bpe
 
     out = folder / "audit"
     docs = list(islice(read_texts(config.corpus_dir, "validation"), config.audit_max_docs))
