@@ -224,3 +224,41 @@ def json_meta(store):
     import json
 
     return json.loads((store / "meta.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
+def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(english_run, tmp_path, sharding):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from safetensors.torch import load_file
+
+    settings = dict(corpus_dir=str(english_run / "corpus"), tokenizer_dir=str(english_run / "tokenizer"),
+                    cache_dir=str(english_run / "cache"), max_seq_len=32, global_batch_size=4, micro_batch_size=2,
+                    max_steps=4, warmup_steps=1, learning_rate=3e-3, eval_every=100, checkpoint_every=4)
+
+    def config(name, **kw):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name),
+                                        "decoder": {**settings, "output_dir": str(tmp_path / name / "decoder"), **kw}}))
+        return path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "hebrew_lm", "decoder", "pretrain", str(config("one"))], check=True,
+                   capture_output=True, env=env)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
+                    "-m", "hebrew_lm", "decoder", "pretrain", str(config("two", fsdp=sharding == "fsdp"))],
+                   check=True, capture_output=True, env=env)
+    stats = json.loads((tmp_path / "two" / "decoder" / "stats.json").read_text())
+    assert stats["sharding"] == sharding and stats["processes"] == 2
+    one = load_file(str(tmp_path / "one" / "decoder" / "model" / "model.safetensors"))
+    two = load_file(str(tmp_path / "two" / "decoder" / "model" / "model.safetensors"))
+    assert one.keys() == two.keys()
+    biases = [k for k in one if k.endswith("e_score_correction_bias")]
+    assert biases and all(one[k].abs().sum() > 0 for k in biases)  # the routers moved, alike on both processes
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-5), name
