@@ -12,7 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
-from hebrew_lm.config import STAGE_CONFIGS, InputSpec, NormalizeConfig, field_docs, field_range
+from hebrew_lm.config import InputSpec, NormalizeConfig, field_docs, field_range
+from hebrew_lm.stages import STAGE_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "docs" / "config-reference.md"

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hebrew_lm.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,3 +130,22 @@ def test_plan_prints_hebatrons_exact_counts_and_the_engine_it_needs(capsys):
     assert main(["plan", str(REPO / "configs" / "tiny-decoder.yaml")]) == 0
     out = capsys.readouterr().out
     assert "decoder-tiny preset" in out and "engine            one process or DDP" in out
+
+
+def test_every_registered_stage_has_a_verb_a_runner_a_plan_entry_and_a_run_name(capsys):
+    """The stage registry is the one place a stage is declared: the CLI, `run` and `plan` find it there."""
+    import importlib
+
+    from hebrew_lm import plan as plan_module
+    from hebrew_lm.stages import STAGES
+
+    for stage in STAGES.values():
+        with pytest.raises(SystemExit) as exit_:
+            main([*stage.command.split(), "--help"])
+        assert exit_.value.code == 0 and f"hebrew-lm {stage.command}" in capsys.readouterr().out
+        assert callable(importlib.import_module(stage.runner).run)
+        assert callable(getattr(plan_module, stage.plan))
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert all(f"--{name}.output_dir" in out for name in STAGES)

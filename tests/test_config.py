@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from hebrew_lm.config import (
-    STAGE_CONFIGS,
     CorpusConfig,
     InputSpec,
     NormalizeConfig,
@@ -14,6 +13,7 @@ from hebrew_lm.config import (
     load_preset,
     stage_config,
 )
+from hebrew_lm.stages import STAGE_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))

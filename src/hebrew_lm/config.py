@@ -476,13 +476,6 @@ class ReportConfig:
     """The report's title."""
 
 
-# Every stage the CLI knows, in pipeline order.
-STAGE_CONFIGS: dict[str, type] = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
-                                  "finetune": FinetuneConfig, "report": ReportConfig, "decoder": DecoderConfig}
-# What a preset without `stages:` runs: the encoder track.
-DEFAULT_STAGES = ["corpus", "tokenizer", "pretrain", "finetune", "report"]
-
-
 # --------------------------------------------------------------------------------------------------
 # Generic machinery: field docs, YAML -> dataclass with validation, flags -> overrides
 
@@ -687,6 +680,8 @@ def load_preset(path: str | Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a preset must be a mapping with run_dir, stages and one section per stage")
+    from hebrew_lm.stages import DEFAULT_STAGES, STAGE_CONFIGS  # the registry imports this module's classes
+
     unknown = set(data) - {"run_dir", "stages", "description"} - set(STAGE_CONFIGS)
     if unknown:
         raise ValueError(
@@ -703,6 +698,8 @@ def load_preset(path: str | Path) -> dict[str, Any]:
 def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] | None = None,
                  source: str = "config") -> Any:
     """Resolve one stage's config: preset section, then RUN_DIR defaults for paths, then flag overrides."""
+    from hebrew_lm.stages import STAGE_CONFIGS
+
     cls = STAGE_CONFIGS[stage]
     section = dict(preset.get(stage) or {})
     if not isinstance(preset.get(stage) or {}, dict):

