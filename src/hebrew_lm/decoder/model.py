@@ -37,6 +37,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                        head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
                        n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
                        moe_shared_expert_intermediate_size=256, intermediate_size=512),
+    # dense-tiny widened to decoder-tiny's total parameters (MLP 1,280 = 8 experts x 128 + the shared 256):
+    # the dense model "of similar size" that sparse activation is measured against.
+    "dense-tiny-wide": dict(pattern="M-M*-M", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
+                            head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
+                            n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+                            moe_shared_expert_intermediate_size=256, intermediate_size=1280),
     "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,
                      head_dim=128, mamba_num_heads=64, mamba_head_dim=64, ssm_state_size=128, n_groups=8,
                      n_routed_experts=128, num_experts_per_tok=6, moe_intermediate_size=1856,

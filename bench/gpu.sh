@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The prepared GPU check: one script, one results file, under 10 minutes on one H200.
+#   bash bench/gpu.sh                  # writes $OUT/gpu-results.md (OUT defaults to bench/_work)
+# The GPU machine has its own software image and no internet: wheels it needs (mamba-ssm,
+# causal-conv1d, built for its CUDA and torch) must be carried in bench/_wheels/; without them the
+# decoder runs on transformers' pure-PyTorch Mamba path and the results say so. Without a GPU at all
+# every step runs its CPU fallback with tiny sizes, which is how this script is tested here.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out_dir=${OUT:-bench/_work}
+mkdir -p "$out_dir"
+results="$out_dir/gpu-results.md"
+py=${PYTHON:-.venv/bin/python}
+[ -x "$py" ] || py=python3
+hebrew_lm=("$py" -m hebrew_lm)
+if "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  device=cuda; precision=bf16; enc_steps=40; dec_steps=200; presets=base; seq=512; batch=32
+else
+  device=cpu; precision=fp32; enc_steps=3; dec_steps=4; presets=tiny; seq=64; batch=4
+fi
+
+step() {  # step TITLE SECONDS COMMAND...: run it, append its output and exit status to the results
+  local title=$1 limit=$2; shift 2
+  { echo; echo "## $title"; echo; echo '```'; echo "\$ $*"; } >> "$results"
+  local started=$SECONDS
+  timeout "$limit" "$@" >> "$results" 2>&1
+  local rc=$?
+  { echo '```'; echo "exit $rc after $((SECONDS - started)) s"; } >> "$results"
+}
+
+{ echo "# hebrew-lm GPU check ($(date -u +%Y-%m-%dT%H:%MZ), device $device)"; } > "$results"
+step "environment" 60 bash -c "nvidia-smi || true; $py -c 'import torch, transformers; print(torch.__version__, torch.version.cuda, transformers.__version__, torch.cuda.is_available())'"
+if [ -d bench/_wheels ]; then
+  step "kernels from carried wheels" 120 "$py" -m pip install --no-index --find-links bench/_wheels mamba-ssm causal-conv1d
+else
+  echo -e "\nNo bench/_wheels: the decoder runs on transformers' pure-PyTorch Mamba path." >> "$results"
+fi
+# 1. The encoder's base preset in bf16: tokens/s and MFU against the measured matmul peak (issue 4's leftover).
+step "encoder data (vocab 52k)" 240 "${hebrew_lm[@]}" -q run bench/configs/vocab52k.yaml
+step "encoder pretraining, $presets, $precision" 180 "$py" bench/pretrain.py --device "$device" --precision "$precision" \
+  --presets "$presets" --seq "$seq" --batch "$batch" --steps "$enc_steps" --run-dirs runs/vocab52k --no-write
+# 2. The decoder on the engine: MoE against dense, balancing on and off, training and generation tokens/s.
+step "decoder data (English)" 120 "${hebrew_lm[@]}" -q run configs/tiny-decoder.yaml --until tokenizer
+step "decoder benchmark" 240 "$py" bench/decoder.py --device "$device" --steps "$dec_steps"
+# 3. The mixed-precision tests that skip without CUDA, and one NCCL process group with DDP.
+step "gpu tests" 120 "$py" -m pytest -q -m gpu tests/test_pretrain.py
+step "DDP smoke ($([ $device = cuda ] && echo nccl || echo gloo))" 60 "$py" -c "
+import os, torch, torch.distributed as dist
+os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT='29531')
+cuda = torch.cuda.is_available()
+dist.init_process_group('nccl' if cuda else 'gloo', rank=0, world_size=1)
+dev = 'cuda' if cuda else 'cpu'
+model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(64, 64).to(dev))
+loss = model(torch.randn(8, 64, device=dev)).square().mean(); loss.backward()
+print('backend', dist.get_backend(), 'loss', float(loss), 'grad norm', float(model.module.weight.grad.norm()))
+dist.destroy_process_group()"
+echo "results: $results"
