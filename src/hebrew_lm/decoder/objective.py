@@ -75,6 +75,8 @@ class CausalLMObjective(torch.nn.Module):
     def after_step(self) -> dict[str, float]:
         """Move each router's correction bias toward balanced load; returns the step's load metrics
         (max/mean load over layers, dead experts) and resets the counts."""
+        if not self.routers:  # a dense model: no load to report
+            return {}
         stats = {"max_over_mean_load": 0.0, "dead_experts": 0}
         if torch.distributed.is_initialized():  # every process moves the bias by the global load, alike
             for counts in self._counts:
