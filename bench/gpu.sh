@@ -16,7 +16,7 @@ hebrew_lm=("$py" -m hebrew_lm)
 if "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   device=cuda; precision=bf16; enc_steps=40; dec_steps=200; presets=base; seq=512; batch=32
 else
-  device=cpu; precision=fp32; enc_steps=3; dec_steps=4; presets=tiny; seq=64; batch=4
+  device=cpu; precision=fp32; enc_steps=12; dec_steps=4; presets=tiny; seq=64; batch=4
 fi
 
 step() {  # step TITLE SECONDS COMMAND...: run it, append its output and exit status to the results
