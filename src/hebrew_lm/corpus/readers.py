@@ -82,13 +82,12 @@ def resolve_inputs(specs: list[InputSpec]) -> list[ResolvedInput]:
             paths = [spec.path]
         # Each real file once, under its shortest name: a recursive glob through a symlink loop (or two
         # overlapping inputs) would otherwise read the same file many times.
+        reals = [os.path.realpath(path) for path in paths]
         shortest: dict[str, str] = {}
-        for path in paths:
-            real = os.path.realpath(path)
+        for path, real in zip(paths, reals):
             if real not in seen and (real not in shortest or len(path) < len(shortest[real])):
                 shortest[real] = path
-        for path in paths:
-            real = os.path.realpath(path)
+        for path, real in zip(paths, reals):
             if shortest.get(real) != path:
                 log.info("corpus: %s is %s again (the same file); read once", path, seen.get(real, shortest.get(real)))
                 continue

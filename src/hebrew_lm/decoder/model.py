@@ -21,28 +21,24 @@ LAYER_KINDS = {"M": "mamba", "E": "moe", "*": "attention", "-": "mlp"}
 # Nemotron-3 Nano 30B-A3B (Hebatron's base): the shape the issue and the model card give.
 HEBATRON_PATTERN = "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME"
 
+# Minutes on 2 CPU cores: the Nemotron-3 pattern in miniature (Mamba-2, MoE and attention layers).
+_TINY = dict(pattern="MEM*EM", hidden_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+             mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1, n_routed_experts=8,
+             num_experts_per_tok=2, moe_intermediate_size=128, moe_shared_expert_intermediate_size=256,
+             intermediate_size=512)
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # Minutes on 2 CPU cores: the Nemotron-3 pattern in miniature (Mamba-2, MoE and attention layers).
-    "decoder-tiny": dict(pattern="MEM*EM", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
-                         head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
-                         n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
-                         moe_shared_expert_intermediate_size=256, intermediate_size=512),
+    "decoder-tiny": _TINY,
     "decoder-small": dict(pattern="MEMEM*EMEM*EME", hidden_size=384, num_attention_heads=6, num_key_value_heads=2,
                           head_dim=64, mamba_num_heads=12, mamba_head_dim=64, ssm_state_size=32, n_groups=2,
                           n_routed_experts=32, num_experts_per_tok=4, moe_intermediate_size=256,
                           moe_shared_expert_intermediate_size=512, intermediate_size=1536),
     # decoder-tiny with each MoE layer replaced by a dense MLP of the same active width (2 experts of
     # 128 + the shared 256 = 512): the same active parameters per token, for MoE-against-dense comparisons.
-    "dense-tiny": dict(pattern="M-M*-M", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
-                       head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
-                       n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
-                       moe_shared_expert_intermediate_size=256, intermediate_size=512),
-    # dense-tiny widened to decoder-tiny's total parameters (MLP 1,280 = 8 experts x 128 + the shared 256):
-    # the dense model "of similar size" that sparse activation is measured against.
-    "dense-tiny-wide": dict(pattern="M-M*-M", hidden_size=128, num_attention_heads=4, num_key_value_heads=2,
-                            head_dim=32, mamba_num_heads=8, mamba_head_dim=32, ssm_state_size=16, n_groups=1,
-                            n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
-                            moe_shared_expert_intermediate_size=256, intermediate_size=1280),
+    "dense-tiny": {**_TINY, "pattern": "M-M*-M"},
+    # ... widened to decoder-tiny's total parameters (MLP 1,280 = 8 experts x 128 + the shared 256): the
+    # dense model "of similar size" that sparse activation is measured against.
+    "dense-tiny-wide": {**_TINY, "pattern": "M-M*-M", "intermediate_size": 1280},
     "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,
                      head_dim=128, mamba_num_heads=64, mamba_head_dim=64, ssm_state_size=128, n_groups=8,
                      n_routed_experts=128, num_experts_per_tok=6, moe_intermediate_size=1856,

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from hebrew_lm.config import DecoderConfig, to_dict
+from hebrew_lm.config import DecoderConfig
 from hebrew_lm.decoder.data import DocumentPieces, pad_batch
 from hebrew_lm.decoder.objective import CausalLMObjective
-from hebrew_lm.runs import atomic_write_json, fingerprint, read_success, sha256_file
+from hebrew_lm.runs import atomic_write_json, sha256_file
 from hebrew_lm.tokens.store import eos_token
 from hebrew_lm.train.dist import Dist
 from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores
+from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
 
 log = logging.getLogger("hebrew_lm")
 
@@ -72,9 +72,7 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
     corpus_dir, tokenizer_dir = check_inputs(c)
     init_fp = sha256_file(Path(c.init_from) / "model.safetensors") if c.init_from and \
         (Path(c.init_from) / "model.safetensors").is_file() else c.init_from
-    config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
-                             "corpus": read_success(corpus_dir).get("fingerprint"), "init_from": init_fp,
-                             "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
+    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_, init_from=init_fp)
     if begin(c, "decoder", config_fp, dist_, force):
         return out
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))

@@ -22,18 +22,13 @@ from pathlib import Path
 
 import torch
 
-from hebrew_lm.config import PretrainConfig, to_dict
+from hebrew_lm.config import PretrainConfig
 from hebrew_lm.mlm.data import PackedSequences
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
-from hebrew_lm.runs import (
-    fingerprint,
-    read_success,
-    sha256_file,
-)
 from hebrew_lm.train.dist import Dist
 from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores
+from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
 
 log = logging.getLogger("hebrew_lm")
 
@@ -66,9 +61,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
         raise ValueError(f"pretrain.max_seq_len is {c.max_seq_len}, more than the {positions} positions the tokenizer "
                          f"declares (model_max_length in {tokenizer_dir / 'tokenizer_config.json'}); lower max_seq_len, "
                          f"or train the tokenizer with a larger tokenizer.model_max_length")
-    config_fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in to_dict(c).items() if k != "resume"},
-                             "corpus": read_success(corpus_dir).get("fingerprint"),
-                             "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world})
+    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_)
     if begin(c, "pretrain", config_fp, dist_, force):
         return out
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))

@@ -60,9 +60,10 @@ def build_token_store(corpus_dir: str | Path, tokenizer_dir: str | Path, split: 
     tokenizer.encode_special_tokens = True
     vocab_size = tokenizer.get_vocab_size()
     dtype = np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32
-    eos = tokenizer.token_to_id(eos_token(tokenizer_dir))
+    eos_name = eos_token(tokenizer_dir)
+    eos = tokenizer.token_to_id(eos_name)
     if eos is None:
-        raise ValueError(f"{tokenizer_dir}: its end-of-sequence token {eos_token(tokenizer_dir)!r} is not in its vocabulary")
+        raise ValueError(f"{tokenizer_dir}: its end-of-sequence token {eos_name!r} is not in its vocabulary")
     total = manifest["splits"].get(split, {}).get("documents", 0)
     num_tokens = num_docs = 0
     tmp = out / "tokens.bin.tmp"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hebrew_lm.runs import (atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir,
-                            dump_yaml, is_finished, mark_success)
+                            dump_yaml, fingerprint, is_finished, mark_success, read_success, sha256_file)
 from hebrew_lm.train.dist import Dist
 from hebrew_lm.train.metrics import read_metrics
 
@@ -26,6 +26,16 @@ def check_inputs(c) -> tuple[Path, Path]:
         raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
     load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
     return corpus_dir, tokenizer_dir
+
+
+def training_fingerprint(c, format_version: int, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist,
+                         **inputs: Any) -> str:
+    """What a training run's checkpoints and `_SUCCESS` are keyed on: the config (less `resume`), the
+    corpus and tokenizer that made its data, the number of processes, and any other `inputs`."""
+    return fingerprint({"version": format_version,
+                        "config": {k: v for k, v in dataclasses.asdict(c).items() if k != "resume"},
+                        "corpus": read_success(corpus_dir).get("fingerprint"),
+                        "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world, **inputs})
 
 
 def begin(c, stage: str, config_fp: str, dist_: Dist, force: bool) -> bool:
