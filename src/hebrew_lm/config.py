@@ -348,6 +348,8 @@ class DecoderConfig(CorpusTrainingConfig):
     """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
     max_seq_len: int = bounded("[8, 1000000]", 1024)
     """Tokens per training sequence at most: a longer document is cut into pieces; shorter ones are padded, never packed together (documents must not attend to each other)."""
+    length_bucketing: bool = True
+    """Give each step pieces of about one length (shuffled windows sorted by length), so padding them to the longest costs little; false: plain shuffle."""
     chunk_tokens: int = bounded("[1, inf)", 2048)
     """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole."""
     balance_rate: float = bounded("[0, 1]", 1e-3)
@@ -458,7 +460,7 @@ class ReportConfig:
 
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
-        "timings": "timings.json", "output_dir": "report"}
+        "decoder_dir": "decoder", "timings": "timings.json", "output_dir": "report"}
 
     output_dir: str
     """Folder for index.html (one file, images inlined) and report.md with its images (default: RUN_DIR/report)."""
@@ -470,10 +472,22 @@ class ReportConfig:
     """The pretrain stage's folder (default: RUN_DIR/pretrain)."""
     finetune_dir: str = ""
     """The finetune stage's folder (default: RUN_DIR/finetune)."""
+    decoder_dir: str = ""
+    """The decoder stage's folder (default: RUN_DIR/decoder)."""
+    stages: list[str] = field(default_factory=list)
+    """The stages to report, in order (default: the preset's `stages`; with no preset, the encoder track's)."""
     timings: str = ""
     """Wall time per stage, as `hebrew-lm run` records it (default: RUN_DIR/timings.json)."""
     title: str = "hebrew-lm run report"
     """The report's title."""
+
+    def __post_init__(self) -> None:
+        from hebrew_lm.stages import DEFAULT_STAGES, STAGES  # the registry imports this module
+
+        unknown = [name for name in self.stages if name not in STAGES]
+        if unknown:
+            raise ValueError(f"report.stages: unknown stage(s) {unknown}; choose from {list(STAGES)}")
+        self.stages = list(self.stages or DEFAULT_STAGES)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -708,6 +722,8 @@ def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] |
     for key, sub in getattr(cls, "RUN_DIR_DEFAULTS", {}).items():
         if not section.get(key) and run_dir:
             section[key] = [str(Path(run_dir) / s) for s in sub] if isinstance(sub, list) else str(Path(run_dir) / sub)
+    if "stages" in {f.name for f in dataclasses.fields(cls)} and "stages" not in section and "stages" in preset:
+        section["stages"] = list(preset["stages"])  # a stage about the others (the report) reports the preset's
     for dotted, value in (overrides or {}).items():
         set_dotted(section, dotted, value)
     return from_dict(cls, section, f"{source}: {stage}")

@@ -1,5 +1,6 @@
 """Causal-LM data: a token store (`hebrew_lm.tokens.store`) cut at its document ends, each document
-into pieces of at most `max_seq_len` tokens, and micro-batches of pieces padded on the right.
+into pieces of at most `max_seq_len` tokens, and micro-batches of pieces padded on the right (the
+engine's stream groups pieces of about one length into a step: `hebrew_lm.tokens.stream`).
 
     data = DocumentPieces(store, max_seq_len=1024)
     ids, mask = pad_batch([data[i] for i in indices], pad_id)
@@ -50,8 +51,11 @@ class DocumentPieces(torch.utils.data.Dataset):
         start, end = self.pieces[i]
         return torch.from_numpy(self.tokens[start:end].astype(np.int64))
 
+    def lengths(self) -> np.ndarray:
+        return self.pieces[:, 1] - self.pieces[:, 0]
+
     def num_tokens(self) -> int:
-        return int((self.pieces[:, 1] - self.pieces[:, 0]).sum())
+        return int(self.lengths().sum())
 
 
 def pad_batch(pieces: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

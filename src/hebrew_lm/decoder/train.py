@@ -105,7 +105,8 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
                  c.init_from or c.model, f"{counts.total:,}", f"{counts.active:,}", len(train_data), mean_len,
                  train_data.num_documents, c.global_batch_size, c.micro_batch_size, dist_.world, accum, c.max_steps)
     result = train(c, objective, make_batch, len(train_data), out, config_fp, dist_,
-                   validate if len(val_data) else None, stage="decoder", tokens_per_sequence=math.ceil(mean_len))
+                   validate if len(val_data) else None, stage="decoder", tokens_per_sequence=math.ceil(mean_len),
+                   sequence_lengths=train_data.lengths() if c.length_bucketing else None)
     if dist_.main:
         from hebrew_lm.decoder.export import export_decoder, plot_expert_load
         from hebrew_lm.train.export import plot_curves
@@ -119,7 +120,7 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
                  "tokens_seen": result.state["tokens_seen"], "spikes": result.state["spikes"],
                  "train_pieces": len(train_data), "train_documents": train_data.num_documents,
                  "wall_seconds": round(result.seconds, 1), "processes": dist_.world, "gradient_accumulation": accum,
-                 "sharding": result.sharding, **losses,
+                 "sharding": result.sharding, "balancing": objective.balancing(), **losses,
                  "final_max_over_mean_load": load[-1]["max_over_mean_load"] if load else None}
         atomic_write_json(out / "expert_load.json", [row.tolist() for row in objective.last_load])
         plot_expert_load(objective.last_load, out / "expert_load.png")

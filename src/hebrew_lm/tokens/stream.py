@@ -1,24 +1,66 @@
 """The order in which training sees its sequences: shuffled per epoch with a seed, endless, and
-addressed by one integer (the number of sequences consumed), which is all a checkpoint needs."""
+addressed by one integer (the number of sequences consumed), which is all a checkpoint needs.
+
+`SequenceStream` is that stream. With `lengths` (and the `batch_size` it is read in), each epoch's
+shuffled order is cut into windows of `BUCKET_WINDOW` batches, each window sorted by length and cut into
+batches, and the epoch's full batches shuffled: a batch holds sequences of about one length, so padding them costs little, and
+it is still random which lengths come when (the length-grouped sampler of transformers and fairseq).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+BUCKET_WINDOW = 64
+"""Batches per window that is sorted by length: larger groups lengths more tightly, smaller keeps more
+of the shuffle inside a batch."""
 
-def sequence_order(num_sequences: int, seed: int, epoch: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(num_sequences, generator=g)
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def batch_indices(position: int, count: int, num_sequences: int, seed: int) -> list[int]:
-    """Sequence indices `position .. position + count` of the endless, per-epoch shuffled stream."""
-    out = []
-    while count:
-        epoch, offset = divmod(position, num_sequences)
-        order = sequence_order(num_sequences, seed, epoch)
-        take = min(count, num_sequences - offset)
-        out.extend(order[offset : offset + take].tolist())
-        position += take
-        count -= take
-    return out
+def _bucketed(order: torch.Tensor, lengths: np.ndarray, batch_size: int, g: torch.Generator, phase: int) -> torch.Tensor:
+    """`order` grouped by length into batches of `batch_size` that begin `phase` sequences into the epoch
+    (the reads begin at multiples of batch_size from the stream's start, not the epoch's)."""
+    head, order = order[:phase], order[phase:]
+    window = batch_size * BUCKET_WINDOW
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[torch.from_numpy(np.argsort(-lengths[chunk.numpy()], kind="stable"))]
+        batches.extend(chunk.split(batch_size))
+    tail = [batches.pop()] if batches and len(batches[-1]) < batch_size else []  # a short last batch stays last
+    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+    return torch.cat([head, *shuffled, *tail])
+
+
+class SequenceStream:
+    """The endless stream of sequence indices a training run reads, `count` at a time from `position`."""
+
+    def __init__(self, num_sequences: int, seed: int, lengths=None, batch_size: int = 1) -> None:
+        self.num_sequences, self.seed, self.batch_size = num_sequences, seed, batch_size
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self._epoch: tuple[int, torch.Tensor] | None = None
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if self._epoch is None or self._epoch[0] != epoch:
+            g = epoch_generator(self.seed, epoch)
+            order = torch.randperm(self.num_sequences, generator=g)
+            if self.lengths is not None:  # the same shuffle, then grouped with the generator's next draws
+                order = _bucketed(order, self.lengths, self.batch_size, g, -epoch * self.num_sequences % self.batch_size)
+            self._epoch = (epoch, order)
+        return self._epoch[1]
+
+    def indices(self, position: int, count: int) -> list[int]:
+        """Sequence indices `position .. position + count` of the stream."""
+        out = []
+        while count:
+            epoch, offset = divmod(position, self.num_sequences)
+            take = min(count, self.num_sequences - offset)
+            out.extend(self.order(epoch)[offset : offset + take].tolist())
+            position += take
+            count -= take
+        return out
+

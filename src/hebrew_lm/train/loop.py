@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from hebrew_lm.tokens.stream import batch_indices
+from hebrew_lm.tokens.stream import SequenceStream
 from hebrew_lm.train.checkpoint import Weights, load_checkpoint, save_checkpoint
 from hebrew_lm.train.dist import Dist
 from hebrew_lm.train.metrics import metrics_writer
@@ -82,8 +82,9 @@ def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
 def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, int], tuple[torch.Tensor, ...]],
           num_sequences: int, out: Path, config_fp: str, dist_: Dist,
           evaluate: Callable[[torch.nn.Module, Callable], float] | None = None, stage: str = "train",
-          tokens_per_sequence: int | None = None) -> TrainResult:
-    """Train `objective` on `num_sequences` sequences until c.max_steps; checkpoints in OUT/checkpoints."""
+          tokens_per_sequence: int | None = None, sequence_lengths=None) -> TrainResult:
+    """Train `objective` on `num_sequences` sequences until c.max_steps; checkpoints in OUT/checkpoints.
+    With `sequence_lengths`, each step's sequences are of about one length (`SequenceStream`)."""
     accum = accumulation_steps(c, dist_, stage)
     model = objective.model
     fsdp = c.fsdp and dist_.world > 1
@@ -118,6 +119,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
     recent: deque[float] = deque(maxlen=50)
     tokens_per_step = c.global_batch_size * (tokens_per_sequence or c.max_seq_len)
     started, started_step = time.time(), state["step"]
+    stream = SequenceStream(num_sequences, c.seed, sequence_lengths, c.global_batch_size)
 
     def checkpoint() -> None:
         model_state, optim_state = weights.gather()
@@ -132,7 +134,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
         step = state["step"]
         for group in optimizer.param_groups:
             group["lr"] = c.learning_rate * lr_factor(step, c)
-        indices = batch_indices(state["data_position"], c.global_batch_size, num_sequences, c.seed)
+        indices = stream.indices(state["data_position"], c.global_batch_size)
         loss_sum = 0.0
         for m in range(accum):
             micro = dist_.rank * accum + m
@@ -186,7 +188,8 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
             log.info("step %6d | loss %.4f | lr %.2e | %8.0f tok/s | eta %s", step, loss_value, lr, tok_s,
                      time.strftime("%H:%M:%S", time.gmtime(eta)))
             metrics.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tok_s,
-                                      "tokens_seen": state["tokens_seen"], **step_stats}) + "\n")
+                                      "tokens_seen": state["tokens_seen"], "elapsed_s": round(elapsed, 3),
+                                      **step_stats}) + "\n")
             metrics.flush()
         if evaluate is not None and (step % c.eval_every == 0 or step == c.max_steps):
             val_loss = evaluate(objective, autocast)
