@@ -35,8 +35,7 @@ A causal language model trained by [hebrew-lm](https://github.com/)'s decoder st
   packed together); about {tokens:,} tokens seen (sequences x their mean length, padding not counted)
 - AdamW beta ({b1}, {b2}), eps {eps}, weight decay {wd}, peak learning rate {lr}, warmup {warmup} steps,
   gradient clipping {clip}, {precision}
-- MoE routers balanced by their correction bias (rate {rate}, no aux loss); busiest expert at the end:
-  {load} x the mean load
+- expert balancing: {balancing}; busiest expert at the end: {load} x the mean load
 - final training loss {loss}, validation loss {val_loss}
 
 ```python
@@ -73,7 +72,7 @@ def export_decoder(model, tokenizer_dir: Path, dest: Path, config, stats: dict[s
         batch=config.global_batch_size, seq_len=config.max_seq_len, tokens=stats["tokens_seen"],
         b1=config.adam_beta1, b2=config.adam_beta2, eps=config.adam_eps, wd=config.weight_decay,
         lr=config.learning_rate, warmup=config.warmup_steps, clip=config.grad_clip or "off",
-        precision=config.precision, rate=config.balance_rate, load=fmt(stats.get("final_max_over_mean_load")),
+        precision=config.precision, balancing=stats.get("balancing", "n/a"), load=fmt(stats.get("final_max_over_mean_load")),
         loss=fmt(stats.get("final_loss")), val_loss=fmt(stats.get("final_val_loss")),
         corpus=Path(config.corpus_dir).name)
     return write_model_folder(model, tokenizer_dir, dest, card, edit_tokenizer=causal_tokenizer)

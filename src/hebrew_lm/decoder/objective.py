@@ -3,6 +3,10 @@ sequence (the [batch, seq, vocab] logits never exist whole), over right-padded b
 masked out, and aux-loss-free router balancing for MoE layers with a correction bias (NemotronH,
 DeepSeek-V3): after each optimizer step the bias of every expert that got more than its share of tokens
 goes down by `rate`, the bias of every expert that got less goes up (`bias += rate * sign(mean - load)`).
+Families trained with an auxiliary load-balancing loss instead (Qwen3-MoE, OLMoE, Mixtral: their config
+has `router_aux_loss_coef`) get that loss added with their coefficient, computed by the family's own
+`load_balancing_loss_func` over real tokens, exactly as `model(..., labels=..., output_router_logits=True)`.
+Expert load is counted for every family from its routers' choices.
 
     objective = CausalLMObjective(model, chunk_tokens=1024, balance_rate=1e-3)
     loss = objective(input_ids, attention_mask)       # the engine calls this per micro-batch
@@ -11,6 +15,8 @@ goes down by `rate`, the bias of every expert that got less goes up (`bias += ra
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +48,13 @@ class CausalLMObjective(torch.nn.Module):
         self.chunk_tokens = chunk_tokens
         self.balance_rate = balance_rate
         self.tied_keys = ("lm_head.weight",) if getattr(model.config, "tie_word_embeddings", False) else ()
-        self.routers = [m for m in model.modules() if hasattr(m, "e_score_correction_bias") and hasattr(m, "top_k")]
-        self._counts = [torch.zeros_like(r.e_score_correction_bias, dtype=torch.float64) for r in self.routers]
+        # A router (NemotronH, Qwen3-MoE, OLMoE, Mixtral alike) has `top_k` and returns (logits, weights, expert indices).
+        self.routers = [m for m in model.modules() if type(m).__name__.lower().endswith("router") and hasattr(m, "top_k")]
+        self._counts = [torch.zeros(r.weight.shape[0], dtype=torch.float64, device=r.weight.device) for r in self.routers]
+        self.aux_loss_coef = float(getattr(model.config, "router_aux_loss_coef", 0.0) or 0.0) if self.routers else 0.0
+        self._aux_loss = getattr(sys.modules[type(model).__module__], "load_balancing_loss_func", None)
+        if self.aux_loss_coef and self._aux_loss is None:
+            raise ValueError(f"{type(model).__name__} has router_aux_loss_coef but its module has no load_balancing_loss_func")
         self._mask: torch.Tensor | None = None
         self.last_load: list[torch.Tensor] = []  # each MoE layer's expert shares at the last after_step
         for i, router in enumerate(self.routers):
@@ -64,8 +75,24 @@ class CausalLMObjective(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         self._mask = None if attention_mask is None else attention_mask.bool()
-        hidden = self.model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return chunked_causal_lm_loss(hidden, self.model.lm_head, input_ids, attention_mask, self.chunk_tokens)
+        extra = {"output_router_logits": True} if self.aux_loss_coef else {}
+        out = self.model.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
+        loss = chunked_causal_lm_loss(out.last_hidden_state, self.model.lm_head, input_ids, attention_mask, self.chunk_tokens)
+        if self.aux_loss_coef:
+            router = self.routers[0]
+            aux = self._aux_loss(out.router_logits, router.weight.shape[0], router.top_k, attention_mask)
+            loss = loss + self.aux_loss_coef * aux.to(loss.device)
+        return loss
+
+    def balancing(self) -> str:
+        """How this model's experts are kept balanced, in words (for the stats and the model card)."""
+        if not self.routers:
+            return "none (a dense model)"
+        if self.aux_loss_coef:
+            return f"auxiliary load-balancing loss, coefficient {self.aux_loss_coef:g}"
+        if any(hasattr(r, "e_score_correction_bias") for r in self.routers) and self.balance_rate > 0:
+            return f"router correction bias, rate {self.balance_rate:g} (aux-loss-free)"
+        return "none"
 
     def expert_load(self) -> list[torch.Tensor]:
         """Per MoE layer, each expert's share of the routed tokens since the last `after_step`."""
@@ -88,7 +115,7 @@ class CausalLMObjective(torch.nn.Module):
             mean = counts.mean()
             stats["max_over_mean_load"] = max(stats["max_over_mean_load"], float(counts.max() / mean))
             stats["dead_experts"] += int((counts == 0).sum())
-            if self.balance_rate > 0:
+            if self.balance_rate > 0 and hasattr(router, "e_score_correction_bias"):
                 bias = router.e_score_correction_bias
                 bias += self.balance_rate * torch.sign(mean - counts).to(bias.device, bias.dtype)
             counts.zero_()
