@@ -1,9 +1,11 @@
 """`hebrew-lm report`: one page about a whole run, as `report/index.html` (a single self-contained file:
 images inlined, no server, no scripts) and `report/report.md` (images beside it in report/img/).
 
-Sections: summary, corpus (statistics and drop reasons), tokenizer (audit table and chart),
-pretraining (curves), fine-tuning results (the paper's layout, with a chart), error analysis, and the
-environment (package versions, hardware, wall time per stage). A stage that has not run is said so.
+Sections: summary, then each reported stage's own (the stage registry, `hebrew_lm.stages`, names the
+function here that writes it): corpus (statistics and drop reasons), tokenizer (audit table and chart),
+pretraining (curves), fine-tuning results (the paper's layout, with a chart) and error analysis, the
+decoder (curves, expert load heatmap); and the environment (package versions, hardware, wall time per
+stage). A stage that has not run is said so.
 """
 
 from __future__ import annotations
@@ -68,11 +70,11 @@ def _finished_stats(folder: Path, s: Section, stage: str) -> dict | None:
     return stats
 
 
-def corpus_section(folder: Path) -> Section:
+def corpus_section(folder: Path) -> list[Section]:
     s = Section("corpus", "Corpus")
     stats = _finished_stats(folder, s, "corpus")
     if stats is None:
-        return s
+        return [s]
     kept = stats["kept"]
     splits = stats["splits"]
     s.paragraphs.append(
@@ -90,14 +92,14 @@ def corpus_section(folder: Path) -> Section:
                       for k, v in stats["sources"].items()]))
     if (folder / "stats.png").is_file():
         s.images.append(("corpus statistics", folder / "stats.png"))
-    return s
+    return [s]
 
 
-def tokenizer_section(folder: Path) -> Section:
+def tokenizer_section(folder: Path) -> list[Section]:
     s = Section("tokenizer", "Tokenizer")
     stats = _finished_stats(folder, s, "tokenizer")
     if stats is None:
-        return s
+        return [s]
     s.paragraphs.append(f"Byte-level BPE, {stats['vocab_size']:,} tokens, trained on {stats['sample_documents']:,} documents "
                         f"({stats['sample_bytes'] / 1e6:,.1f} MB) in {stats['train_seconds']:.1f} s.")
     audit = _json(folder / "audit" / "audit.json")
@@ -115,14 +117,14 @@ def tokenizer_section(folder: Path) -> Section:
                          + "".join(f"; {r['tokenizer']} {r['fertility']:.2f}" for r in others if "English" in r["tokenizer"]) + ".")
         if (folder / "audit" / "audit.png").is_file():
             s.images.append(("tokenizer audit", folder / "audit" / "audit.png"))
-    return s
+    return [s]
 
 
-def pretrain_section(folder: Path) -> Section:
+def pretrain_section(folder: Path) -> list[Section]:
     s = Section("pretraining", "Pretraining")
     stats = _finished_stats(folder, s, "pretrain")
     if stats is None:
-        return s
+        return [s]
     import math
 
     config = _json(folder / "model" / "config.json") or {}
@@ -137,18 +139,18 @@ def pretrain_section(folder: Path) -> Section:
                      + (f", validation perplexity {math.exp(min(val, 50)):,.1f}." if val else "."))
     if (folder / "curves.png").is_file():
         s.images.append(("training loss and validation perplexity", folder / "curves.png"))
-    return s
+    return [s]
 
 
-def finetune_sections(folder: Path) -> tuple[Section, Section, list[str]]:
+def finetune_sections(folder: Path) -> list[Section]:
     s = Section("results", "Fine-tuning results")
     e = Section("errors", "Error analysis")
-    summary: list[str] = []
+    summary = s.summary
     results = _json(folder / "results.json")
     if not is_finished(folder) or results is None:
         s.paragraphs.append(f"The finetune stage has not run ({folder}).")
         e.paragraphs.append("No fine-tuning results yet.")
-        return s, e, summary
+        return [s, e]
     names, columns = results["task_names"], results["columns"]
     rows = []
     for model, row in results["models"].items():
@@ -199,7 +201,36 @@ def finetune_sections(folder: Path) -> tuple[Section, Section, list[str]]:
     if cls_rows:
         e.tables.append(("Sentiment: errors and negation cues (לא, אין, אל, בלי, ...)", ["model", "task", "errors",
                          "errors with a cue", "texts with a cue", "error rate with a cue", "without"], cls_rows))
-    return s, e, summary
+    return [s, e]
+
+
+def decoder_section(folder: Path) -> list[Section]:
+    s = Section("decoder", "Decoder")
+    stats = _finished_stats(folder, s, "decoder")
+    if stats is None:
+        return [s]
+    import math
+
+    config = _json(folder / "model" / "config.json") or {}
+    val = stats.get("final_val_loss")
+    load = stats.get("final_max_over_mean_load")
+    s.paragraphs.append(
+        f"{config.get('model_type', 'causal LM')} decoder, {stats['parameters']:,} parameters, "
+        f"{stats['active_parameters']:,} active per token ({stats['active_parameters'] / stats['parameters']:.0%}); "
+        f"{stats['steps']:,} steps, about {stats['tokens_seen']:,} tokens seen in {stats['wall_seconds'] / 60:.1f} min "
+        f"on {stats['processes']} process(es); final training loss {stats['final_loss']:.3f}"
+        + (f", validation loss {val:.3f} (perplexity {math.exp(min(val, 50)):,.1f})" if val else "")
+        + f"; {stats['spikes']} loss spikes recovered. Expert balancing: {stats.get('balancing', 'n/a')}"
+        + (f"; the busiest expert had {load:.2f} x the mean load at the end" if load else "")
+        + f". The exported model is `{folder / 'model'}`.")
+    s.summary.append(f"Decoder: {stats['parameters'] / 1e6:,.1f}M parameters ({stats['active_parameters'] / 1e6:,.1f}M "
+                     f"active), {stats['tokens_seen'] / 1e6:,.1f}M tokens"
+                     + (f", validation perplexity {math.exp(min(val, 50)):,.1f}." if val else "."))
+    if (folder / "curves.png").is_file():
+        s.images.append(("decoder training loss and validation perplexity", folder / "curves.png"))
+    if (folder / "expert_load.png").is_file():
+        s.images.append(("each expert's share of its layer's tokens at the end", folder / "expert_load.png"))
+    return [s]
 
 
 def environment_section(timings_file: Path, started: float) -> Section:
@@ -287,15 +318,15 @@ def render_html(title: str, summary: list[str], sections: list[Section]) -> str:
 def run(config: ReportConfig, force: bool = False) -> Path:
     """Gather what the run's stages wrote into OUTPUT/index.html and OUTPUT/report.md. Always rebuilt:
     it is seconds, and the stages behind it may have changed."""
+    from hebrew_lm.stages import STAGES
+
     out = Path(config.output_dir)
     started = time.time()
-    corpus = corpus_section(Path(config.corpus_dir))
-    tokenizer = tokenizer_section(Path(config.tokenizer_dir))
-    pretrain = pretrain_section(Path(config.pretrain_dir))
-    results, errors, summary = finetune_sections(Path(config.finetune_dir))
-    environment = environment_section(Path(config.timings), started)
-    sections = [corpus, tokenizer, pretrain, results, errors, environment]
-    summary = [line for sec in (corpus, tokenizer, pretrain) for line in sec.summary] + summary
+    reported = [STAGES[name] for name in config.stages if STAGES[name].report]
+    sections = [section for stage in reported
+                for section in globals()[stage.report](Path(getattr(config, f"{stage.name}_dir")))]
+    summary = [line for section in sections for line in section.summary]
+    sections.append(environment_section(Path(config.timings), started))
 
     # The report is always rebuilt, but only inside a folder the report stage provably made.
     clear_owned_dir(out, "report", "rebuilding the report")
@@ -309,8 +340,8 @@ def run(config: ReportConfig, force: bool = False) -> Path:
     atomic_write_text(out / "report.md", render_markdown(config.title, summary, sections, images))
     atomic_write_text(out / "index.html", render_html(config.title, summary, sections))
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
-    fingerprints = {k: read_success(Path(getattr(config, k))).get("fingerprint") if is_finished(Path(getattr(config, k))) else None
-                    for k in ("corpus_dir", "tokenizer_dir", "pretrain_dir", "finetune_dir")}
+    folders = {f"{stage.name}_dir": Path(getattr(config, f"{stage.name}_dir")) for stage in reported}
+    fingerprints = {k: read_success(f).get("fingerprint") if is_finished(f) else None for k, f in folders.items()}
     mark_success(out, "", stage="report", inputs=fingerprints)
     log.info("report: -> %s", out / "index.html")
     return out

@@ -1,6 +1,6 @@
-"""The stage registry: each stage declared once, with its config section, CLI verb, run function, help
-and plan entry. `cli` builds its subcommands and `run` from it, `config` resolves presets against it,
-`plan` prints each listed stage's entry. Adding a stage is adding one `Stage` here.
+"""The stage registry: each stage declared once, with its config section, CLI verb, run function, help,
+plan entry and report section. `cli` builds its subcommands and `run` from it, `config` resolves presets
+against it, `plan` prints each listed stage's entry, `report` writes each listed stage's section. Adding a stage is adding one `Stage` here.
 
     STAGES["corpus"].command          # "corpus build"
     STAGES["pretrain"].run(config)    # imports hebrew_lm.mlm.train and runs it
@@ -37,6 +37,8 @@ class Stage:
     """Flags alone are enough (no preset file needed)."""
     plan: str = ""
     """The function in `hebrew_lm.plan` that says what the stage will do and cost."""
+    report: str = ""
+    """The function in `hebrew_lm.report` that turns the stage's folder into report sections."""
 
     def run(self, config, force: bool = False) -> Path:
         return importlib.import_module(self.runner).run(config, force=force)
@@ -59,6 +61,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         group_help='the corpus stage: build a clean, deduplicated Hebrew corpus',
         plan="corpus_plan",
+        report="corpus_section",
     ),
     Stage(
         "tokenizer", TokenizerConfig, "tokenizer train", "hebrew_lm.tokenizer.train",
@@ -75,6 +78,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         group_help='the tokenizer stage: train a Hebrew byte-level BPE, audit tokenizers',
         plan="tokenizer_plan",
+        report="tokenizer_section",
     ),
     Stage(
         "pretrain", PretrainConfig, "pretrain", "hebrew_lm.mlm.train",
@@ -90,6 +94,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         distributed=True,
         plan="pretrain_plan",
+        report="pretrain_section",
     ),
     Stage(
         "finetune", FinetuneConfig, "finetune", "hebrew_lm.finetune.stage",
@@ -111,15 +116,17 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         config_optional=True,
         plan="finetune_plan",
+        report="finetune_sections",
     ),
     Stage(
         "report", ReportConfig, "report", "hebrew_lm.report",
         "gather a run's outputs into one HTML page and a Markdown report",
         'Write RUN_DIR/report/index.html (one self-contained file: images inlined, opens in any browser with '
-        'no server) and report.md: corpus statistics and drop reasons, the tokenizer audit, pretraining '
-        "curves, the fine-tuning results in the paper's layout with pretrained against random init, the error"
-        ' analysis, and the environment (package versions, hardware, wall time per stage). Stages that have '
-        'not run are said so.',
+        "no server) and report.md, a section for each of the preset's stages: corpus statistics and drop "
+        "reasons, the tokenizer audit, pretraining curves, the fine-tuning results in the paper's layout with "
+        'pretrained against random init and the error analysis, the decoder\'s curves and expert load; then '
+        'the environment (package versions, hardware, wall time per stage). Stages that have not run are '
+        'said so.',
         examples=(
             'hebrew-lm report configs/tiny.yaml',
             'hebrew-lm run configs/tiny.yaml --from report',
@@ -144,6 +151,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         group_help='the decoder stage: pretrain a mixture-of-experts causal LM',
         distributed=True,
         plan="decoder_plan",
+        report="decoder_section",
     ),
 )}
 STAGE_CONFIGS: dict[str, type] = {name: s.config for name, s in STAGES.items()}
