@@ -162,7 +162,7 @@ def english_run(tmp_path_factory):
     lines = [" ".join(rng.sample(s.split(), len(s.split()))) for s in ENGLISH for _ in range(40)]
     (root / "en.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "p.yaml").write_text(
-        f"run_dir: {root / 'run'}\nstages: [corpus, tokenizer, decoder]\n"
+        f"run_dir: {root / 'run'}\nstages: [corpus, tokenizer, decoder, report]\n"
         f"corpus:\n  inputs: [{root / 'en.txt'}]\n  min_hebrew_ratio: 0.0\n  num_workers: 1\n  near_dedup: false\n"
         f"  validation_fraction: 0.1\n"
         "tokenizer:\n  vocab_size: 400\n  audit: false\n"
@@ -195,6 +195,19 @@ def test_decoder_stage_exports_a_model_that_pipeline_generates_from(english_run)
                                                                      do_sample=False)[0]["generated_text"]
     assert text.startswith("All the world") and len(text) > len("All the world")
     assert "text-generation" in (out / "model" / "README.md").read_text()
+
+
+def test_the_report_of_a_decoder_run_has_its_sections_and_only_its_stages(english_run):
+    md = (english_run / "report" / "report.md").read_text(encoding="utf-8")
+    assert [line for line in md.splitlines() if line.startswith("## ")] == ["## Corpus", "## Tokenizer", "## Decoder",
+                                                                              "## Environment"]
+    assert "Pretraining" not in md and "Fine-tuning" not in md  # not stages of this run
+    assert "active per token" in md and "router correction bias, rate 0.001" in md
+    assert "- Decoder: " in md and "validation perplexity" in md
+    images = sorted(p.name for p in (english_run / "report" / "img").iterdir())
+    assert "decoder-expert_load.png" in images and "decoder-curves.png" in images
+    html = (english_run / "report" / "index.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(images)
 
 
 def test_decoder_rerun_is_a_noop_and_its_documents_end_with_the_tokenizers_eos(english_run, caplog):
@@ -262,3 +275,133 @@ def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(eng
     assert biases and all(one[k].abs().sum() > 0 for k in biases)  # the routers moved, alike on both processes
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-5), name
+
+
+def test_length_bucketed_stream_groups_lengths_and_still_sees_every_piece_once_an_epoch():
+    import numpy as np
+
+    from hebrew_lm.tokens.stream import SequenceStream
+
+    lengths = np.random.default_rng(0).integers(2, 257, size=1000)
+    batch = 16
+
+    def spreads(stream, epoch_count):
+        # read the stream the way the engine does, one global batch at a time from position 0
+        seen, spread = [], []
+        for position in range(0, epoch_count * 1000 - batch, batch):
+            idx = stream.indices(position, batch)
+            seen.extend(idx)
+            spread.append(int(lengths[idx].max() - lengths[idx].min()))
+        return seen, spread
+
+    bucketed, bucketed_spread = spreads(SequenceStream(1000, 3, lengths, batch), 3)
+    plain, plain_spread = spreads(SequenceStream(1000, 3), 3)
+    assert sorted(bucketed[:1000]) == list(range(1000)) and sorted(bucketed[1000:2000]) == list(range(1000))
+    # 1000 is not a multiple of 16: the later epochs' batches must line up with their length groups too
+    for epoch in range(3):
+        epoch_batches = bucketed_spread[epoch * 62 + 1 : (epoch + 1) * 62 - 1]
+        assert np.median(epoch_batches) < np.median(plain_spread) / 5
+    assert bucketed[:1000] != sorted(bucketed[:1000], key=lambda i: -lengths[i])  # batches still shuffled
+    assert SequenceStream(1000, 3, lengths, batch).indices(4000, 32) == SequenceStream(1000, 3, lengths, batch).indices(4000, 32)
+    assert plain == spreads(SequenceStream(1000, 3), 3)[0]
+
+
+def tiny_qwen3_moe(tmp_path, vocab=400):
+    from transformers import AutoModelForCausalLM, Qwen3MoeConfig
+
+    config = Qwen3MoeConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,
+                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                            num_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.05,
+                            max_position_embeddings=128, bos_token_id=0, eos_token_id=2, pad_token_id=1)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(tmp_path / "qwen3-moe")
+    return model, tmp_path / "qwen3-moe"
+
+
+def test_a_family_with_an_aux_loss_gets_it_added_exactly_as_transformers_computes_it(tmp_path):
+    model, _ = tiny_qwen3_moe(tmp_path)
+    objective = CausalLMObjective(model, chunk_tokens=5).train()
+    ids = torch.randint(5, 400, (3, 12), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    mask[2, 4:] = 0
+    labels = ids.masked_fill(mask == 0, -100)
+    stock = model(input_ids=ids, attention_mask=mask, labels=labels, output_router_logits=True)
+    assert stock.aux_loss > 0 and objective.aux_loss_coef == 0.05
+    assert torch.allclose(objective(ids, mask), stock.loss, atol=1e-5)
+    stats = objective.after_step()  # load counted from the family's own routers, over real tokens only
+    assert len(objective.last_load) == 2 and stats["max_over_mean_load"] >= 1.0
+    assert "auxiliary load-balancing loss, coefficient 0.05" == objective.balancing()
+
+
+def test_continued_pretraining_of_another_family_through_init_from(english_run, tmp_path):
+    import json
+
+    import yaml
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.cli import main
+
+    _, base = tiny_qwen3_moe(tmp_path)
+    preset = tmp_path / "cpt.yaml"
+    preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "cpt"), "decoder": {
+        "corpus_dir": str(english_run / "corpus"), "tokenizer_dir": str(english_run / "tokenizer"),
+        "cache_dir": str(english_run / "cache"), "init_from": str(base), "max_seq_len": 32, "global_batch_size": 4,
+        "micro_batch_size": 2, "max_steps": 3, "warmup_steps": 1, "learning_rate": 3e-3, "eval_every": 3,
+        "eval_batches": 1, "checkpoint_every": 3, "log_every": 1}}))
+    assert main(["decoder", "pretrain", str(preset)]) == 0
+    out = tmp_path / "cpt" / "decoder"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["balancing"].startswith("auxiliary load-balancing loss") and stats["steps"] == 3
+    assert stats["active_parameters"] < stats["parameters"]
+    assert len(json.loads((out / "expert_load.json").read_text())) == 2
+    loaded = AutoModelForCausalLM.from_pretrained(str(out / "model"))
+    before = AutoModelForCausalLM.from_pretrained(str(base))
+    assert loaded.config.model_type == "qwen3_moe"
+    assert not torch.equal(loaded.model.embed_tokens.weight, before.model.embed_tokens.weight)  # it trained
+
+
+@pytest.mark.slow
+def test_killed_decoder_run_resumes_with_the_exact_same_losses_and_router_bias(english_run, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from safetensors.torch import load_file
+
+    def config(name):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name), "decoder": {
+            "corpus_dir": str(english_run / "corpus"), "tokenizer_dir": str(english_run / "tokenizer"),
+            "cache_dir": str(english_run / "cache"), "output_dir": str(tmp_path / name / "decoder"), "max_seq_len": 32,
+            "global_batch_size": 4, "micro_batch_size": 2, "max_steps": 24, "warmup_steps": 2,
+            "learning_rate": 3e-3, "eval_every": 100, "checkpoint_every": 4, "log_every": 1}}))
+        return path
+
+    def losses(out):
+        return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+
+    cmd = [sys.executable, "-m", "hebrew_lm", "decoder", "pretrain"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd + [str(config("straight"))], check=True, capture_output=True, env=env)
+    killed, out = config("killed"), tmp_path / "killed" / "decoder"
+    proc = subprocess.Popen(cmd + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoints" / "ckpt-00000008").exists():
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "_SUCCESS").exists()
+    subprocess.run(cmd + [str(killed)], check=True, capture_output=True, env=env)
+    assert losses(out) == losses(tmp_path / "straight" / "decoder")  # bit for bit, bucketed stream included
+    one = load_file(str(tmp_path / "straight" / "decoder" / "model" / "model.safetensors"))
+    two = load_file(str(out / "model" / "model.safetensors"))
+    biases = [k for k in one if k.endswith("e_score_correction_bias")]
+    assert biases and all(torch.equal(one[k], two[k]) for k in one)
