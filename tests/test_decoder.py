@@ -46,6 +46,27 @@ def test_chunked_loss_equals_the_stock_loss(chunk_tokens):
     assert ours.item() == pytest.approx(stock.item(), rel=1e-5)
 
 
+
+def test_chunked_loss_has_the_stock_gradients_and_never_keeps_the_whole_logits():
+    from torch.autograd.graph import saved_tensors_hooks
+
+    model = tiny(vocab=5000)
+    ids = torch.randint(5, 5000, (2, 64))
+    model(input_ids=ids, labels=ids).loss.backward()
+    stock = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    hidden = model.model(input_ids=ids).last_hidden_state
+    kept = []  # every tensor autograd keeps for the loss's backward pass (all of them live until it runs)
+    with saved_tensors_hooks(lambda t: kept.append(t.numel()) or t, lambda t: t):
+        loss = chunked_causal_lm_loss(hidden, model.lm_head, ids, None, chunk_tokens=16)
+    loss.backward()
+    for name, p in model.named_parameters():
+        if name in stock:
+            assert torch.allclose(p.grad, stock[name], atol=1e-6, rtol=1e-4), name
+    # the whole logits are 2 x 63 x 5000 values: all that is kept together is a small part of that
+    assert sum(kept) < 2 * 63 * 5000 / 4
+
+
 def test_a_document_sees_the_same_logits_alone_and_in_a_padded_batch():
     model = tiny()
     short, long = torch.randint(5, 300, (1, 9)), torch.randint(5, 300, (1, 20))

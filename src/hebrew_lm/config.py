@@ -342,8 +342,8 @@ class DecoderConfig(CorpusTrainingConfig):
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "decoder", "cache_dir": "cache"}
 
-    model: Literal["decoder-tiny", "decoder-small", "dense-tiny", "dense-tiny-wide", "hebatron"] = "decoder-tiny"
-    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
+    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "hebatron"] = "decoder-tiny"
+    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
     init_from: str = ""
     """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
     max_seq_len: int = bounded("[8, 1000000]", 1024)

@@ -33,6 +33,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                           head_dim=64, mamba_num_heads=12, mamba_head_dim=64, ssm_state_size=32, n_groups=2,
                           n_routed_experts=32, num_experts_per_tok=4, moe_intermediate_size=256,
                           moe_shared_expert_intermediate_size=512, intermediate_size=1536),
+    # About 1B active parameters (1.07B of 3.5B at vocabulary 131,072): the GPU benchmark's MoE, with
+    # Nemotron-3 Nano's proportions (64 experts top-6 + 1 shared, 24 layers) at a width one GPU trains.
+    "decoder-1b": dict(pattern="MEMEM*EMEMEM*EMEMEM*EME", hidden_size=2048, num_attention_heads=16,
+                       num_key_value_heads=2, head_dim=128, mamba_num_heads=32, mamba_head_dim=64, ssm_state_size=128,
+                       n_groups=8, n_routed_experts=64, num_experts_per_tok=6, moe_intermediate_size=1024,
+                       moe_shared_expert_intermediate_size=2048, intermediate_size=4096),
     # decoder-tiny with each MoE layer replaced by a dense MLP of the same active width (2 experts of
     # 128 + the shared 256 = 512): the same active parameters per token, for MoE-against-dense comparisons.
     "dense-tiny": {**_TINY, "pattern": "M-M*-M"},

@@ -20,23 +20,37 @@ import sys
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Module, input_ids: torch.Tensor,
                            attention_mask: torch.Tensor | None, chunk_tokens: int) -> torch.Tensor:
     """Mean next-token cross-entropy over real (unpadded) positions, projecting `chunk_tokens` positions
-    onto the vocabulary at a time. hidden: B,T,H; input_ids and attention_mask: B,T."""
+    onto the vocabulary at a time. hidden: B,T,H; input_ids and attention_mask: B,T.
+
+    In training each chunk's logits are recomputed in the backward pass (activation checkpointing) rather
+    than kept: cross-entropy saves its input for backward, so without it every chunk's logits would be
+    held until then and the whole [batch, sequence, vocabulary] tensor would exist after all."""
     labels = input_ids[:, 1:]  # B,T-1: position t predicts token t+1
     valid = torch.ones_like(labels, dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
     hidden = hidden[:, :-1]
     total = hidden.new_zeros((), dtype=torch.float32)
     count = valid.sum()
     rows = max(1, chunk_tokens // max(1, hidden.shape[0]))  # sequence positions per chunk
+    recompute = torch.is_grad_enabled() and hidden.requires_grad
     for start in range(0, hidden.shape[1], rows):
-        logits = lm_head(hidden[:, start : start + rows]).float()  # B,rows,V
-        loss = F.cross_entropy(logits.flatten(0, 1), labels[:, start : start + rows].flatten(), reduction="none")
-        total = total + (loss * valid[:, start : start + rows].flatten()).sum()
+        part = (hidden[:, start : start + rows], labels[:, start : start + rows], valid[:, start : start + rows])
+        if recompute:
+            total = total + torch.utils.checkpoint.checkpoint(_chunk_loss_sum, lm_head, *part, use_reentrant=False)
+        else:
+            total = total + _chunk_loss_sum(lm_head, *part)
     return total / count.clamp(min=1)
+
+
+def _chunk_loss_sum(lm_head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    logits = lm_head(hidden).float()  # B,rows,V
+    loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    return (loss * valid.flatten()).sum()
 
 
 class CausalLMObjective(torch.nn.Module):
