@@ -350,8 +350,8 @@ class DecoderConfig(CorpusTrainingConfig):
     """Tokens per training sequence at most: a longer document is cut into pieces; shorter ones are padded, never packed together (documents must not attend to each other)."""
     length_bucketing: bool = True
     """Give each step pieces of about one length (shuffled windows sorted by length), so padding them to the longest costs little; false: plain shuffle."""
-    chunk_tokens: int = bounded("[1, inf)", 2048)
-    """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole."""
+    chunk_tokens: int = bounded("[0, inf)", 0)
+    """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole; 0: as many as make 256 MiB of fp32 logits (512 at vocabulary 131,072)."""
     balance_rate: float = bounded("[0, 1]", 1e-3)
     """MoE routers with a correction bias (NemotronH): after each step, each expert's bias moves by this toward an equal share of tokens (aux-loss-free balancing; Megatron's default 1e-3); 0 turns it off."""
 

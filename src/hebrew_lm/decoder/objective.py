@@ -20,46 +20,66 @@ import sys
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint
 
 
-def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Module, input_ids: torch.Tensor,
+def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Linear, input_ids: torch.Tensor,
                            attention_mask: torch.Tensor | None, chunk_tokens: int) -> torch.Tensor:
     """Mean next-token cross-entropy over real (unpadded) positions, projecting `chunk_tokens` positions
-    onto the vocabulary at a time. hidden: B,T,H; input_ids and attention_mask: B,T.
-
-    In training each chunk's logits are recomputed in the backward pass (activation checkpointing) rather
-    than kept: cross-entropy saves its input for backward, so without it every chunk's logits would be
-    held until then and the whole [batch, sequence, vocabulary] tensor would exist after all."""
+    onto the vocabulary at a time (`LinearCrossEntropy`). hidden: B,T,H; input_ids and attention_mask: B,T."""
     labels = input_ids[:, 1:]  # B,T-1: position t predicts token t+1
     valid = torch.ones_like(labels, dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
-    hidden = hidden[:, :-1]
-    total = hidden.new_zeros((), dtype=torch.float32)
-    count = valid.sum()
-    rows = max(1, chunk_tokens // max(1, hidden.shape[0]))  # sequence positions per chunk
-    recompute = torch.is_grad_enabled() and hidden.requires_grad
-    for start in range(0, hidden.shape[1], rows):
-        part = (hidden[:, start : start + rows], labels[:, start : start + rows], valid[:, start : start + rows])
-        if recompute:
-            total = total + torch.utils.checkpoint.checkpoint(_chunk_loss_sum, lm_head, *part, use_reentrant=False)
-        else:
-            total = total + _chunk_loss_sum(lm_head, *part)
-    return total / count.clamp(min=1)
+    total = LinearCrossEntropy.apply(hidden[:, :-1][valid], lm_head.weight, lm_head.bias, labels[valid], chunk_tokens)
+    return total / valid.sum().clamp(min=1)
 
 
-def _chunk_loss_sum(lm_head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    logits = lm_head(hidden).float()  # B,rows,V
-    loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-    return (loss * valid.flatten()).sum()
+class LinearCrossEntropy(torch.autograd.Function):
+    """sum(cross_entropy(hidden @ weight.T + bias, labels)) over N positions, `chunk` positions at a time,
+    each chunk's gradients taken in the forward pass, so no chunk's logits outlive it (the fused linear
+    cross-entropy of Liger and torchtune). Plain chunking is not enough: cross-entropy keeps its input for
+    backward, so every chunk's logits would live until then and the whole [N, vocabulary] tensor with them.
+    Gradients come out of the forward pass at the cost of holding one weight-sized gradient buffer."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, labels, chunk: int):
+        want_grad = any(ctx.needs_input_grad[:3])
+        grad_hidden = torch.empty_like(hidden) if want_grad else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_grad else None
+        grad_bias = torch.zeros_like(bias, dtype=torch.float32) if want_grad and bias is not None else None
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, hidden.shape[0], chunk):
+            h, y = hidden[start : start + chunk], labels[start : start + chunk]
+            logits = F.linear(h, weight, bias).float()  # chunk,V
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
+            if want_grad:  # d(sum of losses)/d(logits) = softmax - one-hot; matmuls in autocast's precision
+                g = torch.exp(logits - lse[:, None])
+                g[torch.arange(len(y), device=y.device), y] -= 1
+                grad_hidden[start : start + chunk] = g @ weight
+                grad_weight += (g.T @ h).float()
+                if grad_bias is not None:
+                    grad_bias += g.sum(0)
+        ctx.weight_dtype = weight.dtype
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
+        return (grad_hidden * grad_total, (grad_weight * grad_total).to(ctx.weight_dtype),
+                None if grad_bias is None else (grad_bias * grad_total).to(ctx.weight_dtype), None, None)
 
 
 class CausalLMObjective(torch.nn.Module):
     """A causal LM with `chunked_causal_lm_loss` as its forward, for the engine (DDP, FSDP, compile)."""
 
-    def __init__(self, model, chunk_tokens: int = 2048, balance_rate: float = 1e-3) -> None:
+    def __init__(self, model, chunk_tokens: int = 0, balance_rate: float = 1e-3) -> None:
         super().__init__()
         self.model = model
-        self.chunk_tokens = chunk_tokens
+        if not isinstance(model.lm_head, torch.nn.Linear) or getattr(model.config, "final_logit_softcapping", None):
+            raise ValueError(f"{type(model).__name__}: the causal-LM loss needs a plain linear output head "
+                             "(no logit soft-capping or scaling)")
+        # 0: chunks of 256 MiB of fp32 logits (2**26 values)
+        self.chunk_tokens = chunk_tokens or max(64, 2**26 // model.lm_head.out_features)
         self.balance_rate = balance_rate
         self.tied_keys = ("lm_head.weight",) if getattr(model.config, "tie_word_embeddings", False) else ()
         # A router (NemotronH, Qwen3-MoE, OLMoE, Mixtral alike) has `top_k` and returns (logits, weights, expert indices).
