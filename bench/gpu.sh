@@ -14,13 +14,18 @@ py=${PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=python3
 hebrew_lm=("$py" -m hebrew_lm)
 if "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-  device=cuda; precision=bf16; enc_steps=40; dec_steps=200; presets=base; seq=512; batch=32
+  device=cuda; precision=bf16; enc_steps=40; dec_steps=100; presets=base; seq=512; batch=32
+  gpu_presets="decoder-small decoder-1b"; gpu_args=(--vocab 131072 --seq 2048 --batch 16 --steps 10)
 else
   device=cpu; precision=fp32; enc_steps=12; dec_steps=4; presets=tiny; seq=64; batch=4
+  gpu_presets="decoder-tiny"; gpu_args=(--vocab 8000 --seq 256 --batch 4 --steps 2 --warmup 1)
 fi
 
+budget=${BUDGET_S:-570}  # the whole script stays under 10 minutes: a step gets what is left, at most its limit
 step() {  # step TITLE SECONDS COMMAND...: run it, append its output and exit status to the results
   local title=$1 limit=$2; shift 2
+  (( limit > budget - SECONDS )) && limit=$((budget - SECONDS))
+  if (( limit < 10 )); then echo -e "\n## $title\n\nskipped: the 10-minute budget is spent" >> "$results"; return; fi
   { echo; echo "## $title"; echo; echo '```'; echo "\$ $*"; } >> "$results"
   local started=$SECONDS
   timeout "$limit" "$@" >> "$results" 2>&1
@@ -29,22 +34,15 @@ step() {  # step TITLE SECONDS COMMAND...: run it, append its output and exit st
 }
 
 { echo "# hebrew-lm GPU check ($(date -u +%Y-%m-%dT%H:%MZ), device $device)"; } > "$results"
-step "environment" 60 bash -c "nvidia-smi || true; $py -c 'import torch, transformers; print(torch.__version__, torch.version.cuda, transformers.__version__, torch.cuda.is_available())'"
+step "environment" 30 bash -c "nvidia-smi || true; $py -c 'import torch, transformers; print(torch.__version__, torch.version.cuda, transformers.__version__, torch.cuda.is_available())'"
 if [ -d bench/_wheels ]; then
-  step "kernels from carried wheels" 120 "$py" -m pip install --no-index --find-links bench/_wheels mamba-ssm causal-conv1d
+  step "kernels from carried wheels" 90 "$py" -m pip install --no-index --find-links bench/_wheels mamba-ssm causal-conv1d
 else
   echo -e "\nNo bench/_wheels: the decoder runs on transformers' pure-PyTorch Mamba path." >> "$results"
 fi
-# 1. The encoder's base preset in bf16: tokens/s and MFU against the measured matmul peak (issue 4's leftover).
-step "encoder data (vocab 52k)" 240 "${hebrew_lm[@]}" -q run bench/configs/vocab52k.yaml
-step "encoder pretraining, $presets, $precision" 180 "$py" bench/pretrain.py --device "$device" --precision "$precision" \
-  --presets "$presets" --seq "$seq" --batch "$batch" --steps "$enc_steps" --run-dirs runs/vocab52k --no-write
-# 2. The decoder on the engine: MoE against dense, balancing on and off, training and generation tokens/s.
-step "decoder data (English)" 120 "${hebrew_lm[@]}" -q run configs/tiny-decoder.yaml --until tokenizer
-step "decoder benchmark" 240 "$py" bench/decoder.py --device "$device" --steps "$dec_steps"
-# 3. The mixed-precision tests that skip without CUDA, and one NCCL process group with DDP.
-step "gpu tests" 120 "$py" -m pytest -q -m gpu tests/test_pretrain.py
-step "DDP smoke ($([ $device = cuda ] && echo nccl || echo gloo))" 60 "$py" -c "
+# 1. One NCCL process group with DDP (seconds), then the decoder on CUDA: decoder-small and a ~1B-active
+#    MoE, tokens/s and MFU, bucketed padding against packed varlen rows.
+step "DDP smoke ($([ $device = cuda ] && echo nccl || echo gloo))" 30 "$py" -c "
 import os, torch, torch.distributed as dist
 os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT='29531')
 cuda = torch.cuda.is_available()
@@ -54,4 +52,14 @@ model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(64, 64).to(dev
 loss = model(torch.randn(8, 64, device=dev)).square().mean(); loss.backward()
 print('backend', dist.get_backend(), 'loss', float(loss), 'grad norm', float(model.module.weight.grad.norm()))
 dist.destroy_process_group()"
+step "decoder data (English)" 60 "${hebrew_lm[@]}" -q run configs/tiny-decoder.yaml --until tokenizer
+step "decoder throughput and MFU" 180 "$py" bench/decoder_gpu.py --presets $gpu_presets "${gpu_args[@]}"
+# 2. The encoder's base preset in bf16: tokens/s and MFU against the measured matmul peak (issue 4's leftover).
+step "encoder data (vocab 52k)" 120 "${hebrew_lm[@]}" -q run bench/configs/vocab52k.yaml
+step "encoder pretraining, $presets, $precision" 120 "$py" bench/pretrain.py --device "$device" --precision "$precision" \
+  --presets "$presets" --seq "$seq" --batch "$batch" --steps "$enc_steps" --run-dirs runs/vocab52k --no-write
+# 3. The decoder's model table on CUDA (MoE against dense, balancing and bucketing on and off), and the
+#    mixed-precision tests that skip without CUDA.
+step "decoder benchmark" 120 "$py" bench/decoder.py --device "$device" --steps "$dec_steps" --only models
+step "gpu tests" 60 "$py" -m pytest -q -m gpu tests/test_pretrain.py
 echo "results: $results"
