@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from hebrew_lm import __version__
 from hebrew_lm.config import flat_fields, load_preset, stage_config
-from hebrew_lm.stages import STAGE_CONFIGS, STAGES, Stage
+from hebrew_lm.stages import STAGE_CONFIGS, STAGES, Stage, stage_of
 from hebrew_lm.runs import is_finished, setup_logging
 
 log = logging.getLogger("hebrew_lm")
@@ -117,12 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: hebrew-lm run configs/tiny.yaml --corpus.validation_fraction 0.05",
     )
     run.add_argument("config", help="preset YAML file, e.g. configs/tiny.yaml")
-    run.add_argument("--force", nargs="+", default=[], metavar="STAGE", choices=list(STAGE_CONFIGS),
-                     help="rebuild these stages even if they finished")
-    run.add_argument("--from", dest="from_stage", metavar="STAGE", choices=list(STAGE_CONFIGS),
-                     help="start at this stage (the ones before must be finished)")
-    run.add_argument("--until", dest="until_stage", metavar="STAGE", choices=list(STAGE_CONFIGS),
-                     help="stop after this stage")
+    run.add_argument("--force", nargs="+", default=[], metavar="STAGE",
+                     help="rebuild these stages (names from the preset's `stages`) even if they finished")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE",
+                     help="start at this stage of the preset's `stages` (the ones before must be finished)")
+    run.add_argument("--until", dest="until_stage", metavar="STAGE", help="stop after this stage")
     for stage, cls in STAGE_CONFIGS.items():
         add_config_flags(run, cls, prefix=f"{stage}.")
 
@@ -237,21 +236,24 @@ def main(argv: list[str] | None = None) -> int:
             preset = load_preset(args.config)
             world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
             stages = _selected_stages(preset["stages"], args.from_stage, args.until_stage)
-            first_distributed = next((i for i, s in enumerate(stages) if STAGES[s].distributed), len(stages))
+            if set(args.force) - set(preset["stages"]):
+                raise ValueError(f"--force {' '.join(sorted(set(args.force) - set(preset['stages'])))}: this preset's "
+                                 f"stages are {', '.join(preset['stages'])}")
+            first_distributed = next((i for i, s in enumerate(stages) if stage_of(preset, s).distributed), len(stages))
             for i, stage in enumerate(stages):
                 config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
-                if world > 1 and not STAGES[stage].distributed and i > first_distributed:
+                if world > 1 and not stage_of(preset, stage).distributed and i > first_distributed:
                     # Evaluation and the report run in one process after training, not once per process.
                     if rank == 0:
                         log.info("%s: not under torchrun; when training is done, run `hebrew-lm run %s --from %s`",
                                  stage, args.config, stage)
                     break
-                if world > 1 and not STAGES[stage].distributed:
+                if world > 1 and not stage_of(preset, stage).distributed:
                     # Under torchrun only the training stages run on every process; the data stages must
                     # be finished already, or every process would build them into one folder at once.
                     if not is_finished(config.output_dir):
-                        first = [f"hebrew-lm {STAGES[s].command} {args.config}"
-                                 for s in preset["stages"] if not STAGES[s].distributed]
+                        first = [f"hebrew-lm {stage_of(preset, s).command} {args.config}"
+                                 for s in preset["stages"] if not stage_of(preset, s).distributed]
                         raise ValueError(
                             f"under torchrun the {stage} stage must be finished first; run the data stages in one "
                             f"process ({'; '.join(first)}), then launch torchrun again"
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 marker = Path(config.output_dir) / "_SUCCESS"
                 before = marker.stat().st_mtime_ns if marker.is_file() else None
                 started = time.time()
-                out = STAGES[stage].run(config, force=stage in args.force)
+                out = stage_of(preset, stage).run(config, force=stage in args.force)
                 if rank == 0:
                     if preset.get("run_dir") and marker.is_file() and marker.stat().st_mtime_ns != before:
                         _record_timing(Path(preset["run_dir"]), stage, time.time() - started)

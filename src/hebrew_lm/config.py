@@ -357,6 +357,63 @@ class DecoderConfig(CorpusTrainingConfig):
 
 
 @dataclass
+class PhaseSpec:
+    """One curriculum phase: which Hebrew documents it trains on, for what share of the steps, with how much anchor text."""
+
+    name: str
+    """A name for logs, metrics and the report (e.g. formal, general, hard)."""
+    share: float = bounded("(0, 1]", 1.0)
+    """This phase's share of the run's steps (the shares of all phases are normalized to sum to 1)."""
+    sources: list[str] = field(default_factory=list)
+    """Documents whose corpus `source` is one of these (e.g. embedded:htb-train); empty: any source."""
+    difficulty: str = ""
+    """A difficulty scorer (compression_ratio, lexical_diversity, mean_word_length, rare_word_rate) whose quantile range picks this phase's documents; empty: no difficulty filter."""
+    quantiles: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    """[low, high): the documents whose `difficulty` score lies in these quantiles of the corpus (0.0 to 1.0)."""
+    anchor_share: float = bounded("[-1, 1)", -1.0)
+    """Share of each batch drawn from the anchor corpus in this phase; -1: the stage's anchor_share."""
+
+    def __post_init__(self) -> None:
+        from hebrew_lm.cpt.difficulty import ALL_SCORERS
+
+        if self.difficulty and self.difficulty not in ALL_SCORERS:
+            raise ValueError(f"phase {self.name!r}: difficulty must be one of {list(ALL_SCORERS)}, got {self.difficulty!r}")
+        if len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1:
+            raise ValueError(f"phase {self.name!r}: quantiles must be [low, high) with 0 <= low < high <= 1, got {self.quantiles}")
+        check_ranges(self, f"phase {self.name!r}")
+
+
+@dataclass
+class CptConfig(DecoderConfig):
+    """`hebrew-lm cpt`: a base causal LM + a Hebrew corpus + an anchor corpus -> the base continued on Hebrew in easy-to-hard phases, with anchor text in every batch (a Hugging Face folder)."""
+
+    SECTION: typing.ClassVar[str] = "cpt"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "corpus_dir": "hebrew_corpus", "anchor_corpus_dir": "corpus", "init_from": "decoder/model",
+        "tokenizer_dir": "decoder/model", "output_dir": "cpt", "cache_dir": "cache"}
+
+    anchor_corpus_dir: str = ""
+    """A finished corpus stage folder in the base's own language, mixed into every batch against forgetting and measured for it (default: RUN_DIR/corpus); its validation loss is logged even with anchor_share 0."""
+    phases: list[PhaseSpec] = field(default_factory=lambda: [PhaseSpec("all")])
+    """The curriculum, easy to hard: each phase's name, share of the steps, document selection (sources and/or a difficulty quantile range) and anchor share."""
+    curriculum: Literal["ordered", "reversed", "shuffled"] = "ordered"
+    """ordered: the phases as listed; reversed: the last first (the ablation of the order); shuffled: no phases, every phase's documents mixed from the start."""
+    anchor_share: float = bounded("[0, 1)", 0.25)
+    """Share of every batch drawn from the anchor corpus (published points: DictaLM 2.0 50%, DictaLM 3.0 25%, Swallow about 10%)."""
+    schedule: Literal["decay", "wsd"] = "decay"
+    """decay: re-warm to the peak rate, then decay over the whole run (Ibrahim et al. 2024); wsd: warmup, a stable rate through the phases, and a linear decay over the last decay_fraction of the steps."""
+    decay_fraction: float = bounded("(0, 1]", 0.2)
+    """wsd: the share of the steps over which the rate falls to 0."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.init_from:
+            raise ValueError("cpt.init_from: continued pretraining needs a base model folder")
+        if (self.anchor_share > 0 or any(p.anchor_share > 0 for p in self.phases)) and not self.anchor_corpus_dir:
+            raise ValueError("cpt.anchor_corpus_dir: an anchor share above 0 needs an anchor corpus")
+
+
+@dataclass
 class TaskSpec:
     """One fine-tuning task. In YAML either a bare name (`nemo`) or a mapping."""
 
@@ -460,7 +517,7 @@ class ReportConfig:
 
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
-        "decoder_dir": "decoder", "timings": "timings.json", "output_dir": "report"}
+        "decoder_dir": "decoder", "cpt_dir": "cpt", "timings": "timings.json", "output_dir": "report"}
 
     output_dir: str
     """Folder for index.html (one file, images inlined) and report.md with its images (default: RUN_DIR/report)."""
@@ -474,6 +531,8 @@ class ReportConfig:
     """The finetune stage's folder (default: RUN_DIR/finetune)."""
     decoder_dir: str = ""
     """The decoder stage's folder (default: RUN_DIR/decoder)."""
+    cpt_dir: str = ""
+    """The curriculum stage's folder (default: RUN_DIR/cpt)."""
     stages: list[str] = field(default_factory=list)
     """The stages to report, in order (default: the preset's `stages`; with no preset, the encoder track's)."""
     timings: str = ""
@@ -696,16 +755,24 @@ def load_preset(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: a preset must be a mapping with run_dir, stages and one section per stage")
     from hebrew_lm.stages import DEFAULT_STAGES, STAGE_CONFIGS  # the registry imports this module's classes
 
-    unknown = set(data) - {"run_dir", "stages", "description"} - set(STAGE_CONFIGS)
+    # A section with `stage: KIND` is another instance of that stage (a second corpus, say), named by its key.
+    instances = {k: v["stage"] for k, v in data.items() if isinstance(v, dict) and "stage" in v}
+    for name, kind in instances.items():
+        if kind not in STAGE_CONFIGS or name in STAGE_CONFIGS:
+            raise ValueError(f"{path}: section {name!r}: `stage: {kind}` must name a stage ({', '.join(STAGE_CONFIGS)}) "
+                             "and the section's own name must not be one")
+    unknown = set(data) - {"run_dir", "stages", "description"} - set(STAGE_CONFIGS) - set(instances)
     if unknown:
         raise ValueError(
             f"{path}: unknown top-level key(s) {sorted(unknown)}; expected run_dir, stages, description "
             f"or a stage section ({', '.join(STAGE_CONFIGS)})"
         )
     stages = data.get("stages", DEFAULT_STAGES)
-    if not isinstance(stages, list) or any(s not in STAGE_CONFIGS for s in stages):
-        raise ValueError(f"{path}: `stages` must be a list drawn from {list(STAGE_CONFIGS)}, got {stages!r}")
+    if not isinstance(stages, list) or any(s not in STAGE_CONFIGS and s not in instances for s in stages):
+        raise ValueError(f"{path}: `stages` must be a list drawn from {list(STAGE_CONFIGS)} and the preset's "
+                         f"`stage:` sections, got {stages!r}")
     data["stages"] = stages
+    data["kinds"] = {**{name: name for name in STAGE_CONFIGS}, **instances}
     return data
 
 
@@ -714,16 +781,21 @@ def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] |
     """Resolve one stage's config: preset section, then RUN_DIR defaults for paths, then flag overrides."""
     from hebrew_lm.stages import STAGE_CONFIGS
 
-    cls = STAGE_CONFIGS[stage]
+    kind = preset.get("kinds", {}).get(stage, stage)
+    cls = STAGE_CONFIGS[kind]
     section = dict(preset.get(stage) or {})
     if not isinstance(preset.get(stage) or {}, dict):
         raise ValueError(f"{source}: section '{stage}' must be a mapping")
+    section.pop("stage", None)
     run_dir = preset.get("run_dir")
     for key, sub in getattr(cls, "RUN_DIR_DEFAULTS", {}).items():
+        if key == "output_dir":
+            sub = stage  # every stage's folder is RUN_DIR/<its name in the preset>
         if not section.get(key) and run_dir:
             section[key] = [str(Path(run_dir) / s) for s in sub] if isinstance(sub, list) else str(Path(run_dir) / sub)
     if "stages" in {f.name for f in dataclasses.fields(cls)} and "stages" not in section and "stages" in preset:
-        section["stages"] = list(preset["stages"])  # a stage about the others (the report) reports the preset's
+        # a stage about the others (the report) reports the preset's registered stages
+        section["stages"] = [s for s in preset["stages"] if s in STAGE_CONFIGS]
     for dotted, value in (overrides or {}).items():
         set_dotted(section, dotted, value)
     return from_dict(cls, section, f"{source}: {stage}")

@@ -113,15 +113,18 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
     """Each listed stage's plan entry (the stage registry names it), in pipeline order."""
     import sys
 
-    from hebrew_lm.stages import STAGES
+    from hebrew_lm.stages import stage_of
 
     preset = load_preset(preset_path)
     overrides = overrides or {}
     lines = [f"Plan for {preset_path}: {preset.get('description', '')}".rstrip(": "),
              f"Stages: {' -> '.join(preset['stages'])} (run_dir {preset.get('run_dir', '-')})", ""]
     for name in preset["stages"]:
-        entry = getattr(sys.modules[__name__], STAGES[name].plan)
-        lines += entry(preset, preset_path, overrides, cpu_flops)
+        stage = stage_of(preset, name)
+        entry = getattr(sys.modules[__name__], stage.plan)
+        # an instance section (`stage: corpus`) is planned as its stage, from its own section
+        view = preset if name == stage.name else {**preset, stage.name: preset.get(name)}
+        lines += entry(view, preset_path, overrides, cpu_flops)
     return "\n".join(lines).replace("\n\n\n", "\n\n")
 
 
@@ -227,11 +230,40 @@ def engine_for(total_params: int, routed_experts: int, n_experts: int, memory_gb
 
 
 def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    return causal_lm_plan(preset, preset_path, overrides, cpu_flops, "decoder")
+
+
+def cpt_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    """The curriculum: the decoder's cost lines for the continued model, then each phase's steps and tokens."""
+    lines = causal_lm_plan(preset, preset_path, overrides, cpu_flops, "cpt")
+    c = stage_config(preset, "cpt", overrides.get("cpt"), source=preset_path)
+    total = sum(p.share for p in c.phases)
+    lines.insert(2, f"  curriculum        {c.curriculum}, {c.schedule} schedule; anchor {c.anchor_corpus_dir or 'none'}")
+    for n, p in enumerate(c.phases):
+        steps = round(c.max_steps * p.share / total)
+        anchor = p.anchor_share if p.anchor_share >= 0 else c.anchor_share
+        what = ", ".join(filter(None, [f"sources {p.sources}" if p.sources else "",
+                                        f"{p.difficulty} quantiles {p.quantiles}" if p.difficulty else ""])) or "all documents"
+        lines.insert(3 + n, f"  phase {n + 1} {p.name:<10} {steps:,} steps (~{steps * c.global_batch_size * c.max_seq_len * (1 - anchor):,.0f} "
+                            f"Hebrew tokens at most), {anchor:.0%} anchor; {what}")
+    return lines
+
+
+def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None, section: str) -> list[str]:
     from transformers import AutoConfig
 
     from hebrew_lm.decoder.model import decoder_config, parameter_counts
 
-    dec = stage_config(preset, "decoder", overrides.get("decoder"), source=preset_path)
+    dec = stage_config(preset, section, overrides.get(section), source=preset_path)
+    if section != "decoder" and not (Path(dec.init_from) / "config.json").is_file() and "decoder" in preset:
+        # the base does not exist yet: the preset's decoder stage makes it
+        import dataclasses
+
+        from hebrew_lm.config import DecoderConfig
+
+        known = {f.name for f in dataclasses.fields(DecoderConfig)}
+        dec = DecoderConfig(**{**{k: v for k, v in vars(dec).items() if k in known}, "init_from": "",
+                               "model": stage_config(preset, "decoder").model})
     if dec.init_from:
         config = AutoConfig.from_pretrained(dec.init_from)
         name = f"init_from {dec.init_from}"
@@ -253,7 +285,7 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
     activations = layers * 34 * dec.max_seq_len * dec.micro_batch_size * hidden * act_bytes / 2
     lines = [
         "",
-        f"Decoder: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
+        f"{'Decoder' if section == 'decoder' else 'Continued pretraining (cpt)'}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
         f"({counts.active_without_embeddings:,} without the input and output embeddings)",
         f"  layers            {layers} ({', '.join(f'{config.layers_block_type.count(k)} {k}' for k in dict.fromkeys(config.layers_block_type))}), "
         f"hidden {hidden}, vocab {config.vocab_size:,}" + (f", {experts} routed experts top-{top_k} + "
@@ -267,5 +299,5 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
         f"({dec.precision})",
         f"  engine            {engine_for(counts.total, counts.routed_experts, experts, GPUS['H100 SXM']['memory_gb'])}",
     ]
-    lines += time_estimates("decoder training", flops, dec.precision, cpu_flops, (8, 64, 256))
+    lines += time_estimates(f"{section} training", flops, dec.precision, cpu_flops, (8, 64, 256))
     return lines

@@ -233,6 +233,41 @@ def decoder_section(folder: Path) -> list[Section]:
     return [s]
 
 
+def cpt_section(folder: Path) -> list[Section]:
+    s = Section("cpt", "Continued pretraining (curriculum)")
+    stats = _finished_stats(folder, s, "cpt")
+    if stats is None:
+        return [s]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    forgetting = stats.get("forgetting")
+    s.paragraphs.append(
+        f"Continued from `{stats.get('init_from') or 'the base'}`: {stats['steps']:,} steps "
+        f"({stats['curriculum']} curriculum, {len(stats['phases'])} phase(s)). Hebrew validation loss "
+        f"{fmt(stats.get('base_val_loss'))} -> {fmt(stats.get('final_val_loss'))}"
+        + (f"; anchor-language loss {fmt(stats.get('base_anchor_loss'))} -> {fmt(stats.get('final_anchor_loss'))} "
+           f"(forgetting {forgetting:+.3f})" if forgetting is not None else "; no anchor language measured") + ".")
+    s.tables.append(("Phases, in the order they ran", ["phase", "steps", "Hebrew tokens", "anchor tokens", "anchor share",
+                                                       "Hebrew loss at its end", "anchor loss at its end"],
+                     [[p["phase"], f"{p['first_step']}-{p['first_step'] + p['steps']}", _n(p["hebrew_tokens"]),
+                       _n(p["anchor_tokens"]), f"{p['anchor_share']:.0%}", fmt(p["val_loss_at_end"]),
+                       fmt(p["anchor_loss_at_end"])] for p in stats["phases"]]))
+    agreement = stats.get("difficulty_agreement") or {}
+    if agreement:
+        names = list(agreement)
+        s.tables.append(("Difficulty scorers: Spearman rank correlation over the training documents",
+                         ["", *names], [[a, *[f"{agreement[a][b]:+.2f}" for b in names]] for a in names]))
+    by_source = stats.get("difficulty_by_source") or {}
+    if by_source:
+        names = list(next(iter(by_source.values())))
+        s.tables.append(("Mean difficulty score by source", ["source", *names],
+                         [[src, *[f"{v[n]:.3f}" for n in names]] for src, v in by_source.items()]))
+    s.summary.append(f"Continued pretraining: Hebrew loss {fmt(stats.get('base_val_loss'))} -> {fmt(stats.get('final_val_loss'))}"
+                     + (f", anchor forgetting {forgetting:+.3f}." if forgetting is not None else "."))
+    if (folder / "curriculum.png").is_file():
+        s.images.append(("Hebrew and anchor validation loss by step, phases shaded", folder / "curriculum.png"))
+    return [s]
+
+
 def environment_section(timings_file: Path, started: float) -> Section:
     s = Section("environment", "Environment")
     versions = []

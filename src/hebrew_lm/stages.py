@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hebrew_lm.config import (CorpusConfig, DecoderConfig, FinetuneConfig, PretrainConfig, ReportConfig,
+from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, FinetuneConfig, PretrainConfig, ReportConfig,
                               TokenizerConfig)
 
 
@@ -153,7 +153,32 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         plan="decoder_plan",
         report="decoder_section",
     ),
+    Stage(
+        "cpt", CptConfig, "cpt", "hebrew_lm.cpt.stage",
+        'continue a base causal LM on Hebrew: easy-to-hard phases with anchor text in every batch',
+        'Continue pretraining a base (init_from: the decoder stage\'s model, or any local Hugging Face causal '
+        'LM) on a Hebrew corpus, in phases that each pick documents by source and/or a difficulty quantile '
+        '(compression ratio, lexical diversity, mean word length, rare-word rate: computed once per corpus), '
+        'with a share of every batch drawn from an anchor corpus in the base\'s own language against '
+        'forgetting. Batches are a pure function of (seed, step): a resumed run, across a phase boundary or '
+        'not, reads the same ones. Logs Hebrew validation loss (overall and per source) and the anchor '
+        'loss from step 0 (the base\'s own), and reports forgetting and a per-phase table. curriculum: '
+        'reversed or shuffled for the ablations. docs/cpt.md explains it.',
+        examples=(
+            'hebrew-lm cpt configs/tiny-decoder.yaml',
+            'hebrew-lm run configs/tiny-decoder.yaml --from hebrew_corpus',
+            'hebrew-lm cpt configs/tiny-decoder.yaml --curriculum reversed --output_dir runs/ablation/reversed',
+        ),
+        distributed=True,
+        plan="cpt_plan",
+        report="cpt_section",
+    ),
 )}
 STAGE_CONFIGS: dict[str, type] = {name: s.config for name, s in STAGES.items()}
 # What a preset without `stages:` runs: the encoder track.
 DEFAULT_STAGES = ["corpus", "tokenizer", "pretrain", "finetune", "report"]
+
+
+def stage_of(preset: dict, name: str) -> Stage:
+    """The registered stage a preset's stage `name` runs (itself, or the `stage:` of an instance section)."""
+    return STAGES[preset.get("kinds", {}).get(name, name)]

@@ -32,16 +32,19 @@ class DocumentPieces(torch.utils.data.Dataset):
             raise ValueError(f"{store}: a token store from before documents recorded their end token; delete it")
         ends = np.flatnonzero(np.asarray(self.tokens) == meta["eos_id"]) + 1
         starts = np.concatenate([[0], ends[:-1]])
-        pieces = []
+        pieces, documents = [], []
         self.dropped_tokens = 0
-        for start, end in zip(starts.tolist(), ends.tolist()):
+        for doc, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
             for s in range(start, end, max_seq_len):
                 e = min(s + max_seq_len, end)
                 if e - s >= 2:
                     pieces.append((s, e))
+                    documents.append(doc)
                 else:
                     self.dropped_tokens += e - s
         self.pieces = np.asarray(pieces, dtype=np.int64).reshape(-1, 2)
+        self.documents = np.asarray(documents, dtype=np.int64)
+        """Each piece's document: its row in the corpus split (the store keeps the corpus's order)."""
         self.num_documents = len(ends)
 
     def __len__(self) -> int:

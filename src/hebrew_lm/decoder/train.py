@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from hebrew_lm.config import DecoderConfig
@@ -55,15 +59,63 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
     return AutoModelForCausalLM.from_config(config)
 
 
-def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast) -> float:
-    """Next-token loss on the same first validation pieces every time."""
-    batches = (pad_batch([data[i] for i in idx], pad_id)
-               for idx in fixed_batch_indices(len(data), c.micro_batch_size, c.eval_batches))
+def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
+             pieces: np.ndarray | None = None) -> float:
+    """Next-token loss on the same first validation pieces every time (of `pieces`, when given)."""
+    pieces = np.arange(len(data)) if pieces is None else pieces
+    batches = (pad_batch([data[int(pieces[i])] for i in idx], pad_id)
+               for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches))
     return evaluate_batches(objective, batches, dist_, autocast)
+
+
+@dataclass
+class TrainingData:
+    """What a causal-LM stage trains on: sequences by id, the order the engine reads them in, and the
+    validation. The decoder stage's is one corpus (`corpus_data`); the curriculum's is phases of a Hebrew
+    corpus mixed with an anchor corpus (`hebrew_lm.cpt.mixture`)."""
+
+    num_sequences: int
+    sequence: Callable[[int], torch.Tensor]
+    lengths: np.ndarray
+    """Every sequence's length (bucketing, tokens per step)."""
+    evaluate: Callable | None
+    """(objective, autocast) -> validation loss, or a dict of named losses with `val_loss`."""
+    stream: Any = None
+    """The engine's order of sequences; None: the shuffled, length-bucketed stream over all of them."""
+    describe: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    evaluate_first: bool = False
+    """Evaluate before the first step too (a base model's own losses, for forgetting)."""
+    summarize: Callable[[Path, list[dict]], dict[str, Any]] | None = None
+    """(output folder, metrics records) -> more stats, and any plots it draws there, after training."""
+
+
+def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist, pad_id: int) -> TrainingData:
+    """One corpus's training pieces in a shuffled (length-bucketed) stream; its validation loss."""
+    train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
+    train_data, val_data = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
+    if len(train_data) == 0:
+        raise ValueError(f"{corpus_dir}: no training document has two tokens or more")
+
+    def validate(module, autocast) -> float:
+        return evaluate(module, val_data, c, dist_, pad_id, autocast)
+
+    return TrainingData(len(train_data), train_data.__getitem__, train_data.lengths(),
+                        validate if len(val_data) else None,
+                        describe=f"{len(train_data)} pieces from {train_data.num_documents} documents",
+                        stats={"train_pieces": len(train_data), "train_documents": train_data.num_documents})
 
 
 def run(config: DecoderConfig, force: bool = False) -> Path:
     """Train the decoder into `config.output_dir` and return that folder."""
+    return train_causal_lm(config, "decoder", corpus_data, force)
+
+
+def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., TrainingData], force: bool = False,
+                    **inputs: Any) -> Path:
+    """A causal-LM training stage: check and fingerprint its inputs (`inputs`: any beyond the corpus,
+    tokenizer and base), build the model and `make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)`,
+    train on the engine and export. The decoder and the curriculum stages are this with their data."""
     from transformers import AutoTokenizer
 
     c = config
@@ -72,17 +124,14 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
     corpus_dir, tokenizer_dir = check_inputs(c)
     init_fp = sha256_file(Path(c.init_from) / "model.safetensors") if c.init_from and \
         (Path(c.init_from) / "model.safetensors").is_file() else c.init_from
-    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_, init_from=init_fp)
-    if begin(c, "decoder", config_fp, dist_, force):
+    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_, init_from=init_fp, **inputs)
+    if begin(c, stage, config_fp, dist_, force):
         return out
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     eos = tokenizer.convert_tokens_to_ids(eos_token(tokenizer_dir))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
-    train_data, val_data = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
-    if len(train_data) == 0:
-        raise ValueError(f"{corpus_dir}: no training document has two tokens or more")
-    accum = accumulation_steps(c, dist_, "decoder")
+    data = make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)
+    accum = accumulation_steps(c, dist_, stage)
 
     torch.manual_seed(c.seed)
     special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
@@ -93,20 +142,17 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
     counts = parameter_counts(model.config)
 
     def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return pad_batch([train_data[i] for i in indices], pad_id)
+        return pad_batch([data.sequence(i) for i in indices], pad_id)
 
-    def validate(module, autocast) -> float:
-        return evaluate(module, val_data, c, dist_, pad_id, autocast)
-
-    mean_len = train_data.num_tokens() / len(train_data)
+    mean_len = float(data.lengths.mean())
     if dist_.main:
-        log.info("decoder: %s, %s parameters (%s active per token), %d pieces of %.0f tokens on average from %d "
-                 "documents; global batch %d = %d x %d processes x %d accumulation; %d steps",
-                 c.init_from or c.model, f"{counts.total:,}", f"{counts.active:,}", len(train_data), mean_len,
-                 train_data.num_documents, c.global_batch_size, c.micro_batch_size, dist_.world, accum, c.max_steps)
-    result = train(c, objective, make_batch, len(train_data), out, config_fp, dist_,
-                   validate if len(val_data) else None, stage="decoder", tokens_per_sequence=math.ceil(mean_len),
-                   sequence_lengths=train_data.lengths() if c.length_bucketing else None)
+        log.info("%s: %s, %s parameters (%s active per token), %s of %.0f tokens on average; global batch %d = %d x "
+                 "%d processes x %d accumulation; %d steps", stage, c.init_from or c.model, f"{counts.total:,}",
+                 f"{counts.active:,}", data.describe, mean_len, c.global_batch_size, c.micro_batch_size, dist_.world,
+                 accum, c.max_steps)
+    result = train(c, objective, make_batch, data.num_sequences, out, config_fp, dist_, data.evaluate, stage=stage,
+                   tokens_per_sequence=math.ceil(mean_len), stream=data.stream, evaluate_first=data.evaluate_first,
+                   sequence_lengths=data.lengths if c.length_bucketing else None)
     if dist_.main:
         from hebrew_lm.decoder.export import export_decoder, plot_expert_load
         from hebrew_lm.train.export import plot_curves
@@ -118,15 +164,17 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
         load = [r for r in records if "max_over_mean_load" in r]
         stats = {"parameters": counts.total, "active_parameters": counts.active, "steps": result.state["step"],
                  "tokens_seen": result.state["tokens_seen"], "spikes": result.state["spikes"],
-                 "train_pieces": len(train_data), "train_documents": train_data.num_documents,
+                 **data.stats,
                  "wall_seconds": round(result.seconds, 1), "processes": dist_.world, "gradient_accumulation": accum,
                  "sharding": result.sharding, "balancing": objective.balancing(), **losses,
                  "final_max_over_mean_load": load[-1]["max_over_mean_load"] if load else None}
+        if data.summarize:
+            stats.update(data.summarize(out, records))
         atomic_write_json(out / "expert_load.json", [row.tolist() for row in objective.last_load])
         plot_expert_load(objective.last_load, out / "expert_load.png")
         export_decoder(model, tokenizer_dir, out / "model", c, stats)
         plot_curves(records, out / "curves.png", loss_label="training loss (next token)")
-        finish(c, "decoder", config_fp, stats)
-        log.info("decoder: -> %s", out / "model")
+        finish(c, stage, config_fp, stats)
+        log.info("%s: -> %s", stage, out / "model")
     dist_.barrier()
     return out

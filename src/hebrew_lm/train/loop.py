@@ -82,9 +82,14 @@ def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
 def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, int], tuple[torch.Tensor, ...]],
           num_sequences: int, out: Path, config_fp: str, dist_: Dist,
           evaluate: Callable[[torch.nn.Module, Callable], float] | None = None, stage: str = "train",
-          tokens_per_sequence: int | None = None, sequence_lengths=None) -> TrainResult:
+          tokens_per_sequence: int | None = None, sequence_lengths=None, stream=None,
+          evaluate_first: bool = False) -> TrainResult:
     """Train `objective` on `num_sequences` sequences until c.max_steps; checkpoints in OUT/checkpoints.
-    With `sequence_lengths`, each step's sequences are of about one length (`SequenceStream`)."""
+    With `sequence_lengths`, each step's sequences are of about one length (`SequenceStream`). A stage
+    with its own order of sequences (the curriculum's phases and anchor mix) passes `stream`: anything
+    whose `indices(position, count)` is a pure function of the position, which is all resume needs.
+    `evaluate` returns the validation loss, or a dict of named losses whose `val_loss` is the main one;
+    with `evaluate_first` it also runs before the first step (step 0 in metrics.jsonl)."""
     accum = accumulation_steps(c, dist_, stage)
     model = objective.model
     fsdp = c.fsdp and dist_.world > 1
@@ -115,11 +120,12 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
         return torch.autocast(dist_.device.type, dtype=dtype)
 
     scaler = torch.amp.GradScaler(enabled=c.precision == "fp16" and dist_.device.type == "cuda")
-    metrics = metrics_writer(out / "metrics.jsonl", state["step"]) if dist_.main else None
+    # from step 0 nothing is kept (a step-0 evaluation is rerun); else records up to the checkpoint
+    metrics = metrics_writer(out / "metrics.jsonl", state["step"] or -1) if dist_.main else None
     recent: deque[float] = deque(maxlen=50)
     tokens_per_step = c.global_batch_size * (tokens_per_sequence or c.max_seq_len)
     started, started_step = time.time(), state["step"]
-    stream = SequenceStream(num_sequences, c.seed, sequence_lengths, c.global_batch_size)
+    stream = stream or SequenceStream(num_sequences, c.seed, sequence_lengths, c.global_batch_size)
 
     def checkpoint() -> None:
         model_state, optim_state = weights.gather()
@@ -127,7 +133,20 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
             save_checkpoint(out / "checkpoints", model_state, optim_state, state, c.keep_checkpoints)
         dist_.barrier()
 
+    def validate(step: int) -> None:
+        losses = evaluate(objective, autocast)
+        losses = losses if isinstance(losses, dict) else {"val_loss": losses}
+        val_loss = losses["val_loss"]
+        if dist_.main:
+            others = "".join(f" | {k} {v:.4f}" for k, v in losses.items() if k != "val_loss")
+            log.info("step %6d | validation loss %.4f | perplexity %.2f%s", step, val_loss,
+                     math.exp(min(val_loss, 50)), others)
+            metrics.write(json.dumps({"step": step, **losses, "val_perplexity": math.exp(min(val_loss, 50))}) + "\n")
+            metrics.flush()
+
     if state["step"] == 0:
+        if evaluate is not None and evaluate_first:  # the starting point (a base model's own losses)
+            validate(0)
         checkpoint()  # step 0, so that the first spike has somewhere to go back to (every rank: it syncs)
     model.train()
     while state["step"] < c.max_steps:
@@ -192,11 +211,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
                                       **step_stats}) + "\n")
             metrics.flush()
         if evaluate is not None and (step % c.eval_every == 0 or step == c.max_steps):
-            val_loss = evaluate(objective, autocast)
-            if dist_.main:
-                log.info("step %6d | validation loss %.4f | perplexity %.2f", step, val_loss, math.exp(min(val_loss, 50)))
-                metrics.write(json.dumps({"step": step, "val_loss": val_loss, "val_perplexity": math.exp(min(val_loss, 50))}) + "\n")
-                metrics.flush()
+            validate(step)
         if step % c.checkpoint_every == 0 or step == c.max_steps:
             checkpoint()
 

@@ -21,8 +21,13 @@ def make_optimizer(model: torch.nn.Module, c) -> torch.optim.AdamW:
 
 
 def lr_factor(step: int, c) -> float:
-    """Linear warmup to 1, then polynomial decay to 0 at max_steps (`step` counts finished steps)."""
+    """Linear warmup to 1, then polynomial decay to 0 at max_steps (`step` counts finished steps). With
+    `c.schedule == "wsd"` (warmup-stable-decay, for continued pretraining across phases): after warmup the
+    rate stays at 1 until the last `c.decay_fraction` of the steps, then falls linearly to 0."""
     if step < c.warmup_steps:
         return (step + 1) / c.warmup_steps
+    if getattr(c, "schedule", "decay") == "wsd":
+        decay_steps = max(1, round(c.decay_fraction * c.max_steps))
+        return min(1.0, max(0, c.max_steps - step) / decay_steps)
     remaining = max(0, c.max_steps - step) / max(1, c.max_steps - c.warmup_steps)
     return remaining**c.lr_decay_power

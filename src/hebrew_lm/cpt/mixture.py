@@ -1,0 +1,215 @@
+"""The curriculum's data: a Hebrew corpus cut into phases (by source, by a difficulty quantile, or both),
+each phase's steps mixing its Hebrew pieces with a fixed share of anchor pieces (the base's own
+language), in an order that is a pure function of (seed, position), so a resumed run, across a phase
+boundary or not, reads the very same batches.
+
+    data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # a decoder.train.TrainingData
+
+Sequence ids: the Hebrew pieces are 0 .. H-1 and the anchor pieces H .. H+A-1. Step s of phase p draws
+`n_hebrew` pieces from p's pool and `batch - n_hebrew` from the anchor pool, each through its own
+length-bucketed `SequenceStream` (seeded by the phase), Hebrew first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hebrew_lm.tokens.stream import SequenceStream
+
+log = logging.getLogger("hebrew_lm")
+
+
+@dataclass
+class Phase:
+    name: str
+    first_step: int
+    steps: int
+    pool: np.ndarray
+    """The Hebrew piece ids this phase draws from."""
+    anchor_share: float
+
+
+def select_documents(spec, scores: dict[str, Any]) -> np.ndarray:
+    """A boolean per document: the phase's sources and its difficulty quantile range (quantiles of the
+    whole split's scores)."""
+    keep = np.ones(len(scores["source"]), dtype=bool)
+    if spec.sources:
+        keep &= np.isin(np.asarray(scores["source"]), spec.sources)
+    if spec.difficulty:
+        lo, hi = np.quantile(scores[spec.difficulty], spec.quantiles)
+        values = scores[spec.difficulty]
+        keep &= (values >= lo) & ((values < hi) if spec.quantiles[1] < 1 else (values <= hi))
+    return keep
+
+
+def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[Phase]:
+    """The phases in the order they run (`c.curriculum`), each with its steps and pool of pieces."""
+    specs = list(c.phases)
+    pools = []
+    for spec in specs:
+        documents = np.flatnonzero(select_documents(spec, scores))
+        pool = np.flatnonzero(np.isin(piece_documents, documents))
+        if len(pool) == 0:
+            raise ValueError(f"cpt.phases: phase {spec.name!r} selects no document of {c.corpus_dir} "
+                             f"(sources {spec.sources or 'any'}, {spec.difficulty or 'no difficulty'} {spec.quantiles})")
+        pools.append(pool)
+    share = lambda spec: spec.anchor_share if spec.anchor_share >= 0 else c.anchor_share  # noqa: E731
+    if c.curriculum == "shuffled":  # no phases: every phase's documents from the start
+        return [Phase("shuffled", 0, c.max_steps, np.unique(np.concatenate(pools)), c.anchor_share)]
+    order = list(range(len(specs)))[::-1] if c.curriculum == "reversed" else list(range(len(specs)))
+    total = sum(spec.share for spec in specs)
+    phases, first = [], 0
+    for n, i in enumerate(order):
+        steps = c.max_steps - first if n == len(order) - 1 else round(c.max_steps * specs[i].share / total)
+        phases.append(Phase(specs[i].name, first, steps, pools[i], share(specs[i])))
+        first += steps
+    return phases
+
+
+class MixtureStream:
+    """The engine's stream for the curriculum: positions map to (step, slot) and slots to phase pools."""
+
+    def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
+                 batch: int, seed: int) -> None:
+        self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
+        self.hebrew, self.anchor = [], []
+        for p, phase in enumerate(phases):
+            n_anchor = min(batch - 1, round(batch * phase.anchor_share)) if anchor_lengths is not None else 0
+            n_hebrew = batch - n_anchor
+            self.hebrew.append(SequenceStream(len(phase.pool), seed + 101 * p, hebrew_lengths[phase.pool], n_hebrew))
+            self.anchor.append(SequenceStream(len(anchor_lengths), seed + 101 * p + 50, anchor_lengths, n_anchor)
+                               if n_anchor else None)
+
+    def phase_of(self, step: int) -> int:
+        for p, phase in enumerate(self.phases):
+            if step < phase.first_step + phase.steps:
+                return p
+        return len(self.phases) - 1  # past the end (a spike's skip): the last phase goes on
+
+    def step_indices(self, step: int) -> list[int]:
+        p = self.phase_of(step)
+        phase, hebrew, anchor = self.phases[p], self.hebrew[p], self.anchor[p]
+        local = step - phase.first_step
+        ids = phase.pool[hebrew.indices(local * hebrew.batch_size, hebrew.batch_size)].tolist()
+        if anchor is not None:
+            ids += [self.offset + i for i in anchor.indices(local * anchor.batch_size, anchor.batch_size)]
+        return ids
+
+    def indices(self, position: int, count: int) -> list[int]:
+        out = []
+        for p in range(position, position + count):
+            step, slot = divmod(p, self.batch)
+            if slot == 0 or not out:
+                ids = self.step_indices(step)
+            out.append(ids[slot])
+        return out
+
+
+def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int):
+    """The curriculum stage's TrainingData: phases of the Hebrew corpus mixed with the anchor corpus;
+    validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
+    from hebrew_lm.cpt.difficulty import agreement, by_source, difficulty_scores
+    from hebrew_lm.decoder.data import DocumentPieces
+    from hebrew_lm.decoder.train import TrainingData, evaluate
+    from hebrew_lm.train.stage import token_stores
+
+    train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
+    hebrew, hebrew_val = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
+    scores = difficulty_scores(corpus_dir, "train", c.cache_dir)
+    val_sources = np.asarray(difficulty_scores(corpus_dir, "validation", c.cache_dir)["source"])
+    phases = plan_phases(c, hebrew.documents, scores)
+    anchored = any(p.anchor_share > 0 for p in phases)
+    anchor = anchor_val = None
+    if c.anchor_corpus_dir:  # its validation loss measures forgetting even when none of it is mixed in
+        a_train, a_val = token_stores(Path(c.anchor_corpus_dir), tokenizer_dir, c.cache_dir, dist_)
+        anchor, anchor_val = DocumentPieces(a_train, c.max_seq_len), DocumentPieces(a_val, c.max_seq_len)
+    stream = MixtureStream(phases, hebrew.lengths(), anchor.lengths() if anchored else None, c.global_batch_size,
+                           c.seed)
+    offset = len(hebrew)
+
+    def sequence(i: int):
+        return hebrew[i] if i < offset else anchor[i - offset]
+
+    lengths = np.concatenate([hebrew.lengths(), anchor.lengths()]) if anchor else hebrew.lengths()
+    sources = sorted(set(val_sources[hebrew_val.documents].tolist())) if len(hebrew_val) else []
+
+    def validate(module, autocast) -> dict[str, float]:
+        losses = {"val_loss": evaluate(module, hebrew_val, c, dist_, pad_id, autocast)}
+        for source in sources if len(sources) > 1 else []:
+            pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
+            losses[f"val_loss/{source}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, pieces)
+        if anchor_val is not None and len(anchor_val):
+            losses["anchor_loss"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast)
+        return losses
+
+    def summarize(out: Path, records: list[dict]) -> dict[str, Any]:
+        evals = [r for r in records if "val_loss" in r]
+        start, end = (evals[0], evals[-1]) if evals else ({}, {})
+        table = []
+        for phase in phases:
+            last = [r for r in evals if r["step"] <= phase.first_step + phase.steps]
+            table.append({"phase": phase.name, "first_step": phase.first_step, "steps": phase.steps,
+                          "hebrew_pieces_in_pool": int(len(phase.pool)), "anchor_share": phase.anchor_share,
+                          **phase_tokens(stream, phase, lengths),
+                          "val_loss_at_end": last[-1]["val_loss"] if last else None,
+                          "anchor_loss_at_end": last[-1].get("anchor_loss") if last else None})
+        plot_curriculum(evals, phases, out / "curriculum.png")
+        return {"phases": table, "curriculum": c.curriculum, "init_from": c.init_from,
+                "base_val_loss": start.get("val_loss"), "base_anchor_loss": start.get("anchor_loss"),
+                "final_anchor_loss": end.get("anchor_loss"),
+                "forgetting": (end["anchor_loss"] - start["anchor_loss"]) if "anchor_loss" in start else None,
+                "hebrew_gain": (start["val_loss"] - end["val_loss"]) if evals else None,
+                "difficulty_agreement": agreement(scores), "difficulty_by_source": by_source(scores)}
+
+    describe = (f"{len(phases)} phase(s) ({', '.join(f'{p.name}: {p.steps} steps, {len(p.pool)} pieces' for p in phases)})"
+                f" of {len(hebrew)} Hebrew pieces" + (f", anchored on {len(anchor)} pieces of {c.anchor_corpus_dir}"
+                                                       if anchored else ", no anchor text mixed in"))
+    return TrainingData(offset + (len(anchor) if anchor else 0), sequence, lengths, validate, stream=stream,
+                        describe=describe, evaluate_first=True, summarize=summarize,
+                        stats={"train_pieces": len(hebrew), "train_documents": hebrew.num_documents,
+                               "anchor_pieces": len(anchor) if anchor else 0})
+
+
+def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, int]:
+    """Hebrew and anchor tokens the phase's steps read (real tokens, padding not counted)."""
+    hebrew = anchor = 0
+    for step in range(phase.first_step, phase.first_step + phase.steps):
+        ids = np.asarray(stream.step_indices(step))
+        hebrew += int(lengths[ids[ids < stream.offset]].sum())
+        anchor += int(lengths[ids[ids >= stream.offset]].sum())
+    return {"hebrew_tokens": hebrew, "anchor_tokens": anchor}
+
+
+def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:
+    """Hebrew and anchor validation loss against steps, each phase shaded and named."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not evals:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    steps = [r["step"] for r in evals]
+    ax.plot(steps, [r["val_loss"] for r in evals], marker="o", label="Hebrew validation loss")
+    for key in sorted({k for r in evals for k in r if k.startswith("val_loss/")}):
+        ax.plot(steps, [r.get(key) for r in evals], linestyle=":", label=key.split("/", 1)[1])
+    if any("anchor_loss" in r for r in evals):
+        ax.plot(steps, [r.get("anchor_loss") for r in evals], marker="s", label="anchor validation loss")
+        ax.axhline(evals[0].get("anchor_loss", float("nan")), color="gray", linewidth=0.8, linestyle="--",
+                   label="anchor loss of the base")
+    for n, phase in enumerate(phases):
+        ax.axvspan(phase.first_step, phase.first_step + phase.steps, alpha=0.08 if n % 2 else 0.16, color="tab:blue")
+        ax.text(phase.first_step + phase.steps / 2, 1.01, phase.name, transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (next token)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,191 @@
+"""Curriculum continued pretraining: difficulty scores, deterministic phase/anchor mixing, the stage end to
+end (phases, step-0 base losses, forgetting, report), resume across a phase boundary, and anchoring
+holding forgetting below the run without it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from hebrew_lm.cpt.difficulty import agreement, compression_ratio, lexical_diversity, mean_word_length
+from hebrew_lm.cpt.mixture import MixtureStream, Phase
+
+
+def test_difficulty_scorers_order_easy_and_hard_text():
+    formulaic = "ויאמר משה אל העם " * 30
+    varied = ("בראשית ברא אלהים את השמים ואת הארץ והארץ היתה תהו ובהו וחשך על פני תהום ורוח אלהים מרחפת על פני "
+              "המים ויאמר אלהים יהי אור ויהי אור וירא אלהים את האור כי טוב ויבדל אלהים בין האור ובין החשך")
+    assert compression_ratio(formulaic) < compression_ratio(varied)
+    assert lexical_diversity(formulaic) < lexical_diversity(varied)
+    assert mean_word_length("אב אם בן") < mean_word_length("ההתמודדות המשפטית והכלכלית")
+    ranks = agreement({"compression_ratio": np.array([0.1, 0.5, 0.9]), "lexical_diversity": np.array([0.2, 0.3, 0.8]),
+                       "mean_word_length": np.array([5.0, 4.0, 3.0]), "rare_word_rate": np.array([0.1, 0.2, 0.3])})
+    assert ranks["compression_ratio"]["lexical_diversity"] == 1.0 and ranks["compression_ratio"]["mean_word_length"] == -1.0
+
+
+def mixture(seed=0):
+    lengths = np.arange(10, 110)  # 100 Hebrew pieces, 40 anchor pieces
+    anchor = np.arange(5, 45)
+    phases = [Phase("easy", 0, 6, np.arange(0, 50), 0.25), Phase("hard", 6, 4, np.arange(50, 100), 0.5)]
+    return MixtureStream(phases, lengths, anchor, batch=8, seed=seed)
+
+
+def test_mixing_is_a_pure_function_of_the_position_and_keeps_each_phase_and_anchor_share():
+    stream = mixture()
+    steps = [stream.indices(step * 8, 8) for step in range(12)]
+    assert steps == [mixture().indices(step * 8, 8) for step in reversed(range(12))][::-1]  # any order, same batches
+    assert sum(steps[:3], []) == mixture().indices(0, 24)  # in one read or many
+    for step, ids in enumerate(steps):
+        hebrew = [i for i in ids if i < 100]
+        anchor = [i for i in ids if i >= 100]
+        easy = step < 6
+        assert len(anchor) == (2 if easy else 4) and all(100 <= i < 140 for i in anchor)
+        assert all((i < 50) == easy for i in hebrew)  # a phase draws only from its own pool
+    # past the last phase (a spike's skip) the last phase goes on
+    assert all(50 <= i < 100 or i >= 100 for i in steps[11])
+    # every easy piece is seen once before any repeats (6 steps x 6 Hebrew pieces = 36 of 50)
+    easy_seen = [i for ids in steps[:6] for i in ids if i < 100]
+    assert len(set(easy_seen)) == len(easy_seen) == 36
+    assert mixture(seed=1).indices(0, 8) != steps[0]
+
+
+HEBREW_WORDS = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
+                "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה").split()
+
+
+def hebrew_file(path, n, seed, length=(20, 40)):
+    rng = random.Random(seed)
+    path.write_text("\n".join(" ".join(rng.choice(HEBREW_WORDS) for _ in range(rng.randint(*length)))
+                              for _ in range(n)) + "\n", encoding="utf-8")
+
+
+ENGLISH = ("Now is the winter of our discontent made glorious summer by this sun of York",
+           "Friends, Romans, countrymen, lend me your ears; I come to bury Caesar, not to praise him",
+           "All the world's a stage, and all the men and women merely players")
+
+
+def preset(root, cpt: dict, decoder_steps=6, name="p.yaml"):
+    rng = random.Random(0)
+    lines = [" ".join(rng.sample(s.split(), len(s.split()))) for s in ENGLISH for _ in range(60)]
+    (root / "en.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    hebrew_file(root / "he-formal.txt", 60, 1, (8, 16))
+    hebrew_file(root / "he-other.txt", 60, 2)
+    common = {"max_seq_len": 32, "global_batch_size": 4, "micro_batch_size": 2, "warmup_steps": 1,
+              "learning_rate": 3e-3, "eval_batches": 2, "log_every": 1}
+    corpus = {"min_hebrew_ratio": 0.0, "num_workers": 1, "near_dedup": False, "validation_fraction": 0.15,
+              "min_words": 3}
+    data = {"run_dir": str(root / "run"),
+            "stages": ["corpus", "tokenizer", "decoder", "hebrew_corpus", "cpt", "report"],
+            "corpus": {**corpus, "inputs": [str(root / "en.txt")]},
+            "hebrew_corpus": {"stage": "corpus", **corpus, "inputs": [
+                {"path": str(root / "he-formal.txt"), "name": "formal"},
+                {"path": str(root / "he-other.txt"), "name": "other"}]},
+            "tokenizer": {"vocab_size": 400, "audit": False},
+            "decoder": {**common, "max_steps": decoder_steps, "eval_every": decoder_steps,
+                        "checkpoint_every": decoder_steps},
+            "cpt": {**common, **cpt}}
+    import yaml
+
+    (root / name).write_text(yaml.safe_dump(data, allow_unicode=True))
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def cpt_run(tmp_path_factory):
+    from hebrew_lm.cli import main
+
+    root = tmp_path_factory.mktemp("cpt")
+    path = preset(root, {"max_steps": 8, "eval_every": 4, "checkpoint_every": 2, "anchor_share": 0.25, "phases": [
+        {"name": "formal", "share": 0.75, "sources": ["formal"]},
+        {"name": "hard", "share": 0.25, "difficulty": "compression_ratio", "quantiles": [0.5, 1.0]}]})
+    assert main(["run", str(path)]) == 0
+    return root
+
+
+def test_cpt_stage_runs_phases_logs_the_bases_losses_and_reports_forgetting(cpt_run):
+    from transformers import AutoModelForCausalLM
+
+    out = cpt_run / "run" / "cpt"
+    stats = json.loads((out / "stats.json").read_text())
+    assert [(p["phase"], p["first_step"], p["steps"]) for p in stats["phases"]] == [("formal", 0, 6), ("hard", 6, 2)]
+    assert all(p["anchor_tokens"] > 0 and p["hebrew_tokens"] > p["anchor_tokens"] for p in stats["phases"])
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in line]
+    assert [r["step"] for r in evals] == [0, 4, 8]
+    assert {"anchor_loss", "val_loss/formal", "val_loss/other"} <= set(evals[0])
+    assert stats["base_anchor_loss"] == evals[0]["anchor_loss"]
+    assert stats["forgetting"] == pytest.approx(evals[-1]["anchor_loss"] - evals[0]["anchor_loss"])
+    assert stats["hebrew_gain"] > 0  # Hebrew loss fell from the English base's
+    assert set(stats["difficulty_agreement"]) == {"compression_ratio", "lexical_diversity", "mean_word_length",
+                                                  "rare_word_rate"}
+    # the difficulty columns live in the token cache, never in the corpus stage's folder
+    assert list((cpt_run / "run" / "cache").glob("difficulty-train-*/scores.json"))
+    assert not list((cpt_run / "run" / "hebrew_corpus").glob("*difficulty*"))
+    model = AutoModelForCausalLM.from_pretrained(str(out / "model"))
+    assert model.config.model_type == "nemotron_h"
+    md = (cpt_run / "run" / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Continued pretraining (curriculum)" in md and "forgetting" in md and "| formal | 0-6 |" in md
+    assert (cpt_run / "run" / "report" / "img" / "cpt-curriculum.png").is_file()
+
+
+def test_plan_prints_the_phases(cpt_run):
+    from hebrew_lm.plan import plan
+
+    text = plan(str(cpt_run / "p.yaml"))
+    assert "Continued pretraining (cpt)" in text and "phase 1 formal" in text and "phase 2 hard" in text
+
+
+def test_a_run_stopped_in_the_first_phase_resumes_across_the_boundary_to_the_same_losses(cpt_run, tmp_path,
+                                                                                       monkeypatch):
+    import yaml
+
+    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.cpt import stage
+    from hebrew_lm.decoder.objective import CausalLMObjective
+
+    config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
+    config = type(config)(**{**vars(config), "output_dir": str(tmp_path / "cpt")})
+    original, calls = CausalLMObjective.after_step, []
+
+    def crash_at_step_5(self):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("killed")
+        return original(self)
+
+    monkeypatch.setattr(CausalLMObjective, "after_step", crash_at_step_5)
+    with pytest.raises(RuntimeError, match="killed"):
+        stage.run(config)
+    monkeypatch.setattr(CausalLMObjective, "after_step", original)
+    stage.run(config)  # resumes from step 4 (phase 1 ends at 6) and crosses into phase 2
+
+    def losses(folder):
+        return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()
+                if '"loss"' in line]
+
+    assert losses(tmp_path / "cpt") == losses(cpt_run / "run" / "cpt")
+    assert yaml.safe_load((tmp_path / "cpt" / "config.yaml").read_text())["curriculum"] == "ordered"
+
+
+@pytest.mark.slow
+def test_anchoring_holds_forgetting_well_below_the_run_without_it(tmp_path):
+    from hebrew_lm.cli import main
+    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.cpt import stage
+
+    torch.manual_seed(0)
+    path = preset(tmp_path, {"max_steps": 40, "eval_every": 40, "checkpoint_every": 40, "learning_rate": 3e-3,
+                             "warmup_steps": 2}, decoder_steps=60)
+    assert main(["run", str(path), "--until", "hebrew_corpus"]) == 0
+    results = {}
+    for share in (0.0, 0.5):
+        config = stage_config(load_preset(path), "cpt")
+        config = type(config)(**{**vars(config), "anchor_share": share, "output_dir": str(tmp_path / f"cpt-{share}")})
+        stage.run(config)
+        results[share] = json.loads((tmp_path / f"cpt-{share}" / "stats.json").read_text())
+    assert results[0.0]["forgetting"] > 0.5  # Hebrew alone pushes the English loss up...
+    assert results[0.5]["forgetting"] < results[0.0]["forgetting"] / 3  # ... anchoring holds most of it
+    assert results[0.5]["hebrew_gain"] > 0
