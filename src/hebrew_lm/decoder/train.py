@@ -61,8 +61,13 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
 
 def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
              pieces: np.ndarray | None = None) -> float:
-    """Next-token loss on the same first validation pieces every time (of `pieces`, when given)."""
+    """Next-token loss on the same validation pieces every time: micro_batch_size x eval_batches of them,
+    spread evenly over the split (or over `pieces`, when given), not its first ones, which may all come
+    from one source."""
     pieces = np.arange(len(data)) if pieces is None else pieces
+    wanted = c.micro_batch_size * c.eval_batches
+    if len(pieces) > wanted:
+        pieces = pieces[np.linspace(0, len(pieces) - 1, wanted).round().astype(np.int64)]
     batches = (pad_batch([data[int(pieces[i])] for i in idx], pad_id)
                for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches))
     return evaluate_batches(objective, batches, dist_, autocast)
