@@ -189,3 +189,40 @@ def test_anchoring_holds_forgetting_well_below_the_run_without_it(tmp_path):
     assert results[0.0]["forgetting"] > 0.5  # Hebrew alone pushes the English loss up...
     assert results[0.5]["forgetting"] < results[0.0]["forgetting"] / 3  # ... anchoring holds most of it
     assert results[0.5]["hebrew_gain"] > 0
+
+
+def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from_their_pieces(cpt_run, tmp_path):
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.cli import main
+
+    base, out = cpt_run / "run" / "decoder" / "model", tmp_path / "extend"
+    assert main(["tokenizer", "extend", "--base_dir", str(base), "--corpus_dir", str(cpt_run / "run" / "hebrew_corpus"),
+                 "--add", "40", "--output_dir", str(out)]) == 0
+    before, after = Tokenizer.from_file(str(base / "tokenizer.json")), Tokenizer.from_file(str(out / "tokenizer.json"))
+    first = before.get_vocab_size(with_added_tokens=True)
+    for text in ("All the world's a stage", "1,234.5 + x = y;", "café naïve résumé", "Привет, мир", "مرحبا بالعالم",
+                 "Բարեւ աշխարհ", "日本語のテキスト", "emoji 🙂🎉", "\u00d7 \u05c6".encode("utf-8").decode("utf-8")[:1],
+                 "tab\tand\nnewline", "</s> <pad> literal"):
+        assert after.encode(text).ids == before.encode(text).ids, text  # no Hebrew letter: the very same ids
+    hebrew = "ויאמר אלהים אל משה"
+    assert len(after.encode(hebrew).ids) < len(before.encode(hebrew).ids)
+    assert max(after.encode(hebrew).ids) >= first  # the new tokens are used, with new ids
+    assert after.decode(after.encode(hebrew).ids) == before.decode(before.encode(hebrew).ids)
+    stats = json.loads((out / "extension.json").read_text())
+    assert stats["tokens_added"] == 40 and stats["tokens_per_word_after"] < stats["tokens_per_word_before"]
+    assert {"train_words_per_s", "generate_words_per_s"} <= set(stats["speed_after"])
+    # each new row is the mean of the base's rows of the pieces that spelled its token (input and output)
+    old = AutoModelForCausalLM.from_pretrained(str(base))
+    new = AutoModelForCausalLM.from_pretrained(str(out))
+    assert new.get_input_embeddings().weight.shape[0] == first + 40
+    token = next(t for t, i in after.get_vocab().items() if i == first + 39)
+    pieces = [t.id for t in before.model.tokenize(token)]
+    assert len(pieces) >= 2
+    for get in ("get_input_embeddings", "get_output_embeddings"):
+        assert torch.allclose(getattr(new, get)().weight[first + 39], getattr(old, get)().weight[pieces].mean(0))
+        assert torch.equal(getattr(new, get)().weight[:first], getattr(old, get)().weight)  # old rows untouched
+    tok = AutoTokenizer.from_pretrained(str(out))
+    generated = new.generate(**tok(hebrew, return_tensors="pt"), max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert generated.shape[1] == len(tok(hebrew).input_ids) + 3

@@ -335,6 +335,29 @@ class PretrainConfig(CorpusTrainingConfig):
 
 
 @dataclass
+class ExtendConfig:
+    """`hebrew-lm tokenizer extend`: a base causal LM + a Hebrew corpus -> the base with N Hebrew tokens added to its tokenizer and embeddings (no existing id changes; a Hugging Face folder)."""
+
+    SECTION: typing.ClassVar[str] = "extend"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "base_dir": "decoder/model", "corpus_dir": "hebrew_corpus", "output_dir": "extend"}
+
+    base_dir: str
+    """A local Hugging Face causal-LM folder with a BPE tokenizer.json (default: RUN_DIR/decoder/model)."""
+    corpus_dir: str
+    """A finished corpus stage folder of Hebrew text to learn the new tokens on (default: RUN_DIR/hebrew_corpus)."""
+    output_dir: str
+    """Folder for the extended model and tokenizer, and extension.json (default: RUN_DIR/extend)."""
+    add: int = bounded("[1, 1000000]", 1000)
+    """Hebrew tokens to add (DictaLM 2.0 added 1,000)."""
+    sample_documents: int = bounded("[1, inf)", 20_000)
+    """Training documents of the corpus the new tokens are learned on."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "extend")
+
+
+@dataclass
 class DecoderConfig(CorpusTrainingConfig):
     """`hebrew-lm decoder pretrain`: corpus + tokenizer -> a mixture-of-experts causal LM (a Hugging Face folder), from scratch or continued from a base."""
 

@@ -233,6 +233,12 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
     return causal_lm_plan(preset, preset_path, overrides, cpu_flops, "decoder")
 
 
+def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "extend", overrides.get("extend"), source=preset_path)
+    return ["", f"Vocabulary extension: {c.add:,} Hebrew tokens learned on {c.corpus_dir} (up to "
+                f"{c.sample_documents:,} documents), added to {c.base_dir} -> {c.output_dir}"]
+
+
 def cpt_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     """The curriculum: the decoder's cost lines for the continued model, then each phase's steps and tokens."""
     lines = causal_lm_plan(preset, preset_path, overrides, cpu_flops, "cpt")

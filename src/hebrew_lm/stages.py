@@ -12,8 +12,8 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, FinetuneConfig, PretrainConfig, ReportConfig,
-                              TokenizerConfig)
+from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, ExtendConfig, FinetuneConfig, PretrainConfig,
+                              ReportConfig, TokenizerConfig)
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,23 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         distributed=True,
         plan="decoder_plan",
         report="decoder_section",
+    ),
+    Stage(
+        "extend", ExtendConfig, "tokenizer extend", "hebrew_lm.tokenizer.extend",
+        "add Hebrew tokens to a base causal LM's tokenizer and embeddings, keeping every existing id",
+        'Learn N Hebrew tokens on a Hebrew corpus with the toolkit\'s BPE trainer and append them to a base '
+        'causal LM\'s byte-level BPE tokenizer (new merges after the old, new ids after every existing one: a '
+        'string without Hebrew encodes exactly as before); each new embedding row, input and output, starts '
+        'as the mean of the rows of the pieces that spelled it before. Writes a Hugging Face folder and '
+        'extension.json: tokens per word and words per second of training and generation, before and after. '
+        'docs/cpt.md explains it.',
+        examples=(
+            'hebrew-lm tokenizer extend configs/tiny-decoder.yaml',
+            'hebrew-lm tokenizer extend --base_dir runs/x/decoder/model --corpus_dir runs/x/hebrew_corpus --add 1000 '
+            '--output_dir runs/x/extend',
+        ),
+        config_optional=True,
+        plan="extend_plan",
     ),
     Stage(
         "cpt", CptConfig, "cpt", "hebrew_lm.cpt.stage",
