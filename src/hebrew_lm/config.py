@@ -540,7 +540,8 @@ class ReportConfig:
 
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
-        "decoder_dir": "decoder", "cpt_dir": "cpt", "timings": "timings.json", "output_dir": "report"}
+        "decoder_dir": "decoder", "extend_dir": "extend", "cpt_dir": "cpt", "timings": "timings.json",
+        "output_dir": "report"}
 
     output_dir: str
     """Folder for index.html (one file, images inlined) and report.md with its images (default: RUN_DIR/report)."""
@@ -554,6 +555,8 @@ class ReportConfig:
     """The finetune stage's folder (default: RUN_DIR/finetune)."""
     decoder_dir: str = ""
     """The decoder stage's folder (default: RUN_DIR/decoder)."""
+    extend_dir: str = ""
+    """The vocabulary extension's folder (default: RUN_DIR/extend)."""
     cpt_dir: str = ""
     """The curriculum stage's folder (default: RUN_DIR/cpt)."""
     stages: list[str] = field(default_factory=list)

