@@ -53,6 +53,33 @@ def test_mixing_is_a_pure_function_of_the_position_and_keeps_each_phase_and_anch
     assert mixture(seed=1).indices(0, 8) != steps[0]
 
 
+def test_replay_draws_its_share_from_the_earlier_phases_only():
+    lengths, anchor = np.arange(10, 110), np.arange(5, 45)
+    phases = [Phase("easy", 0, 4, np.arange(0, 50), 0.25),
+              Phase("hard", 4, 4, np.arange(50, 100), 0.25, replay_share=0.25, replay_pool=np.arange(0, 50))]
+    stream = MixtureStream(phases, lengths, anchor, batch=8, seed=0)
+    for step in range(4, 8):
+        ids = stream.step_indices(step)
+        assert sum(50 <= i < 100 for i in ids) == 4 and sum(i < 50 for i in ids) == 2 and sum(i >= 100 for i in ids) == 2
+    assert all(i >= 100 or i < 50 for step in range(4) for i in stream.step_indices(step))  # phase 1: nothing to replay
+
+
+def test_plan_phases_gives_replay_the_union_of_the_phases_before(cpt_run):
+    from hebrew_lm.config import PhaseSpec, load_preset, stage_config
+    from hebrew_lm.cpt.mixture import plan_phases
+
+    config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
+    config = type(config)(**{**vars(config), "phases": [
+        PhaseSpec("formal", 0.5, sources=["formal"]), PhaseSpec("other", 0.5, sources=["other"], replay_share=0.25)]})
+    documents = np.repeat(np.arange(4), 2)  # 8 pieces of 4 documents
+    scores = {"source": ["formal", "other", "formal", "other"]}
+    first, second = plan_phases(config, documents, scores)
+    assert first.replay_pool is None and first.replay_share == 0
+    assert second.replay_share == 0.25 and second.replay_pool.tolist() == first.pool.tolist() == [0, 1, 4, 5]
+    with pytest.raises(ValueError, match="must leave room"):
+        PhaseSpec("x", anchor_share=0.5, replay_share=0.5)
+
+
 HEBREW_WORDS = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
                 "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה").split()
 
@@ -101,7 +128,7 @@ def cpt_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cpt")
     path = preset(root, {"max_steps": 8, "eval_every": 4, "checkpoint_every": 2, "anchor_share": 0.25, "phases": [
         {"name": "formal", "share": 0.75, "sources": ["formal"]},
-        {"name": "hard", "share": 0.25, "difficulty": "compression_ratio", "quantiles": [0.5, 1.0]}]})
+        {"name": "hard", "share": 0.25, "difficulty": "base_loss", "quantiles": [0.5, 1.0]}]})
     assert main(["run", str(path)]) == 0
     return root
 
@@ -120,7 +147,7 @@ def test_cpt_stage_runs_phases_logs_the_bases_losses_and_reports_forgetting(cpt_
     assert stats["forgetting"] == pytest.approx(evals[-1]["anchor_loss"] - evals[0]["anchor_loss"])
     assert stats["hebrew_gain"] > 0  # Hebrew loss fell from the English base's
     assert set(stats["difficulty_agreement"]) == {"compression_ratio", "lexical_diversity", "mean_word_length",
-                                                  "rare_word_rate"}
+                                                  "rare_word_rate", "base_loss"}  # the hard phase asked for it
     # the difficulty columns live in the token cache, never in the corpus stage's folder
     assert list((cpt_run / "run" / "cache").glob("difficulty-train-*/scores.json"))
     assert not list((cpt_run / "run" / "hebrew_corpus").glob("*difficulty*"))
@@ -286,3 +313,29 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     assert main(["cpt", str(preset)]) == 0
     stats = json.loads((tmp_path / "r" / "cpt" / "stats.json").read_text())
     assert stats["hebrew_gain"] > 0 and stats["base_anchor_loss"] is not None and stats["forgetting"] is not None
+
+
+def test_base_loss_difficulty_is_the_bases_own_loss_computed_once_in_resumable_parts(cpt_run, monkeypatch):
+    import numpy as np
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.cpt.difficulty import base_loss_scores
+    from hebrew_lm.decoder.data import DocumentPieces
+
+    run = cpt_run / "run"
+    store = next((run / "cache").glob("tokens-train-*"))
+    pieces = DocumentPieces(store, 32)
+    scores = base_loss_scores(store, run / "decoder" / "model", run / "cache", pieces.num_documents, max_tokens=32)
+    assert scores.shape == (pieces.num_documents,) and np.isfinite(scores).mean() > 0.9
+    # document 0's score is the base's mean next-token loss on its first piece
+    model = AutoModelForCausalLM.from_pretrained(str(run / "decoder" / "model")).eval()
+    ids = pieces[0][None]
+    with torch.no_grad():
+        assert scores[0] == pytest.approx(model(input_ids=ids, labels=ids).loss.item(), rel=1e-4)
+    # a run killed after its parts were saved picks them up instead of scoring again
+    folder = next((run / "cache").glob("difficulty-base_loss-*"))
+    (folder / "_SUCCESS").unlink()
+    (folder / "scores.npy").unlink()
+    monkeypatch.setattr(torch.nn.Module, "__call__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rescored")))
+    again = base_loss_scores(store, run / "decoder" / "model", run / "cache", pieces.num_documents, max_tokens=32)
+    assert np.array_equal(again, scores, equal_nan=True)

@@ -390,20 +390,26 @@ class PhaseSpec:
     sources: list[str] = field(default_factory=list)
     """Documents whose corpus `source` is one of these (e.g. embedded:htb-train); empty: any source."""
     difficulty: str = ""
-    """A difficulty scorer (compression_ratio, lexical_diversity, mean_word_length, rare_word_rate) whose quantile range picks this phase's documents; empty: no difficulty filter."""
+    """A difficulty scorer (compression_ratio, lexical_diversity, mean_word_length, rare_word_rate, or base_loss: the base model's own loss per token) whose quantile range picks this phase's documents; empty: no difficulty filter."""
     quantiles: list[float] = field(default_factory=lambda: [0.0, 1.0])
     """[low, high): the documents whose `difficulty` score lies in these quantiles of the corpus (0.0 to 1.0)."""
     anchor_share: float = bounded("[-1, 1)", -1.0)
     """Share of each batch drawn from the anchor corpus in this phase; -1: the stage's anchor_share."""
+    replay_share: float = bounded("[0, 1)", 0.0)
+    """Share of each batch replayed from the earlier phases' Hebrew documents (0 in the first phase, which has none)."""
 
     def __post_init__(self) -> None:
-        from hebrew_lm.cpt.difficulty import ALL_SCORERS
+        from hebrew_lm.cpt.difficulty import ALL_SCORERS, MODEL_SCORERS
 
-        if self.difficulty and self.difficulty not in ALL_SCORERS:
-            raise ValueError(f"phase {self.name!r}: difficulty must be one of {list(ALL_SCORERS)}, got {self.difficulty!r}")
+        if self.difficulty and self.difficulty not in (*ALL_SCORERS, *MODEL_SCORERS):
+            raise ValueError(f"phase {self.name!r}: difficulty must be one of {[*ALL_SCORERS, *MODEL_SCORERS]}, "
+                             f"got {self.difficulty!r}")
         if len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1:
             raise ValueError(f"phase {self.name!r}: quantiles must be [low, high) with 0 <= low < high <= 1, got {self.quantiles}")
         check_ranges(self, f"phase {self.name!r}")
+        if max(self.anchor_share, 0) + self.replay_share >= 1:
+            raise ValueError(f"phase {self.name!r}: anchor_share + replay_share must leave room for the phase's own "
+                             f"documents, got {max(self.anchor_share, 0)} + {self.replay_share}")
 
 
 @dataclass

@@ -59,6 +59,9 @@ SCORERS = {"compression_ratio": compression_ratio, "lexical_diversity": lexical_
            "mean_word_length": mean_word_length}
 """Per-document scorers; `rare_word_rate` needs the whole split's word counts and is added beside them."""
 ALL_SCORERS = (*SCORERS, "rare_word_rate")
+"""The scorers of text alone, computed for every corpus the curriculum reads."""
+MODEL_SCORERS = ("base_loss",)
+"""Scorers that need the base model: computed only when a phase asks for one (`base_loss_scores`)."""
 
 
 def rare_word_rates(texts: list[str], common: int = 5000) -> np.ndarray:
@@ -98,9 +101,54 @@ def difficulty_scores(corpus_dir: str | Path, split: str, cache_dir: str | Path)
     return {k: (v if k == "source" else np.asarray(v, dtype=np.float64)) for k, v in data.items()}
 
 
+def base_loss_scores(store: str | Path, base_dir: str | Path, cache_dir: str | Path, num_documents: int,
+                     max_tokens: int = 256, batch: int = 16) -> np.ndarray:
+    """Each document's mean next-token loss under the base model, over its first `max_tokens` tokens of the
+    token `store` (NaN for a document too short to predict anything). Computed in batches and saved every
+    512 documents into cache_dir, so a killed run resumes where it stopped; computed once per (store, base)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.decoder.data import DocumentPieces, pad_batch
+    from hebrew_lm.decoder.objective import chunked_causal_lm_loss
+    from hebrew_lm.runs import sha256_file
+
+    store, base_dir = Path(store), Path(base_dir)
+    weights = sorted(base_dir.glob("*.safetensors"))
+    out = Path(cache_dir) / f"difficulty-base_loss-{fingerprint([store.name, max_tokens, [sha256_file(w) for w in weights]])[:12]}"
+    if is_finished(out):
+        return np.load(out / "scores.npy")
+    out.mkdir(parents=True, exist_ok=True)
+    pieces = DocumentPieces(store, max_tokens)
+    documents, first = np.unique(pieces.documents, return_index=True)  # each document's first piece
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    chunk, done = 512, []
+    for start in range(0, len(first), chunk):
+        part = out / f"part-{start // chunk:06d}.npy"
+        if not part.is_file():
+            losses = []
+            for b in range(start, min(start + chunk, len(first)), batch):
+                ids, mask = pad_batch([pieces[int(i)] for i in first[b : b + batch]], pad)
+                with torch.no_grad():
+                    hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                    losses += [chunked_causal_lm_loss(hidden[r : r + 1], model.lm_head, ids[r : r + 1], mask[r : r + 1],
+                                                      4096).item() for r in range(len(ids))]
+            np.save(out / "part.tmp.npy", np.asarray(losses))
+            (out / "part.tmp.npy").replace(part)
+        done.append(np.load(part))
+    scores = np.full(num_documents, np.nan)
+    scores[documents] = np.concatenate(done) if done else []
+    np.save(out / "scores.npy", scores)
+    mark_success(out, out.name, stage="difficulty scores")
+    return scores
+
+
 def agreement(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Spearman rank correlation between every two scorers."""
-    names = [n for n in ALL_SCORERS if n in scores]
+    """Spearman rank correlation between every two scorers (over documents every scorer scored)."""
+    names = [n for n in (*ALL_SCORERS, *MODEL_SCORERS) if n in scores]
+    scored = np.all([np.isfinite(scores[n]) for n in names], axis=0)
+    scores = {n: scores[n][scored] for n in names}
     ranks = {n: np.argsort(np.argsort(scores[n], kind="stable"), kind="stable").astype(np.float64) for n in names}
     return {a: {b: round(float(np.corrcoef(ranks[a], ranks[b])[0, 1]), 3) for b in names} for a in names}
 
@@ -108,5 +156,6 @@ def agreement(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 def by_source(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Each source's mean score on each scorer: how difficulty relates to register."""
     sources = np.asarray(scores["source"])
-    return {s: {n: round(float(scores[n][sources == s].mean()), 4) for n in ALL_SCORERS}
+    names = [n for n in (*ALL_SCORERS, *MODEL_SCORERS) if n in scores]
+    return {s: {n: round(float(np.nanmean(scores[n][sources == s])), 4) for n in names}
             for s in sorted(set(sources.tolist()))}

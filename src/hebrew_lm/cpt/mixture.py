@@ -6,8 +6,9 @@ boundary or not, reads the very same batches.
     data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # a decoder.train.TrainingData
 
 Sequence ids: the Hebrew pieces are 0 .. H-1 and the anchor pieces H .. H+A-1. Step s of phase p draws
-`n_hebrew` pieces from p's pool and `batch - n_hebrew` from the anchor pool, each through its own
-length-bucketed `SequenceStream` (seeded by the phase), Hebrew first.
+`n_hebrew` pieces from p's pool, `n_replay` from the earlier phases' pools (replay) and the rest from
+the anchor pool, each through its own length-bucketed `SequenceStream` (seeded by the phase), in that
+order.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class Phase:
     pool: np.ndarray
     """The Hebrew piece ids this phase draws from."""
     anchor_share: float
+    replay_share: float = 0.0
+    replay_pool: np.ndarray | None = None
+    """The earlier phases' Hebrew pieces, replayed at replay_share of each batch."""
 
 
 def select_documents(spec, scores: dict[str, Any]) -> np.ndarray:
@@ -41,7 +45,7 @@ def select_documents(spec, scores: dict[str, Any]) -> np.ndarray:
     if spec.sources:
         keep &= np.isin(np.asarray(scores["source"]), spec.sources)
     if spec.difficulty:
-        lo, hi = np.quantile(scores[spec.difficulty], spec.quantiles)
+        lo, hi = np.nanquantile(scores[spec.difficulty], spec.quantiles)  # unscored (NaN) documents: in no range
         values = scores[spec.difficulty]
         keep &= (values >= lo) & ((values < hi) if spec.quantiles[1] < 1 else (values <= hi))
     return keep
@@ -66,7 +70,9 @@ def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[
     phases, first = [], 0
     for n, i in enumerate(order):
         steps = c.max_steps - first if n == len(order) - 1 else round(c.max_steps * specs[i].share / total)
-        phases.append(Phase(specs[i].name, first, steps, pools[i], share(specs[i])))
+        earlier = np.unique(np.concatenate([pools[j] for j in order[:n]])) if n else None
+        replay = specs[i].replay_share if n else 0.0
+        phases.append(Phase(specs[i].name, first, steps, pools[i], share(specs[i]), replay, earlier))
         first += steps
     return phases
 
@@ -77,11 +83,15 @@ class MixtureStream:
     def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
                  batch: int, seed: int) -> None:
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
-        self.hebrew, self.anchor = [], []
+        self.hebrew, self.replay, self.anchor = [], [], []
         for p, phase in enumerate(phases):
-            n_anchor = min(batch - 1, round(batch * phase.anchor_share)) if anchor_lengths is not None else 0
-            n_hebrew = batch - n_anchor
+            n_anchor = round(batch * phase.anchor_share) if anchor_lengths is not None else 0
+            n_replay = round(batch * phase.replay_share) if phase.replay_pool is not None else 0
+            n_anchor = min(n_anchor, batch - 1 - n_replay)
+            n_hebrew = batch - n_anchor - n_replay
             self.hebrew.append(SequenceStream(len(phase.pool), seed + 101 * p, hebrew_lengths[phase.pool], n_hebrew))
+            self.replay.append(SequenceStream(len(phase.replay_pool), seed + 101 * p + 25,
+                                              hebrew_lengths[phase.replay_pool], n_replay) if n_replay else None)
             self.anchor.append(SequenceStream(len(anchor_lengths), seed + 101 * p + 50, anchor_lengths, n_anchor)
                                if n_anchor else None)
 
@@ -93,9 +103,11 @@ class MixtureStream:
 
     def step_indices(self, step: int) -> list[int]:
         p = self.phase_of(step)
-        phase, hebrew, anchor = self.phases[p], self.hebrew[p], self.anchor[p]
+        phase, hebrew, replay, anchor = self.phases[p], self.hebrew[p], self.replay[p], self.anchor[p]
         local = step - phase.first_step
         ids = phase.pool[hebrew.indices(local * hebrew.batch_size, hebrew.batch_size)].tolist()
+        if replay is not None:
+            ids += phase.replay_pool[replay.indices(local * replay.batch_size, replay.batch_size)].tolist()
         if anchor is not None:
             ids += [self.offset + i for i in anchor.indices(local * anchor.batch_size, anchor.batch_size)]
         return ids
@@ -113,7 +125,7 @@ class MixtureStream:
 def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int):
     """The curriculum stage's TrainingData: phases of the Hebrew corpus mixed with the anchor corpus;
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
-    from hebrew_lm.cpt.difficulty import agreement, by_source, difficulty_scores
+    from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
     from hebrew_lm.decoder.data import DocumentPieces
     from hebrew_lm.decoder.train import TrainingData, evaluate
     from hebrew_lm.train.stage import token_stores
@@ -121,6 +133,9 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
     hebrew, hebrew_val = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
     scores = difficulty_scores(corpus_dir, "train", c.cache_dir)
+    if any(p.difficulty == "base_loss" for p in c.phases):
+        scores["base_loss"] = base_loss_scores(train_store, c.init_from, c.cache_dir, len(scores["source"]),
+                                               c.max_seq_len)
     val_sources = np.asarray(difficulty_scores(corpus_dir, "validation", c.cache_dir)["source"])
     phases = plan_phases(c, hebrew.documents, scores)
     anchored = any(p.anchor_share > 0 for p in phases)
@@ -155,6 +170,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
             last = [r for r in evals if r["step"] <= phase.first_step + phase.steps]
             table.append({"phase": phase.name, "first_step": phase.first_step, "steps": phase.steps,
                           "hebrew_pieces_in_pool": int(len(phase.pool)), "anchor_share": phase.anchor_share,
+                          "replay_share": phase.replay_share,
                           **phase_tokens(stream, phase, lengths),
                           "val_loss_at_end": last[-1]["val_loss"] if last else None,
                           "anchor_loss_at_end": last[-1].get("anchor_loss") if last else None})
