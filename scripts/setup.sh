@@ -8,19 +8,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 torch_spec=${HEBREW_LM_TORCH:-torch==2.13.0}
-# Debian's chromium renders the HTML report in tests/test_report.py (a test never installs anything).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: chromium renders the HTML report in tests/test_report.py; bible-kjv (the KJV and its
+# `bible` program, public domain) is the English side of the embedded verse-translation eval tasks.
+# A test never installs anything: without them those tests skip and `hebrew-lm eval` leaves the tasks out.
+apt_install() {  # apt_install COMMAND PACKAGES... WHY
+  local command=$1 why=${*: -1} packages=("${@:2:$#-2}")
+  command -v "$command" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium (the report test renders the HTML report in it) ..." >&2
+    echo "installing Debian's ${packages[*]} ($why) ..." >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
-      || echo "WARNING: apt-get could not install chromium; the HTML report test will be skipped" >&2
+    apt-get install -y -q "${packages[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q "${packages[@]}" >/dev/null; } \
+      || echo "WARNING: apt-get could not install ${packages[*]}; without it: $why is skipped" >&2
   else
-    echo "NOTE: no chromium and no root apt-get here: the HTML report test will be skipped" \
-         "(install Debian's chromium to run it)" >&2
+    echo "NOTE: no $command and no root apt-get here: $why is skipped (install Debian's ${packages[*]})" >&2
   fi
-fi
+}
+apt_install chromium chromium "the HTML report test"
+apt_install bible bible-kjv bible-kjv-text "the verse-translation eval tasks"
 stamp=.venv/.hebrew-lm-setup
 want="$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spec"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -201,18 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="download the public benchmarks (for machines with internet)")
     data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
     dl = data_sub.add_parser(
-        "download", usage="hebrew-lm data download {nemo,bmc,smcd} ... [--output_dir DIR]",
-        help="fetch NEMO, BMC and SMCD from their repositories at pinned commits, checking each file's sha256",
+        "download", usage="hebrew-lm data download {nemo,bmc,smcd,heq,hebnli} ... [--output_dir DIR]",
+        help="fetch NEMO, BMC, SMCD, HeQ and HebNLI from their repositories at pinned commits, checking each file's sha256",
         description=textwrap.fill(
             "Fetch the public fine-tuning benchmarks from their canonical GitHub repositories at pinned commits, "
             "verify every file's sha256, and lay them out as `hebrew-lm finetune` expects (DIR/nemo, DIR/bmc, "
-            "DIR/smcd). Files already present with the right checksum are kept. Read each set's license first: "
-            "NEMO is non-commercial research data; BMC states none (research use); SMCD is a research benchmark.", 90),
+            "DIR/smcd), and the evaluation sets HeQ and HebNLI as `hebrew-lm eval --data_dir DIR` reads them. Files already present with the right checksum are kept. Read each set's license first: "
+            "NEMO is non-commercial research data; BMC states none (research use); SMCD is a research benchmark; "
+            "HeQ is CC BY 4.0; HebNLI states none (MultiNLI-derived, research use).", 90),
         epilog="example:\n  hebrew-lm data download nemo bmc smcd --output_dir data\n"
-               "  hebrew-lm finetune configs/tiny.yaml --finetune.tasks bmc nemo smcd   # then evaluate on them",
+               "  hebrew-lm finetune configs/tiny.yaml --finetune.tasks bmc nemo smcd   # then evaluate on them\n"
+               "  hebrew-lm data download heq hebnli --output_dir data && "
+               "hebrew-lm eval configs/tiny-decoder.yaml --eval.tasks embedded heq hebnli --eval.data_dir data",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dl.add_argument("datasets", nargs="+", choices=["nemo", "bmc", "smcd"], help="which benchmarks")
+    dl.add_argument("datasets", nargs="+", choices=["nemo", "bmc", "smcd", "heq", "hebnli"], help="which benchmarks")
     dl.add_argument("--output_dir", default="data", metavar="DIR", help="where to put them (default: data)")
     return parser
 

@@ -541,12 +541,58 @@ class FinetuneConfig:
 
 
 @dataclass
+class EvalConfig:
+    """`hebrew-lm eval`: causal LMs -> few-shot scores on Hebrew and English tasks (lm-evaluation-harness), side by side."""
+
+    SECTION: typing.ClassVar[str] = "eval"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
+        "models": ["decoder/model", "cpt/model"], "hebrew_corpus_dir": "hebrew_corpus", "english_corpus_dir": "corpus",
+        "train_corpus_dirs": ["corpus", "hebrew_corpus"], "output_dir": "eval"}
+
+    output_dir: str
+    """Folder for the task files, results.md/csv/json/png and per-sample logs (default: RUN_DIR/eval)."""
+    models: list[str]
+    """Local Hugging Face causal-LM folders to evaluate (default: RUN_DIR/decoder/model and RUN_DIR/cpt/model)."""
+    model_names: list[str] = field(default_factory=list)
+    """A row name for each model (default: its folder's name, or its stage's for a `model` folder)."""
+    tasks: list[str] = field(default_factory=lambda: ["embedded"])
+    """embedded (every embedded task the corpora and packages allow: he_cloze, en_cloze, he_arith, he_sentiment, he_entity_type, verses_he2en, verses_en2he); public sets read from data_dir (heq, hebnli, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
+    task_dirs: list[str] = field(default_factory=list)
+    """Folders of more lm-eval task YAMLs (local JSONL files: `dataset_path: json` with `data_files`)."""
+    data_dir: str = "data"
+    """Where the public sets lie, one folder per task (DATA_DIR/heq from `hebrew-lm data download heq`; DATA_DIR/arc_he/{shots,test}.jsonl)."""
+    train_corpus_dirs: list[str] = field(default_factory=list)
+    """Corpus stages the models trained on: scored items sharing an n-word sequence with their train split are counted as contaminated (default: RUN_DIR/corpus and RUN_DIR/hebrew_corpus)."""
+    contamination_ngram: int = bounded("[4, inf)", 8)
+    """Words in the sequences the contamination check looks for."""
+    hebrew_corpus_dir: str = ""
+    """A finished Hebrew corpus stage whose validation split (held out from training) makes he_cloze (default: RUN_DIR/hebrew_corpus)."""
+    english_corpus_dir: str = ""
+    """A finished English corpus stage whose validation split makes en_cloze, to see forgetting (default: RUN_DIR/corpus)."""
+    limit: int = bounded("[0, inf)", 0)
+    """Items per task at most (0: all); for quick checks, never for reported numbers."""
+    batch_size: int = bounded("[1, inf)", 8)
+    """lm-eval's batch size for log-likelihood and generation requests (on CPU, 8 measured as fast as any: bench/eval.py)."""
+    max_length: int = bounded("[0, inf)", 0)
+    """Tokens of context a request keeps, the rest cut from the left (0: the model's own maximum); the length the model was trained on is the honest choice."""
+    device: str = "cpu"
+    """cpu or cuda."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "eval")
+        if self.model_names and len(self.model_names) != len(self.models):
+            raise ValueError(f"eval.model_names: {len(self.model_names)} names for {len(self.models)} models")
+        if not self.models:
+            raise ValueError("eval.models: give at least one causal-LM folder")
+
+
+@dataclass
 class ReportConfig:
     """`hebrew-lm report`: every stage's outputs -> one self-contained HTML page and a Markdown report."""
 
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
-        "decoder_dir": "decoder", "extend_dir": "extend", "cpt_dir": "cpt", "timings": "timings.json",
+        "decoder_dir": "decoder", "extend_dir": "extend", "cpt_dir": "cpt", "eval_dir": "eval", "timings": "timings.json",
         "output_dir": "report"}
 
     output_dir: str
@@ -563,6 +609,8 @@ class ReportConfig:
     """The decoder stage's folder (default: RUN_DIR/decoder)."""
     extend_dir: str = ""
     """The vocabulary extension's folder (default: RUN_DIR/extend)."""
+    eval_dir: str = ""
+    """The evaluation stage's folder (default: RUN_DIR/eval)."""
     cpt_dir: str = ""
     """The curriculum stage's folder (default: RUN_DIR/cpt)."""
     stages: list[str] = field(default_factory=list)

@@ -233,6 +233,12 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
     return causal_lm_plan(preset, preset_path, overrides, cpu_flops, "decoder")
 
 
+def eval_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "eval", overrides.get("eval"), source=preset_path)
+    return ["", f"Evaluation: {len(c.models)} model(s) ({', '.join(c.models)}) on {', '.join(c.tasks)} "
+                f"(lm-evaluation-harness) -> {c.output_dir}"]
+
+
 def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "extend", overrides.get("extend"), source=preset_path)
     return ["", f"Vocabulary extension: {c.add:,} Hebrew tokens learned on {c.corpus_dir} (up to "

@@ -287,6 +287,37 @@ def cpt_section(folder: Path) -> list[Section]:
     return [s]
 
 
+def eval_section(folder: Path) -> list[Section]:
+    s = Section("eval", "Few-shot evaluation")
+    stats = _finished_stats(folder, s, "eval")
+    table = _json(folder / "results.json")
+    if stats is None or table is None:
+        return [s]
+    tasks = table["tasks"]
+    first = next(iter(table["models"].values()))["tasks"]
+    s.paragraphs.append("Scores x 100, mean ± standard error from lm-evaluation-harness; the task files are in "
+                        f"`{folder / 'tasks'}` and every scored item with each model's answer in `{folder / 'samples'}`. "
+                        "A difference smaller than about twice the standard errors is noise.")
+    contamination = table.get("contamination") or {}
+    flagged = {t: r for t, r in (contamination.get("tasks") or {}).items() if r["contaminated"]}
+    if flagged:
+        s.paragraphs.append(f"Contamination ({contamination['ngram']}-word sequences also in the training corpora): " +
+                            ", ".join(f"{t} {r['contaminated']} of {r['items']}" for t, r in flagged.items()) + ".")
+    s.tables.append(("Models x tasks", ["model", *[f"{t} ({first[t]['num_fewshot']}-shot)" for t in tasks],
+                                        "Hebrew average", "English average"],
+                     [[name, *[f"{100 * row['tasks'][t]['value']:.1f} ± {100 * (row['tasks'][t]['stderr'] or 0):.1f}"
+                               for t in tasks],
+                       *[f"{100 * v:.1f}" if v is not None else "-" for v in row["averages"].values()]]
+                      for name, row in table["models"].items()]))
+    s.summary.append("Few-shot: " + "; ".join(
+        f"{name} Hebrew {100 * (row['averages']['Hebrew'] or 0):.1f}"
+        + (f", English {100 * row['averages']['English']:.1f}" if row["averages"].get("English") is not None else "")
+        for name, row in table["models"].items()) + ".")
+    if (folder / "results.png").is_file():
+        s.images.append(("few-shot scores by model and task", folder / "results.png"))
+    return [s]
+
+
 def environment_section(timings_file: Path, started: float) -> Section:
     s = Section("environment", "Environment")
     versions = []

@@ -12,8 +12,8 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, ExtendConfig, FinetuneConfig, PretrainConfig,
-                              ReportConfig, TokenizerConfig)
+from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, EvalConfig, ExtendConfig, FinetuneConfig,
+                              PretrainConfig, ReportConfig, TokenizerConfig)
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,24 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         distributed=True,
         plan="cpt_plan",
         report="cpt_section",
+    ),
+    Stage(
+        "eval", EvalConfig, "eval", "hebrew_lm.evaluate.stage",
+        'score causal LMs side by side on few-shot Hebrew and English tasks (lm-evaluation-harness)',
+        'Evaluate local causal-LM folders side by side with lm-evaluation-harness as the engine: the embedded '
+        'tasks (Hebrew and English cloze multiple choice from held-out text, Hebrew arithmetic word problems, '
+        'generative with exact match) and any lm-eval task YAMLs over local files in task_dirs. Task files '
+        'and models are checked before anything loads (file:line errors). Writes results.md/csv/json and a '
+        'chart (mean ± stderr, Hebrew and English averages, few-shot counts), per-sample logs, and the '
+        'task YAMLs, which `lm_eval --include_path` runs to the same numbers. docs/eval.md lists every task.',
+        examples=(
+            'hebrew-lm eval configs/tiny-decoder.yaml',
+            'hebrew-lm eval --models runs/a/cpt/model runs/b/cpt/model --model_names A B --hebrew_corpus_dir '
+            'runs/a/hebrew_corpus --output_dir runs/eval-ab',
+        ),
+        config_optional=True,
+        plan="eval_plan",
+        report="eval_section",
     ),
 )}
 STAGE_CONFIGS: dict[str, type] = {name: s.config for name, s in STAGES.items()}

@@ -33,6 +33,13 @@ def load_manifest(corpus_dir: str | Path) -> dict[str, Any]:
 
 def read_texts(corpus_dir: str | Path, split: str, shard_order_seed: int | None = None) -> Iterator[str]:
     """Stream the documents of one split, shard by shard (in a seeded order when a seed is given)."""
+    for (text,) in read_records(corpus_dir, split, ("text",), shard_order_seed):
+        yield text
+
+
+def read_records(corpus_dir: str | Path, split: str, columns: tuple[str, ...] = ("id", "source", "text"),
+                 shard_order_seed: int | None = None) -> Iterator[tuple]:
+    """Stream `columns` of each document of one split (id: where it came from, e.g. `scriptures/bible.json:Ruth 1`)."""
     import pyarrow.parquet as pq
 
     manifest = load_manifest(corpus_dir)
@@ -42,12 +49,13 @@ def read_texts(corpus_dir: str | Path, split: str, shard_order_seed: int | None 
     for name in shards:
         path = Path(corpus_dir) / name
         if name.endswith(".parquet"):
-            for batch in pq.ParquetFile(path).iter_batches(columns=["text"], batch_size=1024):
-                yield from batch.column(0).to_pylist()
+            for batch in pq.ParquetFile(path).iter_batches(columns=list(columns), batch_size=1024):
+                yield from zip(*(batch.column(i).to_pylist() for i in range(len(columns))))
         else:
             with gzip.open(path, "rt", encoding="utf-8") as f:
                 for line in f:
-                    yield json.loads(line)["text"]
+                    row = json.loads(line)
+                    yield tuple(row[c] for c in columns)
 
 
 class ShardWriter:

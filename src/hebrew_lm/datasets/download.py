@@ -1,4 +1,4 @@
-"""`hebrew-lm data download`: the public fine-tuning benchmarks, fetched at pinned commits and checked.
+"""`hebrew-lm data download`: the public fine-tuning and evaluation benchmarks, fetched at pinned commits and checked.
 
 Each file comes from its canonical GitHub repository at a fixed commit and must match the sha256
 recorded here (taken from those commits); a mismatch is an error and nothing half-written is kept.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +23,10 @@ SOURCES = {
     "nemo": ("OnlpLab/NEMO-Corpus", "38b10235a22998774311ab78a0078c8fb7dea57c", "data"),
     "bmc": ("OnlpLab/HebrewResources", "3213134010bb1e2c58b7ee3391e7b9c21d5b9209", "BMCNER"),
     "smcd": ("OnlpLab/Hebrew-Sentiment-Data", "3ae441366b75f776c9ca32e919e51413d5a2bc87", ""),
+    # Evaluation sets for `hebrew-lm eval` (CC BY 4.0 / MultiNLI-derived); their train files are not fetched
+    # (HeQ's v1.1 train is 4 MB and unused for few-shot; HebNLI's train is a Git-LFS object).
+    "heq": ("NNLP-IL/Hebrew-Question-Answering-Dataset", "f46d2ff1b796a95e897530f167ae0d5bed123fe1", "data/data v1.1"),
+    "hebnli": ("NNLP-IL/HebNLI", "c51d790b7ebf570119db285a4eb6e3c455db037a", ""),
 }
 # Where the raw files are served; HEBREW_LM_DATA_MIRROR points elsewhere (a mirror, or file:// for tests).
 BASE_URL = "https://raw.githubusercontent.com"
@@ -60,6 +65,14 @@ FILES = {
         ("originial_unclean_data/token/dev.tsv", "fe767db0b98a625838c1be39bfc2c5e5e373c33c36124cd8f3b994a7a467a157"),
         ("originial_unclean_data/token/test_gold.tsv", "c4830880d997abd713e9c6806c3551eb90634ed4fb48aa235c820f93e3de2fa3"),
     ],
+    "heq": [
+        ("val v1.1.json", "18650c947b1a01adf180df7083c096e3bcb4279483cb7fdc67147cba1b7817ba"),
+        ("test v1.1.json", "aa3c8107919bb04a95c8fc572121d07c38b23f35ac33630dea32a384d6aea5db"),
+    ],
+    "hebnli": [
+        ("HebNLI_val.jsonl", "7439e2487da0dec8aed371eb2647c049799e6eb9b93e93b3a8b9a8c2ea95c20a"),
+        ("HebNLI_test.jsonl", "7d7206e5410e18b90982854ef697c5b3c5559a36661ca2a7963945b585146a4c"),
+    ],
 }
 
 
@@ -67,7 +80,7 @@ def url_for(name: str, relative: str) -> str:
     repo, commit, folder = SOURCES[name]
     base = os.environ.get("HEBREW_LM_DATA_MIRROR", BASE_URL).rstrip("/")
     inside = f"{folder}/{relative}" if folder else relative
-    return f"{base}/{repo}/{commit}/{inside}"
+    return f"{base}/{repo}/{commit}/{urllib.parse.quote(inside)}"  # HeQ's paths hold spaces
 
 
 def download(name: str, output_dir: str | Path) -> Path:

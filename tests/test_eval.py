@@ -1,0 +1,233 @@
+"""`hebrew-lm eval`: few-shot scores of causal LMs on lm-evaluation-harness, from local task files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from hebrew_lm.evaluate.metrics import qa_scores, token_f1
+from hebrew_lm.evaluate.public import build_public_task
+from hebrew_lm.evaluate.stage import check_model, check_task, contamination_report
+from hebrew_lm.evaluate.tasks import Task, kjv_chapters, load_task_yaml, verse_pairs, write_task
+
+HEBREW = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
+          "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה העיר גדולה והשוק מלא אנשים").split()
+ENGLISH = ("now is the winter of our discontent made glorious summer by this sun of york friends romans "
+           "countrymen lend me your ears i come to bury caesar not to praise him all the world a stage").split()
+EMBEDDED = {"he_cloze", "en_cloze", "he_arith", "he_sentiment", "he_entity_type"}
+
+
+def lines(words, n, seed, length=(40, 60)):
+    rng = random.Random(seed)
+    return "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(*length))) for _ in range(n)) + "\n"
+
+
+@pytest.fixture(scope="module")
+def eval_run(tmp_path_factory):
+    """A tiny English decoder and a Hebrew corpus, then the eval stage on it under two names."""
+    from hebrew_lm.cli import main
+
+    root = tmp_path_factory.mktemp("eval")
+    (root / "en.txt").write_text(lines(ENGLISH, 300, 1), encoding="utf-8")
+    (root / "he.txt").write_text(lines(HEBREW, 300, 2), encoding="utf-8")
+    corpus = {"min_hebrew_ratio": 0.0, "num_workers": 1, "near_dedup": False, "validation_fraction": 0.2, "min_words": 3}
+    run = root / "run"
+    data = {"run_dir": str(run), "stages": ["corpus", "tokenizer", "decoder", "hebrew_corpus", "eval", "report"],
+            "corpus": {**corpus, "inputs": [str(root / "en.txt")]},
+            "hebrew_corpus": {"stage": "corpus", **corpus, "inputs": [str(root / "he.txt")]},
+            "tokenizer": {"vocab_size": 400, "audit": False},
+            "decoder": {"max_seq_len": 64, "global_batch_size": 4, "micro_batch_size": 2, "warmup_steps": 1,
+                        "max_steps": 4, "eval_every": 4, "checkpoint_every": 4, "eval_batches": 1},
+            "eval": {"models": [str(run / "decoder" / "model")] * 2, "model_names": ["base", "again"], "limit": 6}}
+    (root / "p.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert main(["run", str(root / "p.yaml")]) == 0
+    return root
+
+
+def test_eval_scores_every_embedded_task_side_by_side_with_logs_card_and_report(eval_run):
+    out = eval_run / "run" / "eval"
+    table = json.loads((out / "results.json").read_text())
+    assert EMBEDDED <= set(table["tasks"])
+    assert table["languages"]["en_cloze"] == "English" and table["languages"]["he_cloze"] == "Hebrew"
+    base, again = table["models"]["base"], table["models"]["again"]
+    for task in table["tasks"]:
+        r = base["tasks"][task]
+        assert r["n"] == 6 and 0.0 <= r["value"] <= 1.0
+        assert r["value"] == again["tasks"][task]["value"]  # the same weights score the same, deterministically
+        lines_ = (out / "samples" / "base" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines_) == 6 and "resps" in json.loads(lines_[0])
+    assert base["tasks"]["he_cloze"]["num_fewshot"] == 10 and base["tasks"]["he_arith"]["metric"] == "exact_match"
+    hebrew = [base["tasks"][t]["value"] for t in table["tasks"] if table["languages"][t] == "Hebrew"]
+    assert base["averages"]["Hebrew"] == pytest.approx(sum(hebrew) / len(hebrew))
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "he_cloze (acc, 10-shot, n=6)" in md and "| base |" in md and "Contamination" in md
+    assert set(table["contamination"]["tasks"]) == set(table["tasks"])
+    card = yaml.safe_load((out / "model-index" / "base.yaml").read_text(encoding="utf-8"))
+    assert {r["dataset"]["name"] for r in card["model-index"][0]["results"]} == set(table["tasks"])
+    assert (out / "results.png").stat().st_size > 1000
+    report = (eval_run / "run" / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Few-shot evaluation" in report and "he_arith (5-shot)" in report
+
+
+def test_running_lm_eval_by_hand_on_the_written_tasks_gives_the_same_numbers(eval_run):
+    out = eval_run / "run" / "eval"
+    model = eval_run / "run" / "decoder" / "model"
+    table = json.loads((out / "results.json").read_text())
+    got = subprocess.run(
+        [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
+         "--tasks", "he_sentiment", "--include_path", str(out / "tasks"), "--limit", "6",
+         "--batch_size", "8", "--device", "cpu", "--output_path", str(eval_run / "by-hand")],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert got.returncode == 0, got.stderr[-2000:]
+    results = json.loads(next((eval_run / "by-hand").rglob("results_*.json")).read_text())["results"]
+    assert results["he_sentiment"]["acc,none"] == table["models"]["base"]["tasks"]["he_sentiment"]["value"]
+
+
+def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_path):
+    """Small files in each public set's exact format: converted, checked and scored by the stage."""
+    from hebrew_lm.config import EvalConfig
+    from hebrew_lm.evaluate.stage import run
+
+    data = tmp_path / "data"
+
+    def jsonl(name, rows_shots, rows_test, files=("shots.jsonl", "test.jsonl")):
+        (data / name).mkdir(parents=True)
+        for file, rows in zip(files, (rows_shots, rows_test)):
+            (data / name / file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                            encoding="utf-8")
+
+    arc = [{"question": f"כמה רגליים יש ל-{i} כלבים?", "choices": [str(4 * i), str(i), "שלוש", "אפס"],
+            "answer": "ABCD"[i % 1] if i % 2 else 0} for i in range(1, 31)]
+    jsonl("arc_he", arc[:26], arc[26:])
+    copa = [{"premise": f"האיש {i} נרטב", "choice1": "ירד גשם", "choice2": "השמש זרחה", "question": "cause",
+             "label": 0} for i in range(9)]
+    jsonl("copa_he", copa[:6], copa[6:])
+    hella = [{"ctx": f"היא פתחה את הדלת מספר {i}", "endings": ["ונכנסה", "ועפה לירח"], "label": 0} for i in range(14)]
+    jsonl("hellaswag_he", hella[:11], hella[11:])
+    gsm = [{"question": f"ליוסי {i} תפוחים וקיבל עוד 2. כמה יש לו?", "answer": f"{i} ועוד 2\n#### {i + 2}"}
+           for i in range(9)]
+    jsonl("gsm8k_he", gsm[:6], gsm[6:])
+    nli = [{"translation1": f"הילד {i} אכל תפוח", "translation2": "הילד אכל", "original_label": "entailment",
+            "sentence1": "x", "sentence2": "y"} for i in range(8)]
+    jsonl("hebnli", nli[:7], [{**r, "hebrew_label": "contradiction"} for r in nli[7:]],
+          ("HebNLI_val.jsonl", "HebNLI_test.jsonl"))
+    (data / "heq").mkdir()
+    for file, start in (("val v1.1.json", 0), ("test v1.1.json", 10)):
+        squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": f"החוק {start + i} הוגבל באמצעות חקיקה.",
+                 "qas": [{"question": "כיצד הוגבל החוק?", "id": str(start + i), "is_impossible": False,
+                          "answers": [{"text": "באמצעות חקיקה", "answer_start": 9}]},
+                         {"question": "מי?", "id": f"x{start + i}", "is_impossible": True, "answers": []}]}
+                 for i in range(3)]}]}
+        (data / "heq" / file).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    tasks = ["arc_he", "copa_he", "hellaswag_he", "gsm8k_he", "hebnli", "heq"]
+    out = run(EvalConfig(output_dir=str(tmp_path / "out"), models=[str(eval_run / "run" / "decoder" / "model")],
+                         tasks=tasks, data_dir=str(data), limit=2))
+    table = json.loads((out / "results.json").read_text())
+    assert table["tasks"] == tasks
+    row = table["models"]["decoder"]["tasks"]
+    assert [row[t]["num_fewshot"] for t in tasks] == [25, 5, 10, 5, 6, 2]
+    assert row["heq"]["metric"] == "f1" and row["arc_he"]["metric"] == "acc"
+    assert all(row[t]["n"] == 2 for t in tasks)
+    heq = [json.loads(x) for x in (out / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(heq) == 3 and heq[0]["answers"] == ["באמצעות חקיקה"]  # unanswerable questions left out
+    arc_item = json.loads((out / "tasks" / "arc_he.test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert arc_item["choices"] == [" A", " B", " C", " D"] and "\nA. " in arc_item["query"]
+
+
+def write_mc(folder, shots, test, name="t"):
+    task = Task(name, "Hebrew", "multiple_choice", 1, "acc")
+    write_task(folder, task, shots, test)
+    return folder / f"{name}.yaml"
+
+
+ITEM = {"query": "שאלה", "choices": [" כן", " לא"], "gold": 0}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"query": "שאלה", "choices": [" כן"]}, r"t\.test\.jsonl:2: missing column\(s\) \['gold'\]"),
+    ({**ITEM, "gold": 2}, r"t\.test\.jsonl:2: label 2 is outside its 2 choices"),
+    ({**ITEM, "choices": []}, r"t\.test\.jsonl:2: `choices` must be a non-empty list"),
+    ({**ITEM, "query": "אחרת", "where": "a shot"}, r"t\.test\.jsonl:2: a scored item is also a few-shot example"),
+])
+def test_bad_task_files_stop_with_the_file_line_and_problem(tmp_path, bad, message):
+    shots = [{**ITEM, "query": "אחרת"}, {**ITEM, "query": "שלישית"}]
+    path = write_mc(tmp_path, shots, [ITEM, bad])
+    with pytest.raises(ValueError, match=message):
+        check_task(path)
+
+
+def test_a_line_that_is_not_utf8_json_is_named(tmp_path):
+    path = write_mc(tmp_path, [{**ITEM, "query": "אחרת"}], [ITEM])
+    with open(tmp_path / "t.test.jsonl", "ab") as f:
+        f.write(b'{"query": "\xff"}\n')
+    with pytest.raises(ValueError, match=r"t\.test\.jsonl:2: not a UTF-8 JSON line"):
+        check_task(path)
+    assert check_task(write_mc(tmp_path / "ok", [{**ITEM, "query": "אחרת"}], [ITEM]))["task"] == "t"
+
+
+def test_public_files_with_bad_rows_are_named_before_any_model_loads(tmp_path):
+    (tmp_path / "arc_he").mkdir()
+    (tmp_path / "arc_he" / "shots.jsonl").write_text(
+        json.dumps({"question": "q", "choices": ["a", "b"], "answer": "C"}) + "\n", encoding="utf-8")
+    (tmp_path / "arc_he" / "test.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"arc_he/shots\.jsonl:1: label 'C' is outside its 2 choices"):
+        build_public_task(tmp_path / "tasks", "arc_he", tmp_path)
+    with pytest.raises(ValueError, match=r"task copa_he needs .*copa_he/shots\.jsonl"):
+        build_public_task(tmp_path / "tasks", "copa_he", tmp_path)
+
+
+def test_a_model_that_is_not_a_causal_lm_gets_a_one_line_error(tmp_path, eval_run):
+    (tmp_path / "mlm").mkdir()
+    (tmp_path / "mlm" / "config.json").write_text(json.dumps({"architectures": ["RobertaForMaskedLM"]}))
+    with pytest.raises(ValueError, match=r"is not a causal LM \(architectures \['RobertaForMaskedLM'\]\)"):
+        check_model(tmp_path / "mlm")
+    with pytest.raises(ValueError, match="no config.json"):
+        check_model(tmp_path)
+    no_eos = tmp_path / "no-eos"
+    shutil.copytree(eval_run / "run" / "decoder" / "model", no_eos)
+    config = json.loads((no_eos / "tokenizer_config.json").read_text())
+    config.pop("eos_token", None)
+    (no_eos / "tokenizer_config.json").write_text(json.dumps(config))
+    for name in ("special_tokens_map.json",):
+        if (no_eos / name).is_file():
+            (no_eos / name).unlink()
+    with pytest.raises(ValueError, match="tokenizer has no end-of-sequence token"):
+        check_model(no_eos)
+
+
+def test_hebrew_qa_scores_forgive_prefixes_niqqud_and_punctuation():
+    assert qa_scores("בחקיקה.", ["חקיקה"]) == {"f1": 1.0, "exact_match": 1.0}
+    assert qa_scores("חֲקִיקָה", ["חקיקה"])["exact_match"] == 1.0
+    assert token_f1("באמצעות חקיקה חדשה", "באמצעות חקיקה") == pytest.approx(0.8)
+    assert qa_scores("ירושלים", ["תל אביב", "חיפה"])["f1"] == 0.0
+    assert qa_scores("אב", ["אב"])["exact_match"] == 1.0  # short words keep their first letter
+
+
+def test_contamination_counts_the_scored_items_the_training_split_contains(eval_run, tmp_path):
+    corpus = eval_run / "run" / "hebrew_corpus"
+    from hebrew_lm.corpus.shards import read_texts
+
+    seen = next(iter(read_texts(corpus, "train")))
+    path = write_mc(tmp_path, [{**ITEM, "query": "אחרת לגמרי"}],
+                    [{**ITEM, "query": " ".join(seen.split()[:12])}, {**ITEM, "query": "משפט חדש שלא נראה מעולם בשום מקום כלל וכלל"}])
+    report = contamination_report({"t": load_task_yaml(path)}, [corpus], 8)
+    assert report["tasks"]["t"] == {"items": 2, "contaminated": 1, "share": 0.5}
+    assert contamination_report({"t": load_task_yaml(path)}, [], 8)["note"].startswith("no training corpus")
+
+
+@pytest.mark.skipif(shutil.which("bible") is None, reason="Debian's bible-kjv is not installed (scripts/setup.sh installs it)")
+def test_bible_chapters_align_verse_by_verse_with_the_kjv_where_their_counts_agree():
+    kjv = kjv_chapters()
+    ruth = [f"פסוק {i}" for i in range(1, 23)]  # Ruth 1 has 22 verses in both
+    pairs = verse_pairs([("scriptures/bible.json:Ruth 1", "\n".join(ruth)),
+                         ("scriptures/bible.json:Joel 3", "\n".join(ruth[:5])),  # the KJV's Joel 3 has 21: left out
+                         ("scriptures/mishnah.json:Berakhot 1", "x")], kjv)
+    assert len(pairs) == 22 and pairs[0]["he"] == "פסוק 1" and pairs[0]["en"].startswith("Now it came to pass")
+    assert pairs[-1]["verse"] == 22 and {p["chapter"] for p in pairs} == {"Ruth 1"}
