@@ -116,7 +116,7 @@ def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_pa
     jsonl("gsm8k_he", gsm[:6], gsm[6:])
     nli = [{"translation1": f"הילד {i} אכל תפוח", "translation2": "הילד אכל", "original_label": "entailment",
             "sentence1": "x", "sentence2": "y"} for i in range(8)]
-    jsonl("hebnli", nli[:7], [{**r, "hebrew_label": "contradiction"} for r in nli[7:]],
+    jsonl("hebnli", nli[:6], [{**r, "hebrew_label": "contradiction"} for r in nli[6:]],
           ("HebNLI_val.jsonl", "HebNLI_test.jsonl"))
     (data / "heq").mkdir()
     for file, start in (("val v1.1.json", 0), ("test v1.1.json", 10)):

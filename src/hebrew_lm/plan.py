@@ -236,7 +236,7 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
 def eval_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "eval", overrides.get("eval"), source=preset_path)
     return ["", f"Evaluation: {len(c.models)} model(s) ({', '.join(c.models)}) on {', '.join(c.tasks)} "
-                f"(lm-evaluation-harness) -> {c.output_dir}"]
+                f"(lm-evaluation-harness, few-shot; docs/eval.md lists the tasks) -> {c.output_dir}"]
 
 
 def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:

@@ -196,14 +196,19 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         'score causal LMs side by side on few-shot Hebrew and English tasks (lm-evaluation-harness)',
         'Evaluate local causal-LM folders side by side with lm-evaluation-harness as the engine: the embedded '
         'tasks (Hebrew and English cloze multiple choice from held-out text, Hebrew arithmetic word problems, '
-        'generative with exact match) and any lm-eval task YAMLs over local files in task_dirs. Task files '
-        'and models are checked before anything loads (file:line errors). Writes results.md/csv/json and a '
-        'chart (mean ± stderr, Hebrew and English averages, few-shot counts), per-sample logs, and the '
-        'task YAMLs, which `lm_eval --include_path` runs to the same numbers. docs/eval.md lists every task.',
+        'sentiment and entity typing as few-shot classification, Bible verse translation both ways scored '
+        'with chrF), the public sets when their files lie in data_dir (HeQ, HebNLI, ARC-HE, COPA-HE, '
+        'HellaSwag-HE, MMLU-HE, GSM8K-HE, psychometric sections, English ARC/HellaSwag/GSM8K), and any '
+        'lm-eval task YAMLs over local files in task_dirs. Task files and models are checked before anything '
+        'loads (file:line errors); scored items found in the training corpora are counted (contamination). '
+        'Writes results.md/csv/json and a chart (mean ± stderr, Hebrew and English averages, few-shot '
+        'counts), per-sample logs, model-index YAML per model, and the task YAMLs, which `lm_eval '
+        '--include_path` runs to the same numbers. docs/eval.md lists every task with its protocol.',
         examples=(
             'hebrew-lm eval configs/tiny-decoder.yaml',
             'hebrew-lm eval --models runs/a/cpt/model runs/b/cpt/model --model_names A B --hebrew_corpus_dir '
             'runs/a/hebrew_corpus --output_dir runs/eval-ab',
+            'hebrew-lm eval configs/tiny-decoder.yaml --tasks embedded heq hebnli arc_he --data_dir data',
         ),
         config_optional=True,
         plan="eval_plan",
