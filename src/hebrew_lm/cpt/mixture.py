@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hebrew_lm.tokens.stream import SequenceStream
+from hebrew_lm.tokens.stream import Pool, StepStream
 
 log = logging.getLogger("hebrew_lm")
 
@@ -77,23 +77,24 @@ def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[
     return phases
 
 
-class MixtureStream:
-    """The engine's stream for the curriculum: positions map to (step, slot) and slots to phase pools."""
+class MixtureStream(StepStream):
+    """The engine's stream for the curriculum: each step's batch is its phase's Hebrew, replay and anchor pools."""
 
     def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
                  batch: int, seed: int) -> None:
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
-        self.hebrew, self.replay, self.anchor = [], [], []
+        self.parts: list[list[Pool]] = []
         for p, phase in enumerate(phases):
             n_anchor = round(batch * phase.anchor_share) if anchor_lengths is not None else 0
             n_replay = round(batch * phase.replay_share) if phase.replay_pool is not None else 0
             n_anchor = min(n_anchor, batch - 1 - n_replay)
-            n_hebrew = batch - n_anchor - n_replay
-            self.hebrew.append(SequenceStream(len(phase.pool), seed + 101 * p, hebrew_lengths[phase.pool], n_hebrew))
-            self.replay.append(SequenceStream(len(phase.replay_pool), seed + 101 * p + 25,
-                                              hebrew_lengths[phase.replay_pool], n_replay) if n_replay else None)
-            self.anchor.append(SequenceStream(len(anchor_lengths), seed + 101 * p + 50, anchor_lengths, n_anchor)
-                               if n_anchor else None)
+            parts = [Pool(phase.pool, batch - n_anchor - n_replay, seed + 101 * p, hebrew_lengths[phase.pool])]
+            if n_replay:
+                parts.append(Pool(phase.replay_pool, n_replay, seed + 101 * p + 25, hebrew_lengths[phase.replay_pool]))
+            if n_anchor:
+                parts.append(Pool(self.offset + np.arange(len(anchor_lengths)), n_anchor, seed + 101 * p + 50,
+                                  anchor_lengths))
+            self.parts.append(parts)
 
     def phase_of(self, step: int) -> int:
         for p, phase in enumerate(self.phases):
@@ -103,23 +104,7 @@ class MixtureStream:
 
     def step_indices(self, step: int) -> list[int]:
         p = self.phase_of(step)
-        phase, hebrew, replay, anchor = self.phases[p], self.hebrew[p], self.replay[p], self.anchor[p]
-        local = step - phase.first_step
-        ids = phase.pool[hebrew.indices(local * hebrew.batch_size, hebrew.batch_size)].tolist()
-        if replay is not None:
-            ids += phase.replay_pool[replay.indices(local * replay.batch_size, replay.batch_size)].tolist()
-        if anchor is not None:
-            ids += [self.offset + i for i in anchor.indices(local * anchor.batch_size, anchor.batch_size)]
-        return ids
-
-    def indices(self, position: int, count: int) -> list[int]:
-        out = []
-        for p in range(position, position + count):
-            step, slot = divmod(p, self.batch)
-            if slot == 0 or not out:
-                ids = self.step_indices(step)
-            out.append(ids[slot])
-        return out
+        return [i for pool in self.parts[p] for i in pool.draw(step - self.phases[p].first_step)]
 
 
 def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int):

@@ -64,3 +64,64 @@ class SequenceStream:
             count -= take
         return out
 
+
+
+class Pool:
+    """A fixed number of slots in every step's batch, filled from one pool of sequence ids in its own
+    shuffled (length-bucketed) order: the building block of mixed batches."""
+
+    def __init__(self, ids: np.ndarray, slots: int, seed: int, lengths: np.ndarray | None = None) -> None:
+        self.ids, self.slots = np.asarray(ids), slots
+        self.stream = SequenceStream(len(self.ids), seed, lengths, slots)
+
+    def draw(self, step: int) -> list[int]:
+        """The ids filling this pool's slots at `step` (its own step count, from 0)."""
+        return self.ids[self.stream.indices(step * self.slots, self.slots)].tolist()
+
+
+class StepStream:
+    """The engine's stream when each step's batch is composed (`step_indices(step)`, `batch` ids long):
+    the engine asks for positions, which map to (step, slot)."""
+
+    batch: int
+
+    def step_indices(self, step: int) -> list[int]:
+        raise NotImplementedError
+
+    def indices(self, position: int, count: int) -> list[int]:
+        out: list[int] = []
+        ids: list[int] = []
+        for p in range(position, position + count):
+            step, slot = divmod(p, self.batch)
+            if slot == 0 or not out:
+                ids = self.step_indices(step)
+            out.append(ids[slot])
+        return out
+
+
+def slot_counts(weights: list[float], batch: int) -> list[int]:
+    """Slots per pool for a batch, in proportion to `weights` (largest remainders); every positive weight
+    gets a slot, or it is an error (a batch too small for the mix)."""
+    total = sum(weights)
+    exact = [batch * w / total for w in weights]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)[: batch - sum(counts)]:
+        counts[i] += 1
+    starved = [i for i, (w, n) in enumerate(zip(weights, counts)) if w > 0 and n == 0]
+    if starved:
+        raise ValueError(f"weights {weights}: pool(s) {starved} get no slot in a batch of {batch}; "
+                         "raise their weight or the batch size")
+    return counts
+
+
+class WeightedStream(StepStream):
+    """Every step's batch split among pools by fixed weights (SFT's per-source sampling weights)."""
+
+    def __init__(self, pools: list[np.ndarray], weights: list[float], lengths: np.ndarray, batch: int,
+                 seed: int) -> None:
+        self.batch = batch
+        self.slots = slot_counts(weights, batch)
+        self.pools = [Pool(ids, n, seed + 101 * k, lengths[ids]) for k, (ids, n) in enumerate(zip(pools, self.slots)) if n]
+
+    def step_indices(self, step: int) -> list[int]:
+        return [i for pool in self.pools for i in pool.draw(step)]
