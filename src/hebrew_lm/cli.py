@@ -34,8 +34,11 @@ hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a ti
   report     every stage's outputs -> report/index.html (self-contained) and report/report.md
   decoder    corpus + tokenizer -> a mixture-of-experts causal LM (Hebatron-shaped NemotronH); import-gguf a base
   cpt        a base + Hebrew and anchor corpora -> the base continued on Hebrew, easy to hard, against forgetting
+  sft        a causal LM + conversations -> a chat model (loss on the assistant's turns only)
+  chat       talk to a chat model in the terminal, or answer one --prompt
+  eval       causal LMs -> few-shot scores side by side on Hebrew and English tasks (lm-evaluation-harness)
   plan       what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it
-  data       download the public benchmarks (NEMO, BMC, SMCD) at pinned commits
+  data       download the public benchmarks (NEMO, BMC, SMCD, HeQ, HebNLI) at pinned commits
 
 Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
 output folder with config.yaml, stats.json and a _SUCCESS marker, and a rerun with the same config
@@ -217,6 +220,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dl.add_argument("datasets", nargs="+", choices=["nemo", "bmc", "smcd", "heq", "hebnli"], help="which benchmarks")
     dl.add_argument("--output_dir", default="data", metavar="DIR", help="where to put them (default: data)")
+
+    chat = sub.add_parser(
+        "chat", usage="hebrew-lm chat MODEL_DIR [--prompt TEXT] [--system TEXT] [--max_new_tokens N] [--bidi auto|on|off]",
+        help="talk to a chat model in the terminal (streaming), or answer one --prompt",
+        description=textwrap.fill(
+            "Chat with a model folder that has a chat template (the SFT stage's model/, or any local chat model). "
+            "The answer streams as it is generated, greedily, and stops at the model's end-of-turn token. "
+            "Interactive by default, with the history kept: /reset clears it, /exit or Ctrl-D leaves. "
+            "--prompt answers one message and exits (for scripts). Hebrew is reordered for display line by "
+            "line on a terminal (--bidi auto), since most terminals draw right-to-left text backwards; piped "
+            "output keeps the logical order.", 90),
+        epilog="examples:\n  hebrew-lm chat runs/tiny-decoder/sft/model\n"
+               "  hebrew-lm chat runs/tiny-decoder/sft/model --prompt \"כמה זה 3 ועוד 4?\" --stats",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chat.add_argument("model_dir", help="a Hugging Face causal-LM folder with a chat template")
+    chat.add_argument("--prompt", help="answer this one message and exit")
+    chat.add_argument("--system", help="a system message to start the conversation with")
+    chat.add_argument("--max_new_tokens", type=int, default=128, help="tokens per answer at most (default: 128)")
+    chat.add_argument("--bidi", choices=["auto", "on", "off"], default="auto",
+                      help="reorder right-to-left lines for display (auto: on a terminal only)")
+    chat.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
     return parser
 
 
@@ -308,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             from hebrew_lm.plan import plan
 
             print(plan(args.config, {stage: _overrides(args, f"{stage}.") for stage in STAGE_CONFIGS}))
+        elif args.command == "chat":
+            from hebrew_lm.sft.chat import chat
+
+            return chat(Path(args.model_dir), args.prompt, args.system, args.max_new_tokens, args.bidi, args.stats)
         elif args.command == "data":
             from hebrew_lm.datasets.download import download
 

@@ -233,6 +233,14 @@ def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: flo
     return causal_lm_plan(preset, preset_path, overrides, cpu_flops, "decoder")
 
 
+def sft_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "sft", overrides.get("sft"), source=preset_path)
+    weights = ", ".join(f"{w.name}={w.weight:g}" for w in c.weights) or "in proportion to their sizes"
+    return ["", f"SFT: {c.init_from} on {', '.join(c.inputs)} (sources weighted {weights}), {c.max_steps:,} steps "
+                f"of {c.global_batch_size} conversations of at most {c.max_seq_len} tokens, loss on the assistant's "
+                f"turns only -> {c.output_dir}/model (a chat model)"]
+
+
 def eval_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "eval", overrides.get("eval"), source=preset_path)
     return ["", f"Evaluation: {len(c.models)} model(s) ({', '.join(c.models)}) on {', '.join(c.tasks)} "

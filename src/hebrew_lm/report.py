@@ -287,6 +287,35 @@ def cpt_section(folder: Path) -> list[Section]:
     return [s]
 
 
+def sft_section(folder: Path) -> list[Section]:
+    s = Section("sft", "Supervised fine-tuning (chat)")
+    stats = _finished_stats(folder, s, "sft")
+    if stats is None:
+        return [s]
+    val = stats.get("final_val_loss")
+    s.paragraphs.append(
+        f"{stats['steps']:,} steps on {stats['train_conversations']:,} conversations "
+        f"({stats['validation_conversations']:,} held out), loss on the assistant's tokens only "
+        f"({100 * stats['supervised_share']:.0f}% of the tokens); final training loss {stats['final_loss']:.3f}"
+        + (f", held-out loss {val:.3f}" if val else "") + f". The chat model is `{folder / 'model'}` "
+        f"(`hebrew-lm chat {folder / 'model'}`).")
+    s.tables.append(("The mix", ["source", "conversations", "train", "held out", "dropped (too long)", "weight",
+                                 "slots per batch"],
+                     [[name, r["conversations"], r["train"], r["validation"], r["dropped"]["too_long"],
+                       f"{r.get('weight', 0):g}", r.get("slots_per_batch", 0)] for name, r in stats["sources"].items()]))
+    samples = [json.loads(line) for line in (folder / "samples.jsonl").read_text(encoding="utf-8").splitlines()] \
+        if (folder / "samples.jsonl").is_file() else []
+    if samples:
+        s.tables.append(("Chat samples (held-out prompts, greedy)", ["source", "prompt", "model", "reference"],
+                         [[x["source"], x["messages"][-1]["content"][:160], x["answer"][:160], x["reference"][:160]]
+                          for x in samples]))
+    s.summary.append(f"SFT: {stats['train_conversations']:,} conversations, {stats['steps']} steps"
+                     + (f", held-out assistant loss {val:.3f}." if val else "."))
+    if (folder / "curves.png").is_file():
+        s.images.append(("SFT training loss and held-out perplexity", folder / "curves.png"))
+    return [s]
+
+
 def eval_section(folder: Path) -> list[Section]:
     s = Section("eval", "Few-shot evaluation")
     stats = _finished_stats(folder, s, "eval")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, EvalConfig, ExtendConfig, FinetuneConfig,
-                              PretrainConfig, ReportConfig, TokenizerConfig)
+                              PretrainConfig, ReportConfig, SftConfig, TokenizerConfig)
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,28 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         distributed=True,
         plan="cpt_plan",
         report="cpt_section",
+    ),
+    Stage(
+        "sft", SftConfig, "sft", "hebrew_lm.sft.stage",
+        'fine-tune a causal LM on conversations (loss on the assistant\'s turns only) into a chat model',
+        'Supervised fine-tuning on the shared training engine: the base (init_from: the CPT model, or any '
+        'local Hugging Face causal LM) gets a ChatML chat template and its two markers, conversations '
+        '(JSONL of `messages`, or `prompt`/`completion`; and/or embedded:sft-demo, a demo mix built from '
+        'package data) are encoded with it, and only the assistant\'s tokens, its end-of-turn included, '
+        'carry loss. Each batch is split among the sources by their weights; conversations longer than '
+        'max_seq_len are dropped and counted; bad lines stop with file:line. Exports a folder that '
+        '`pipeline("text-generation")` runs on a list of messages and `hebrew-lm chat` talks to. '
+        'docs/sft.md explains it.',
+        examples=(
+            'hebrew-lm sft configs/tiny-decoder.yaml',
+            'hebrew-lm sft configs/tiny-decoder.yaml --weights translation=0.4 arithmetic=0.2 entities=0.1 '
+            'sentiment=0.1 english=0.2',
+            'hebrew-lm sft --init_from my/base --tokenizer_dir my/base --inputs chats.jsonl --output_dir runs/sft',
+        ),
+        distributed=True,
+        config_optional=True,
+        plan="sft_plan",
+        report="sft_section",
     ),
     Stage(
         "eval", EvalConfig, "eval", "hebrew_lm.evaluate.stage",

@@ -10,6 +10,7 @@ Expert load is counted for every family from its routers' choices.
 
     objective = CausalLMObjective(model, chunk_tokens=1024, balance_rate=1e-3)
     loss = objective(input_ids, attention_mask)       # the engine calls this per micro-batch
+    loss = objective(input_ids, attention_mask, loss_mask)   # SFT: only the assistant's tokens predicted
     objective.after_step()                            # ... and this after each optimizer step
     objective.expert_load()                           # per layer: each expert's share of the tokens
 """
@@ -23,11 +24,15 @@ import torch.nn.functional as F
 
 
 def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Linear, input_ids: torch.Tensor,
-                           attention_mask: torch.Tensor | None, chunk_tokens: int) -> torch.Tensor:
+                           attention_mask: torch.Tensor | None, chunk_tokens: int,
+                           loss_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean next-token cross-entropy over real (unpadded) positions, projecting `chunk_tokens` positions
-    onto the vocabulary at a time (`LinearCrossEntropy`). hidden: B,T,H; input_ids and attention_mask: B,T."""
+    onto the vocabulary at a time (`LinearCrossEntropy`). hidden: B,T,H; input_ids and attention_mask: B,T.
+    `loss_mask` (B,T), when given, names the tokens that are predicted at all (SFT: the assistant's)."""
     labels = input_ids[:, 1:]  # B,T-1: position t predicts token t+1
     valid = torch.ones_like(labels, dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
+    if loss_mask is not None:
+        valid = valid & loss_mask[:, 1:].bool()
     total = LinearCrossEntropy.apply(hidden[:, :-1][valid], lm_head.weight, lm_head.bias, labels[valid], chunk_tokens)
     return total / valid.sum().clamp(min=1)
 
@@ -96,7 +101,7 @@ class CausalLMObjective(torch.nn.Module):
 
     def _counter(self, i: int):
         def hook(module, args, output) -> None:
-            if not self.training:
+            if not module.training:  # validation, or generation with the trained model: not training load
                 return
             indices = output[2]  # tokens,top_k: the experts each token was sent to
             if self._mask is not None:
@@ -107,11 +112,13 @@ class CausalLMObjective(torch.nn.Module):
     def fsdp_units(self) -> list[torch.nn.Module]:
         return list(self.model.model.layers)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                loss_mask: torch.Tensor | None = None) -> torch.Tensor:
         self._mask = None if attention_mask is None else attention_mask.bool()
         extra = {"output_router_logits": True} if self.aux_loss_coef else {}
         out = self.model.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
-        loss = chunked_causal_lm_loss(out.last_hidden_state, self.model.lm_head, input_ids, attention_mask, self.chunk_tokens)
+        loss = chunked_causal_lm_loss(out.last_hidden_state, self.model.lm_head, input_ids, attention_mask,
+                                      self.chunk_tokens, loss_mask)
         if self.aux_loss_coef:
             router = self.routers[0]
             aux = self._aux_loss(out.router_logits, router.weight.shape[0], router.top_k, attention_mask)

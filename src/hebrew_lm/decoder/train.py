@@ -51,6 +51,9 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
         if not (path / "config.json").is_file():
             raise ValueError(f"decoder.init_from: {path} is not a Hugging Face model folder (no config.json)")
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        if model.get_input_embeddings().weight.shape[0] < vocab_size and getattr(c, "ADDS_TOKENS", False):
+            # SFT's chat markers: new rows start at the mean of the old ones (transformers' mean resizing)
+            model.resize_token_embeddings(vocab_size, mean_resizing=True)
         if model.get_input_embeddings().weight.shape[0] < vocab_size:
             raise ValueError(f"decoder.init_from: {path} has {model.get_input_embeddings().weight.shape[0]} embeddings, "
                              f"fewer than the tokenizer's {vocab_size} tokens")
@@ -93,6 +96,8 @@ class TrainingData:
     """Evaluate before the first step too (a base model's own losses, for forgetting)."""
     summarize: Callable[[Path, list[dict]], dict[str, Any]] | None = None
     """(output folder, metrics records) -> more stats, and any plots it draws there, after training."""
+    collate: Callable[[list[int]], tuple[torch.Tensor, ...]] | None = None
+    """Sequence ids -> the objective's micro-batch; None: right-padded (ids, attention mask). SFT adds its loss mask."""
 
 
 def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist, pad_id: int) -> TrainingData:
@@ -117,10 +122,11 @@ def run(config: DecoderConfig, force: bool = False) -> Path:
 
 
 def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., TrainingData], force: bool = False,
-                    **inputs: Any) -> Path:
+                    export: Callable[..., Path] | None = None, **inputs: Any) -> Path:
     """A causal-LM training stage: check and fingerprint its inputs (`inputs`: any beyond the corpus,
     tokenizer and base), build the model and `make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)`,
-    train on the engine and export. The decoder and the curriculum stages are this with their data."""
+    train on the engine and export (`export(model, tokenizer_dir, dest, config, stats)`, by default the
+    decoder's folder and card). The decoder, curriculum and SFT stages are this with their data."""
     from transformers import AutoTokenizer
 
     c = config
@@ -146,8 +152,8 @@ def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., 
 
     counts = parameter_counts(model.config)
 
-    def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return pad_batch([data.sequence(i) for i in indices], pad_id)
+    def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, ...]:
+        return data.collate(indices) if data.collate else pad_batch([data.sequence(i) for i in indices], pad_id)
 
     mean_len = float(data.lengths.mean())
     if dist_.main:
@@ -177,7 +183,7 @@ def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., 
             stats.update(data.summarize(out, records))
         atomic_write_json(out / "expert_load.json", [row.tolist() for row in objective.last_load])
         plot_expert_load(objective.last_load, out / "expert_load.png")
-        export_decoder(model, tokenizer_dir, out / "model", c, stats)
+        (export or export_decoder)(model, tokenizer_dir, out / "model", c, stats)
         plot_curves(records, out / "curves.png", loss_label="training loss (next token)")
         finish(c, stage, config_fp, stats)
         log.info("%s: -> %s", stage, out / "model")

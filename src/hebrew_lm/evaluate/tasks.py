@@ -179,25 +179,38 @@ def arithmetic_items(count: int, seed: int) -> list[dict[str, Any]]:
         kind = rng.choice(["add", "sub", "mul"])
         if kind == "add":
             question, answer = f"ל{name} יש {a} {thing}. {got} עוד {b} {thing}. כמה {thing} יש ל{name} עכשיו?", a + b
+            work = f"{a} ועוד {b} הם {answer}."
         elif kind == "sub":
             a += b
             question, answer = f"ל{name} היו {a} {thing}. {gave} {b} {thing} לחברים. כמה {thing} נשארו ל{name}?", a - b
+            work = f"{a} פחות {b} הם {answer}."
         else:
             a, b = rng.randint(2, 9), rng.randint(2, 9)
             question, answer = f"ב-{a} קופסאות יש {b} {thing} בכל אחת. כמה {thing} יש בכל הקופסאות?", a * b
-        items.append({"query": f"שאלה: {question}\nתשובה:", "answers": [str(answer)], "where": f"template seed {seed}"})
+            work = f"{a} כפול {b} הם {answer}."
+        items.append({"query": f"שאלה: {question}\nתשובה:", "answers": [str(answer)], "where": f"template seed {seed}",
+                      "question": question, "work": f"{work} התשובה: {answer}"})
     return items
 
 
+def eval_arithmetic_questions() -> set[str]:
+    """Every question the he_arith task uses (its shots and scored items): SFT's word problems avoid them."""
+    return {item["question"] for seed, n in ((11, ARITH.shots + 3), (12, 3 * 60)) for item in arithmetic_items(n, seed)}
+
+
 def build_arithmetic(folder: Path, count: int = 60) -> str:
-    shots = arithmetic_items(ARITH.shots + 3, seed=11)
+    shots = [_eval_row(item) for item in arithmetic_items(ARITH.shots + 3, seed=11)]
     taken = {item["query"] for item in shots}
     test = []
     for item in arithmetic_items(3 * count, seed=12):  # distinct questions, none of them a shot
         if item["query"] not in taken and len(test) < count:
             taken.add(item["query"])
-            test.append(item)
+            test.append(_eval_row(item))
     return write_task(folder, ARITH, shots, test)
+
+
+def _eval_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in ("query", "answers", "where")}
 
 
 # --- embedded: the encoder track's data as few-shot classification --------------------------------

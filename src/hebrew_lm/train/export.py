@@ -12,7 +12,8 @@ from typing import Any
 
 from hebrew_lm.runs import fsync_dir
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "normalization.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "normalization.json",
+                   "chat_template.jinja")
 
 
 def write_model_folder(model, tokenizer_dir: Path, dest: Path, card: str,

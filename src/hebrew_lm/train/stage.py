@@ -24,7 +24,8 @@ def check_inputs(c) -> tuple[Path, Path]:
     claim_output_dir(c.cache_dir, "token cache", "cache_dir")
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise ValueError(f"{tokenizer_dir} has no tokenizer.json; train one with `hebrew-lm tokenizer train`")
-    load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
+    if c.corpus_dir:  # SFT trains on conversations, not a corpus stage: it fingerprints them itself
+        load_manifest(corpus_dir)  # a clear error unless the corpus stage finished
     return corpus_dir, tokenizer_dir
 
 
@@ -34,7 +35,7 @@ def training_fingerprint(c, format_version: int, corpus_dir: Path, tokenizer_dir
     corpus and tokenizer that made its data, the number of processes, and any other `inputs`."""
     return fingerprint({"version": format_version,
                         "config": {k: v for k, v in dataclasses.asdict(c).items() if k != "resume"},
-                        "corpus": read_success(corpus_dir).get("fingerprint"),
+                        "corpus": read_success(corpus_dir).get("fingerprint") if c.corpus_dir else None,
                         "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"), "world": dist_.world, **inputs})
 
 
