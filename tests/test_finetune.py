@@ -165,3 +165,24 @@ def test_bad_model_folder_and_bad_task_are_clear_errors(encoder, tmp_path):
     with pytest.raises(ValueError, match=r"bad.bmes:3: illegal BIOES transition"):
         run(config(encoder, tmp_path / "c", tasks=[TaskSpec("x", train=encoder["ner"]["train"], dev=str(bad),
                                                             test=encoder["ner"]["test"])]))
+
+
+def test_learning_curves_fine_tune_nested_fractions_with_the_chosen_point_and_plot_them(encoder, tmp_path):
+    from hebrew_lm.finetune.stage import train_subset
+    from hebrew_lm.finetune.tasks import load_task
+
+    out = run(config(encoder, tmp_path / "lc", learning_rates=[3e-3], seeds=[1], max_epochs=1,
+                     train_fractions=[0.1, 0.5, 1.0]))
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    curves = results["learning_curves"]
+    assert set(curves) == {"tiny-he", "tiny-he (random init)"}
+    ner = curves["tiny-he"]["my-ner"]
+    assert [p["train_size"] for p in ner] == [12, 60, 120]
+    assert ner[-1]["test"][0] == results["models"]["tiny-he"]["tasks"]["my-ner"]["test"]["mean"]  # 100% is the main run
+    assert [p["train_size"] for p in curves["tiny-he"]["sentiment-demo"]] == [24, 120, 240]
+    assert (out / "learning_curves.png").stat().st_size > 1000
+    assert not (out / "models" / "tiny-he" / "my-ner@0.1").exists()  # only the full-data models are exported
+    task = load_task(TaskSpec("sentiment-demo"), "", True)[0]
+    small, large = train_subset(task, 0.1), train_subset(task, 0.5)
+    assert {e.where for e in small.data.train} <= {e.where for e in large.data.train}  # nested
+    assert small.data.test == task.data.test and small.data.dev == task.data.dev

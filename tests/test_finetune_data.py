@@ -362,3 +362,40 @@ def test_a_header_row_is_never_a_training_example_or_a_new_class(tmp_path):
     assert [e.label for e in dev] == ["pos", "neg"]
     first_is_data = read_classification(write(tmp_path / "d2.tsv", "מעולה\tpos\nרע\tneg\n"), known_labels={"pos", "neg"})
     assert len(first_is_data) == 2
+
+
+def test_nemo_mention_scores_follow_the_official_scripts_two_rules():
+    from hebrew_lm.finetune.metrics import mention_scores, mentions
+
+    # (a) an ill-formed B-PER E-ORG still makes a mention, of the first tag's type
+    assert mentions(["דוד", "בן", "גוריון"], ["B-PER", "I-ORG", "E-ORG"], 0) == {(0, "דודבןגוריון", "PER"): 1}
+    assert mentions(["x", "y"], ["I-PER", "E-PER"], 0) == {}  # nothing open: no mention
+    # (b) mentions match by text and type within a sentence, not by position
+    words = [["ירושלים", "ו", "ירושלים", "עיר"]]
+    gold, pred = [["S-GPE", "O", "O", "O"]], [["O", "O", "S-GPE", "O"]]
+    assert mention_scores(words, gold, pred) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert ner_scores(gold, pred)["f1"] == 0.0  # seqeval: the span is wrong
+    # a repeated mention counts as many times as it occurs
+    got = mention_scores(words, [["S-GPE", "O", "S-GPE", "O"]], pred)
+    assert got["precision"] == 1.0 and got["recall"] == 0.5
+
+
+def test_viterbi_decoding_returns_the_best_legal_bioes_sequence():
+    import numpy as np
+
+    from hebrew_lm.finetune.data import bioes_violations
+    from hebrew_lm.finetune.encode import bioes_viterbi
+
+    labels = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-ORG", "E-ORG"]
+    # argmax says B-PER E-ORG (ill-formed); the best legal sequence is B-PER E-PER
+    p = np.full((2, len(labels)), 0.01)
+    p[0, labels.index("B-PER")] = 0.6
+    p[1, labels.index("E-ORG")], p[1, labels.index("E-PER")] = 0.5, 0.4
+    log_p = np.log(p / p.sum(1, keepdims=True))
+    argmax = [labels[i] for i in log_p.argmax(1)]
+    assert bioes_violations(argmax)
+    best = [labels[i] for i in bioes_viterbi(log_p, labels)]
+    assert best == ["B-PER", "E-PER"] and not bioes_violations(best)
+    # when argmax is legal, Viterbi keeps it
+    q = np.log(np.full((3, len(labels)), 0.01) + np.eye(len(labels))[[0, 4, 0]])
+    assert [labels[i] for i in bioes_viterbi(q, labels)] == ["O", "S-PER", "O"]

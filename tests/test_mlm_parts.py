@@ -150,3 +150,36 @@ def test_full_sentences_packing_has_no_padding_and_no_gaps(corpus_and_tokenizer)
     assert not (torch.stack([data[i] for i in range(len(data))]) == 1).any()  # no <pad> anywhere
     with pytest.raises(ValueError, match="fewer than one sequence"):
         PackedSequences(store, max_seq_len=len(tokens) + 10)
+
+
+def test_fill_mask_scores_count_model_hits_and_the_unigram_baseline(tmp_path):
+    """An oracle that always names the true token scores 1; the baseline is the share of masked
+    positions holding the training split's most frequent ordinary token (counted here by hand)."""
+    import json
+
+    import numpy as np
+
+    from hebrew_lm.mlm.masking import Masker
+    from hebrew_lm.mlm.probe import fill_mask_scores
+
+    vocab = 12
+    is_special = torch.zeros(vocab, dtype=torch.bool)
+    is_special[:4] = True
+    masker = Masker(vocab, 3, is_special, torch.zeros(vocab, dtype=torch.bool))
+    train = np.array([5] * 50 + [6] * 20 + list(range(4, 12)) * 2, dtype=np.uint16)
+    (tmp_path / "tokens.bin").write_bytes(train.tobytes())
+    (tmp_path / "meta.json").write_text(json.dumps({"dtype": "uint16", "num_tokens": len(train)}))
+    rng = torch.Generator().manual_seed(1)
+    sequences = [torch.randint(4, vocab, (32,), generator=rng) for _ in range(6)]
+
+    class Oracle(torch.nn.Module):  # one batch of all six sequences: it knows what each mask hides
+        def forward(self, input_ids):
+            return type("Out", (), {"logits": torch.nn.functional.one_hot(torch.stack(sequences), vocab).float()})()
+
+    got = fill_mask_scores(Oracle(), masker, sequences, tmp_path, sequences=6, batch_size=6)
+    assert got["top1"] == 1.0 and got["top5"] == 1.0
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.stack(sequences)
+    chosen = (torch.rand(ids.shape, generator=generator) < 0.15) & ~is_special[ids]
+    assert got["masked_positions"] == int(chosen.sum())
+    assert got["unigram_top1"] == pytest.approx(float((ids[chosen] == 5).float().mean()))

@@ -66,6 +66,10 @@ def test_markdown_report_has_every_section_with_real_numbers(run_dir):
         assert (run_dir / "report" / image).stat().st_size > 1000
     assert len(re.findall(r"!\[", md)) == 3  # corpus, pretraining curves, results (the tokenizer had no audit)
     assert "| torch |" in md and "CPU cores" in md
+    fill = json.loads((run_dir / "pt" / "stats.json").read_text())["fill_mask"]
+    assert fill["masked_positions"] > 0 and 0 <= fill["top1"] <= fill["top5"] <= 1
+    assert fill["unigram_top1"] <= fill["unigram_top5"] and len(fill["probe"]["guesses"]) == 5
+    assert f"first guess is right {100 * fill['top1']:.1f}% of the time" in md and "unigram baseline" in md
 
 
 @pytest.mark.slow

@@ -137,6 +137,22 @@ def pretrain_section(folder: Path) -> list[Section]:
         + f"; {stats['spikes']} loss spikes recovered. The exported model is `{folder / 'model'}`.")
     s.summary.append(f"Pretraining: {stats['parameters'] / 1e6:,.1f}M parameters, {stats['tokens_seen'] / 1e6:,.1f}M tokens"
                      + (f", validation perplexity {math.exp(min(val, 50)):,.1f}." if val else "."))
+    fill = stats.get("fill_mask") or {}
+    if "top1" in fill:
+        s.paragraphs.append(
+            f"Fill-mask on held-out text, before any fine-tuning ({fill['masked_positions']:,} masked positions): "
+            f"the model's first guess is right {100 * fill['top1']:.1f}% of the time and its top five hold the "
+            f"answer {100 * fill['top5']:.1f}%, against {100 * fill['unigram_top1']:.1f}% and "
+            f"{100 * fill['unigram_top5']:.1f}% for always guessing the most frequent tokens (the unigram baseline).")
+        s.tables.append(("Fill-mask: model against the unigram baseline", ["", "top-1", "top-5"],
+                         [["pretrained model", f"{100 * fill['top1']:.1f}%", f"{100 * fill['top5']:.1f}%"],
+                          ["unigram baseline", f"{100 * fill['unigram_top1']:.1f}%", f"{100 * fill['unigram_top5']:.1f}%"]]))
+        s.summary.append(f"Fill-mask top-1 {100 * fill['top1']:.1f}% against {100 * fill['unigram_top1']:.1f}% for the "
+                         "unigram baseline.")
+        probe = fill.get("probe")
+        if probe:
+            s.tables.append((f"Top guesses for “{probe['text']}”", ["guess", "probability"],
+                             [[g["token"], f"{g['score']:.3f}"] for g in probe["guesses"]]))
     if (folder / "curves.png").is_file():
         s.images.append(("training loss and validation perplexity", folder / "curves.png"))
     return [s]
@@ -178,6 +194,19 @@ def finetune_sections(folder: Path) -> list[Section]:
                        f"against {baseline[0]} {100 * b['average']:.2f} ("
                        + "; ".join(_task_comparison(c, a["tasks"][n]["test"], b["tasks"][n]["test"])
                                    for c, n in zip(columns, names)) + ").")
+
+    curves = results.get("learning_curves")
+    if curves:
+        tasks = list(next(iter(curves.values())))
+        s.paragraphs.append("Learning curves: every model fine-tuned on fractions of each training set with the "
+                            "hyperparameters chosen on the full set, the same seeds, tested once; where the lines "
+                            "part is what pretraining buys.")
+        s.tables.append(("Learning curves (test x 100, mean ± std over seeds)",
+                         ["model", *[f"{t} @ {p['train_size']}" for t in tasks for p in curves[next(iter(curves))][t]]],
+                         [[model, *[f"{100 * p['test'][0]:.1f} ± {100 * p['test'][1]:.1f}" for t in tasks for p in per[t]]]
+                          for model, per in curves.items()]))
+        if (folder / "learning_curves.png").is_file():
+            s.images.append(("test score against training examples, per task", folder / "learning_curves.png"))
 
     errors = _json(folder / "errors.json") or {}
     ner_rows, cls_rows = [], []

@@ -88,16 +88,21 @@ def bioes_to_bio(tags: list[str]) -> list[str]:
     return ["B-" + t[2:] if t[0] == "S" else "I-" + t[2:] if t[0] == "E" else t for t in tags]
 
 
+def legal_transition(prev: str, tag: str) -> bool:
+    """Whether BIOES lets `tag` follow `prev` (a sentence starts and ends after and before an O): I and
+    E only continue an open entity of their type; O, B and S only come when none is open."""
+    inside = prev[0] in "BI"
+    if tag[0] in "IE":
+        return inside and tag_type(tag) == tag_type(prev)
+    return not inside
+
+
 def bioes_violations(tags: list[str]) -> list[int]:
     """Positions whose tag cannot follow the previous one in BIOES (or that leave an entity open)."""
     bad = []
     prev = "O"
     for i, tag in enumerate(tags + ["O"]):
-        inside = prev[0] in "BI"
-        if tag[0] in "IE":
-            if not inside or tag_type(tag) != tag_type(prev):
-                bad.append(i)
-        elif inside:  # O, B or S while an entity is open
+        if not legal_transition(prev, tag):
             bad.append(i)
         prev = tag
     return [min(i, len(tags) - 1) for i in bad]

@@ -116,16 +116,47 @@ def encode_classification(tokenizer, examples: list[Example], label_ids: dict[st
     return enc
 
 
-def word_predictions(pred_ids: np.ndarray, label_ids: np.ndarray, sentences: list[Sentence],
-                     id_to_label: list[str]) -> list[list[str]]:
-    """Predicted tags per word, from per-position predictions (padding and ignored positions dropped).
+def word_predictions(predictions: np.ndarray, label_ids: np.ndarray, sentences: list[Sentence],
+                     id_to_label: list[str], decode: str = "argmax") -> list[list[str]]:
+    """Predicted tags per word, from per-position predictions (padding and ignored positions dropped):
+    label ids, or log-probabilities over the labels decoded by `argmax` or `viterbi` (the best legal
+    BIOES sequence).
 
     The labelled positions of the inputs, read in order, are exactly the words of the sentences in order."""
-    flat = pred_ids[label_ids != IGNORE]
+    flat = predictions[label_ids != IGNORE]
     out, k = [], 0
     for s in sentences:
-        out.append([id_to_label[i] for i in flat[k:k + len(s.words)]])
+        words = flat[k:k + len(s.words)]
+        if words.ndim == 1:
+            ids = words.tolist()
+        elif decode == "viterbi":
+            ids = bioes_viterbi(words, id_to_label)
+        else:
+            ids = words.argmax(-1).tolist()
+        out.append([id_to_label[i] for i in ids])
         k += len(s.words)
     if k != len(flat):
         raise RuntimeError(f"{len(flat)} labelled positions for {k} words")  # pragma: no cover
     return out
+
+
+def bioes_viterbi(log_probs: np.ndarray, labels: list[str]) -> list[int]:
+    """The likeliest label sequence under per-word log-probabilities [words, labels] among the legal BIOES
+    sequences (`legal_transition`; it starts and ends outside an entity). Illegal moves cost -inf."""
+    from hebrew_lm.finetune.data import legal_transition
+
+    n = len(labels)
+    allowed = np.array([[legal_transition(a, b) for b in labels] for a in labels])
+    start = np.array([legal_transition("O", b) for b in labels])
+    end = np.array([legal_transition(a, "O") for a in labels])
+    score = np.where(start, log_probs[0], -np.inf)
+    back = np.zeros((len(log_probs), n), dtype=np.int64)
+    for t in range(1, len(log_probs)):
+        cand = np.where(allowed, score[:, None], -np.inf)  # previous label x this label
+        back[t] = cand.argmax(0)
+        score = cand.max(0) + log_probs[t]
+    score = np.where(end, score, -np.inf)
+    best = [int(score.argmax())]
+    for t in range(len(log_probs) - 1, 0, -1):
+        best.append(int(back[t, best[-1]]))
+    return best[::-1]

@@ -1,7 +1,8 @@
 """Scores and error analysis.
 
 NER: entity-level micro F1 with seqeval in strict IOBES mode (an entity counts only when its span and
-type are both exactly right), per-type precision/recall/F1. Classification: macro F1 (the headline:
+type are both exactly right), per-type precision/recall/F1, and beside it the mention-level F1 that
+NEMO's own script (`ne_evaluate_mentions.py`) computes, the score NEMO's published tables use. Classification: macro F1 (the headline:
 SMCD is 70% positive) and accuracy. The error analysis goes past the paper: NER errors split into
 boundary, type, boundary+type, missed and spurious, with a gold-type x predicted-type confusion matrix;
 sentiment errors with a confusion matrix and the negation cues among them.
@@ -20,15 +21,62 @@ from hebrew_lm.finetune.data import Example, Sentence, entities
 NONE = "(none)"
 
 
-def ner_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
+def ner_scores(gold: list[list[str]], pred: list[list[str]], words: list[list[str]] | None = None) -> dict:
+    """seqeval's strict entity F1 (the headline) and, given the words, the mention-level F1 of NEMO's own
+    scoring script beside it (`mention_scores`)."""
     report = classification_report(gold, pred, mode="strict", scheme=IOBES, output_dict=True, zero_division=0)
     per_type = {
         k: {"precision": v["precision"], "recall": v["recall"], "f1": v["f1-score"], "support": int(v["support"])}
         for k, v in report.items() if not k.endswith(" avg")
     }
     micro = report["micro avg"]
-    return {"score": float(micro["f1-score"]), "precision": float(micro["precision"]), "recall": float(micro["recall"]),
-            "f1": float(micro["f1-score"]), "per_type": per_type}
+    out = {"score": float(micro["f1-score"]), "precision": float(micro["precision"]), "recall": float(micro["recall"]),
+           "f1": float(micro["f1-score"]), "per_type": per_type}
+    if words is not None:
+        mention = mention_scores(words, gold, pred)
+        out.update({f"mention_{k}": v for k, v in mention.items()})
+    return out
+
+
+def mentions(words: list[str], tags: list[str], sentence: int) -> Counter:
+    """A sentence's mentions as NEMO's `ne_evaluate_mentions.py` reads them: (sentence, text, type), counted.
+
+    Its rules, which differ from seqeval's strict mode: an S tag is a mention of its own; B opens one with
+    B's type, I extends an open one, E closes an open one (whatever E's own type: `B-PER E-ORG` is a PER
+    mention); O, or an I/E with nothing open, opens nothing; a new B restarts. A mention is its words
+    joined with no separator, and mentions are matched by (sentence, text, type), not by position."""
+    found: Counter = Counter()
+    current: list[str] | None = None
+    kind = ""
+    for word, tag in zip(words, tags):
+        bio, _, cat = tag.partition("-")
+        if bio == "S":
+            found[(sentence, word, cat)] += 1
+            current = None
+        elif bio == "B":
+            current, kind = [word], cat
+        elif bio == "I" and current is not None:
+            current.append(word)
+        elif bio == "E" and current is not None:
+            current.append(word)
+            found[(sentence, "".join(current), kind)] += 1
+            current = None
+        elif bio == "O":
+            current = None
+    return found
+
+
+def mention_scores(words: list[list[str]], gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """Precision, recall and F1 over mentions (`mentions`), as NEMO's script computes them (0 where it says -1)."""
+    g, p = Counter(), Counter()
+    for i, (w, gt, pt) in enumerate(zip(words, gold, pred)):
+        g += mentions(w, gt, i)
+        p += mentions(w, pt, i)
+    correct = sum((g & p).values())
+    precision = correct / sum(p.values()) if p else 0.0
+    recall = correct / sum(g.values()) if g else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def classification_scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:

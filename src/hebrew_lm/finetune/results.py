@@ -14,6 +14,10 @@ from hebrew_lm.runs import atomic_write_bytes, atomic_write_json, atomic_write_t
 METRIC = {"ner": "entity micro F1 (seqeval, strict IOBES)", "classification": "macro F1"}
 
 
+# NER test metrics beside the headline: NEMO's script's mention F1, and both decodings' strict F1
+NER_EXTRA = ("mention_f1", "argmax_f1", "viterbi_f1")
+
+
 def _ms(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "n": len(values)}
@@ -41,12 +45,15 @@ def summarize(cells: list[dict]) -> dict[str, Any]:
         "runs": [{k: c[k] for k in ("task", "learning_rate", "batch_size", "max_seq_len", "epochs",
                                     "windowed_or_truncated", "sizes")}
                  | {"test": _ms(c["test_scores"]), "dev": _ms(c["dev_scores"])}
-                 | {k: _ms([m[k] for m in c["test_metrics"]]) for k in ("precision", "recall", "accuracy")
-                    if k in c["test_metrics"][0]} for c in cells],
+                 | {k: _ms([m[k] for m in c["test_metrics"]]) for k in ("precision", "recall", "accuracy", *NER_EXTRA)
+                    if all(k in m for m in c["test_metrics"])} for c in cells],
     }
     if kind == "ner":
         summary["precision"] = _ms([m["precision"] for c in cells for m in c["test_metrics"]])
         summary["recall"] = _ms([m["recall"] for c in cells for m in c["test_metrics"]])
+        for k in NER_EXTRA:
+            if all(k in m for c in cells for m in c["test_metrics"]):
+                summary[k] = _ms([m[k] for c in cells for m in c["test_metrics"]])
         types = sorted({t for c in cells for m in c["test_metrics"] for t in m["per_type"]})
         summary["per_type"] = {
             t: {k: statistics.fmean(m["per_type"][t][k] for c in cells for m in c["test_metrics"] if t in m["per_type"])
@@ -104,6 +111,10 @@ def results_markdown(results: dict) -> str:
                     more = f"accuracy {fmt(r['accuracy'])}"
                 elif "precision" in r:
                     more = f"P {fmt(r['precision'])} R {fmt(r['recall'])}"
+                    if "mention_f1" in r:
+                        more += f"; mention F1 (NEMO's script) {fmt(r['mention_f1'])}"
+                    if "viterbi_f1" in r:
+                        more += f"; F1 argmax {fmt(r['argmax_f1'])} / Viterbi {fmt(r['viterbi_f1'])}"
                 cut = r["windowed_or_truncated"]
                 if any(cut.values()):
                     more += f"; over max len (train/dev/test): {cut['train']}/{cut['dev']}/{cut['test']}"
@@ -199,3 +210,28 @@ def errors_markdown(errors: dict, max_examples: int) -> str:
                           "| | " + " | ".join(m["labels"]) + " |", "|---|" + "---:|" * len(m["labels"])]
                 lines += [f"| {g} | " + " | ".join(map(str, r)) + " |" for g, r in zip(m["labels"], m["matrix"])]
     return "\n".join(lines) + "\n"
+
+
+def plot_learning_curves(curves: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> None:
+    """Test score against training-set size (log scale), one panel per task, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(next(iter(curves.values())))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for model, per_task in curves.items():
+            points = per_task[task]
+            xs = [p["train_size"] for p in points]
+            ax.errorbar(xs, [100 * p["test"][0] for p in points], yerr=[100 * p["test"][1] for p in points],
+                        marker="o", capsize=3, label=model)
+        ax.set_xscale("log")
+        ax.set_xlabel("training examples")
+        ax.set_ylabel("test score x 100")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

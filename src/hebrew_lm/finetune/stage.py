@@ -98,7 +98,8 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
 
-    n_trials = len(rows) * len(tasks) * len(config.learning_rates) * len(config.batch_sizes) * len(config.seeds)
+    n_trials = len(rows) * len(tasks) * (len(config.learning_rates) * len(config.batch_sizes)
+                                         + len([f for f in config.train_fractions if f < 1])) * len(config.seeds)
     log.info("finetune: %d models x %d task runs x %d grid points x %d seeds = %d trials", len(rows), len(tasks),
              len(config.learning_rates) * len(config.batch_sizes), len(config.seeds), n_trials)
     started = time.time()
@@ -114,11 +115,15 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
             prepared = prepare(task, tokenizer, max_len)
             cell = _grid(config, row, task, prepared, tokenizer, out, bar)
             cells.setdefault(row["name"], {}).setdefault(task.task, []).append(cell)
+    curves = learning_curves(config, rows, tasks, cells, out, bar) if config.train_fractions else {}
     bar.close()
 
-    from hebrew_lm.finetune.results import write_results
+    from hebrew_lm.finetune.results import plot_learning_curves, write_results
 
     results = write_results(config, out, rows, tasks, cells)
+    if curves:
+        results["learning_curves"] = curves
+        plot_learning_curves(curves, out / "learning_curves.png")
     from hebrew_lm.finetune.card import encoder_card_with_results
 
     for row in rows:
@@ -134,6 +139,46 @@ def run(config: FinetuneConfig, force: bool = False) -> Path:
     mark_success(out, fp, stage="finetune")
     log.info("finetune: results -> %s", out / "results.md")
     return out
+
+
+def train_subset(task: LoadedTask, fraction: float) -> LoadedTask:
+    """The task with `fraction` of its training set (at least 8 items): nested, the smaller fractions'
+    items are among the larger's, from one seeded shuffle; dev and test unchanged."""
+    import random
+
+    order = list(range(len(task.data.train)))
+    random.Random(0).shuffle(order)
+    keep = sorted(order[: max(8, round(fraction * len(order)))])
+    data = dataclasses.replace(task.data, train=[task.data.train[i] for i in keep])
+    return dataclasses.replace(task, name=f"{task.name}@{fraction:g}", data=data)
+
+
+def learning_curves(config: FinetuneConfig, rows: list[dict], tasks: list[LoadedTask], cells: dict, out: Path,
+                    bar) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Test scores against training-set size, {model: {task: [{fraction, train_size, test}]}}: each
+    fraction fine-tuned with the full-data grid's chosen hyperparameters (chosen on dev, as always) and
+    the same seeds, tested once; 100% is the main result."""
+    from transformers import AutoTokenizer
+
+    curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        tokenizer = AutoTokenizer.from_pretrained(row["dir"])
+        for task in tasks:
+            cell = next(c for c in cells[row["name"]][task.task] if c["task"] == task.name)
+            points = []
+            for fraction in sorted(config.train_fractions):
+                if fraction >= 1:
+                    got = cell
+                else:
+                    subset = train_subset(task, fraction)
+                    one_point = dataclasses.replace(config, learning_rates=[cell["learning_rate"]],
+                                                    batch_sizes=[cell["batch_size"]], export_best=False)
+                    got = _grid(one_point, row, subset, prepare(subset, tokenizer, cell["max_seq_len"]), tokenizer,
+                                out, bar)
+                points.append({"fraction": fraction, "train_size": got["sizes"]["train"],
+                               "test": _mean_std(got["test_scores"])})
+            curves.setdefault(row["name"], {})[task.name] = points
+    return curves
 
 
 def _trial_fingerprint(config: FinetuneConfig, row: dict, task: LoadedTask, max_len: int, lr: float, bs: int,
@@ -207,7 +252,7 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         folder = Path(record["folder"])
         if record.get("tested") is None:
             model = _load_model(folder / "model", task.kind)
-            metrics, pred = predict(model, tokenizer, prepared, "test", folder / "tmp")
+            metrics, pred = predict(model, tokenizer, prepared, "test", folder / "tmp", config.ner_decoding)
             record["tested"] = metrics
             record["test_predictions"] = pred
             atomic_write_json(folder / "trial.json", record)

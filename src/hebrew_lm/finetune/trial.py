@@ -16,6 +16,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoMo
                           TrainerCallback, TrainingArguments, set_seed)
 from transformers.utils import logging as hf_logging
 
+from hebrew_lm.finetune.data import bioes_violations
 from hebrew_lm.finetune.encode import (Encoded, encode_classification, encode_ner, word_predictions)
 from hebrew_lm.finetune.metrics import classification_scores, ner_scores
 from hebrew_lm.finetune.tasks import LoadedTask
@@ -69,13 +70,21 @@ def build_model(model_dir: str, prepared: Prepared, random_init: bool, seed: int
         hf_logging.set_verbosity(level)
 
 
-def scores(prepared: Prepared, split: str, pred_ids: np.ndarray, label_ids: np.ndarray) -> tuple[dict, list]:
-    """Metrics of `split` from the Trainer's per-position predictions, and the predictions per sentence/example."""
+def scores(prepared: Prepared, split: str, predictions: np.ndarray, label_ids: np.ndarray,
+           decode: str = "argmax") -> tuple[dict, list]:
+    """Metrics of `split` from the Trainer's per-position predictions, and the predictions per sentence/example.
+    NER is decoded per word with `decode` (argmax or viterbi); the other decoding's F1 is recorded beside
+    it (`argmax_f1`, `viterbi_f1`), so one run measures both."""
     data = getattr(prepared.task.data, split)
     if prepared.task.kind == "ner":
-        pred = word_predictions(pred_ids, label_ids, data, prepared.label_list)
-        return ner_scores([s.tags for s in data], pred), pred
-    pred = [prepared.label_list[i] for i in pred_ids]
+        gold, words = [s.tags for s in data], [s.words for s in data]
+        decoded = {d: word_predictions(predictions, label_ids, data, prepared.label_list, d) for d in ("argmax", "viterbi")}
+        result = ner_scores(gold, decoded[decode], words)
+        for d, pred in decoded.items():
+            result[f"{d}_f1"] = result["f1"] if d == decode else ner_scores(gold, pred)["f1"]
+            result[f"{d}_ill_formed"] = sum(bool(bioes_violations(p)) for p in pred)
+        return result, decoded[decode]
+    pred = [prepared.label_list[i] for i in predictions]
     return classification_scores([e.label for e in data], pred, prepared.label_list), pred
 
 
@@ -137,6 +146,15 @@ def _argmax(logits, labels):
     return logits.argmax(-1)
 
 
+def _log_probs(logits, labels):
+    """NER keeps each position's log-probabilities, for the Viterbi decoding over legal BIOES sequences."""
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def preprocess_for(kind: str):
+    return _log_probs if kind == "ner" else _argmax
+
+
 def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, lr: float, batch_size: int,
               seed: int, config, out: Path) -> tuple[dict, object]:
     """Train with early stopping on dev; returns the trial's record and the model holding the best weights."""
@@ -145,7 +163,7 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
     keep = KeepBest(config.patience)
 
     def compute(p):
-        return {"score": scores(prepared, "dev", p.predictions, p.label_ids)[0]["score"]}
+        return {"score": scores(prepared, "dev", p.predictions, p.label_ids, config.ner_decoding)[0]["score"]}
 
     trainer = OrderedEvalTrainer(
         model=model,
@@ -155,7 +173,7 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
                    train_sampling_strategy="group_by_length" if config.padding == "bucketed" else "random"),
         train_dataset=prepared.train.features, eval_dataset=prepared.dev.features,
         data_collator=collator(tokenizer, prepared.task.kind, pad_to),
-        compute_metrics=compute, preprocess_logits_for_metrics=_argmax, callbacks=[keep],
+        compute_metrics=compute, preprocess_logits_for_metrics=preprocess_for(prepared.task.kind), callbacks=[keep],
     )
     trainer.remove_callback(PrinterCallback)  # one log line per trial from the stage instead
     start = time.perf_counter()
@@ -169,9 +187,9 @@ def run_trial(model_dir: str, random_init: bool, tokenizer, prepared: Prepared, 
     return record, model
 
 
-def predict(model, tokenizer, prepared: Prepared, split: str, out: Path) -> tuple[dict, list]:
+def predict(model, tokenizer, prepared: Prepared, split: str, out: Path, decode: str = "argmax") -> tuple[dict, list]:
     """Scores and predictions of `model` on one split."""
     trainer = OrderedEvalTrainer(model=model, args=_args(out), data_collator=collator(tokenizer, prepared.task.kind, None),
-                                 preprocess_logits_for_metrics=_argmax)
+                                 preprocess_logits_for_metrics=preprocess_for(prepared.task.kind))
     result = trainer.predict(getattr(prepared, split).features)
-    return scores(prepared, split, result.predictions, result.label_ids)
+    return scores(prepared, split, result.predictions, result.label_ids, decode)

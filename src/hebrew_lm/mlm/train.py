@@ -113,7 +113,15 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
                  "gradient_accumulation": accum, "sharding": result.sharding}
         records, losses = final_losses(out)
         stats.update(losses)
+        if val is not None:
+            from hebrew_lm.mlm.probe import fill_mask_scores
+
+            stats["fill_mask"] = fill_mask_scores(model, validation_masker, val, train_store)
         export_model(model, tokenizer_dir, out / "model", c, stats)
+        if val is not None:
+            from hebrew_lm.mlm.probe import PROBE, probe_guesses
+
+            stats["fill_mask"]["probe"] = {"text": PROBE, "guesses": probe_guesses(out / "model")}
         plot_curves(records, out / "curves.png")
         finish(c, "pretrain", config_fp, stats)
         log.info("pretrain: -> %s", out / "model")

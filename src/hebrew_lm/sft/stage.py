@@ -90,6 +90,23 @@ def encode_sources(sources: dict[str, list[Conversation]], tokenizer, c: SftConf
     return splits, counts
 
 
+def mix_stream(train: list[tuple[list[int], list[int], str]], counts: dict[str, dict[str, Any]], c: SftConfig):
+    """The engine's stream over the training conversations: each batch split among the sources by their
+    weights (by their sizes when none are given), length-bucketed unless `length_bucketing` is off;
+    records each source's weight and slots in `counts`."""
+    names = sorted({s for _, _, s in train})
+    weights = {w.name: w.weight for w in c.weights}
+    unknown = sorted(set(weights) - set(counts))
+    if unknown:
+        raise ValueError(f"sft.weights: no source named {unknown}; sources: {', '.join(sorted(counts))}")
+    share = [weights.get(n, 0.0) if weights else counts[n]["train"] for n in names]
+    pools = [np.array([i for i, (_, _, s) in enumerate(train) if s == n]) for n in names]
+    lengths = np.array([len(ids) for ids, _, _ in train]) if c.length_bucketing else None
+    for n, slots, w in zip(names, slot_counts(share, c.global_batch_size), share):
+        counts[n].update({"weight": w, "slots_per_batch": slots})
+    return WeightedStream(pools, share, lengths, c.global_batch_size, c.seed), names
+
+
 def sft_data(c: SftConfig, sources: dict[str, list[Conversation]]):
     """The engine's TrainingData for conversations: weighted per-source batches, (ids, attention, loss mask)."""
     from transformers import AutoTokenizer
@@ -103,17 +120,8 @@ def sft_data(c: SftConfig, sources: dict[str, list[Conversation]]):
         train, val = splits["train"], splits["validation"]
         if not train:
             raise ValueError(f"sft: no training conversation fits in max_seq_len {cfg.max_seq_len} ({counts})")
-        names = sorted({s for _, _, s in train})
-        weights = {w.name: w.weight for w in cfg.weights}
-        unknown = sorted(set(weights) - set(sources))
-        if unknown:
-            raise ValueError(f"sft.weights: no source named {unknown}; sources: {', '.join(sorted(sources))}")
-        share = [weights.get(n, 0.0) if weights else counts[n]["train"] for n in names]
-        pools = [np.array([i for i, (_, _, s) in enumerate(train) if s == n]) for n in names]
+        stream, names = mix_stream(train, counts, cfg)
         lengths = np.array([len(ids) for ids, _, _ in train])
-        stream = WeightedStream(pools, share, lengths, cfg.global_batch_size, cfg.seed)
-        for n, slots, w in zip(names, slot_counts(share, cfg.global_batch_size), share):
-            counts[n].update({"weight": w, "slots_per_batch": slots})
 
         def collate(rows):
             ids, attention = pad_batch([torch.tensor(r[0]) for r in rows], pad_id)

@@ -117,11 +117,13 @@ def slot_counts(weights: list[float], batch: int) -> list[int]:
 class WeightedStream(StepStream):
     """Every step's batch split among pools by fixed weights (SFT's per-source sampling weights)."""
 
-    def __init__(self, pools: list[np.ndarray], weights: list[float], lengths: np.ndarray, batch: int,
+    def __init__(self, pools: list[np.ndarray], weights: list[float], lengths: np.ndarray | None, batch: int,
                  seed: int) -> None:
+        """`lengths` (of every sequence id) buckets each pool's order by length; None: plain shuffles."""
         self.batch = batch
         self.slots = slot_counts(weights, batch)
-        self.pools = [Pool(ids, n, seed + 101 * k, lengths[ids]) for k, (ids, n) in enumerate(zip(pools, self.slots)) if n]
+        self.pools = [Pool(ids, n, seed + 101 * k, None if lengths is None else lengths[ids])
+                      for k, (ids, n) in enumerate(zip(pools, self.slots)) if n]
 
     def step_indices(self, step: int) -> list[int]:
         return [i for pool in self.pools for i in pool.draw(step)]
