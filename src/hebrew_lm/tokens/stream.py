@@ -120,10 +120,12 @@ class WeightedStream(StepStream):
     def __init__(self, pools: list[np.ndarray], weights: list[float], lengths: np.ndarray | None, batch: int,
                  seed: int) -> None:
         """`lengths` (of every sequence id) buckets each pool's order by length; None: plain shuffles."""
-        self.batch = batch
+        self.batch, self.lengths = batch, lengths
         self.slots = slot_counts(weights, batch)
         self.pools = [Pool(ids, n, seed + 101 * k, None if lengths is None else lengths[ids])
                       for k, (ids, n) in enumerate(zip(pools, self.slots)) if n]
 
     def step_indices(self, step: int) -> list[int]:
-        return [i for pool in self.pools for i in pool.draw(step)]
+        ids = [i for pool in self.pools for i in pool.draw(step)]
+        # with bucketing, the step's sequences sorted by length: its micro-batches pad little
+        return sorted(ids, key=lambda i: self.lengths[i]) if self.lengths is not None else ids
