@@ -127,11 +127,13 @@ def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_pa
                  for i in range(3)]}]}
         (data / "heq" / file).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
     tasks = ["arc_he", "copa_he", "hellaswag_he", "gsm8k_he", "hebnli", "heq"]
-    out = run(EvalConfig(output_dir=str(tmp_path / "out"), models=[str(eval_run / "run" / "decoder" / "model")],
-                         tasks=tasks, data_dir=str(data), limit=2))
+    model = tmp_path / "my model, v1"  # a path lm-eval's "key=value,..." argument strings would break
+    shutil.copytree(eval_run / "run" / "decoder" / "model", model)
+    out = run(EvalConfig(output_dir=str(tmp_path / "out"), models=[str(model)], tasks=tasks, data_dir=str(data),
+                         limit=2))
     table = json.loads((out / "results.json").read_text())
     assert table["tasks"] == tasks
-    row = table["models"]["decoder"]["tasks"]
+    row = table["models"]["my model, v1"]["tasks"]
     assert [row[t]["num_fewshot"] for t in tasks] == [25, 5, 10, 5, 6, 2]
     assert row["heq"]["metric"] == "f1" and row["arc_he"]["metric"] == "acc"
     assert all(row[t]["n"] == 2 for t in tasks)

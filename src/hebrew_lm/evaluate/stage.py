@@ -136,6 +136,7 @@ def run(config, force: bool = False) -> Path:
     contamination = contamination_report(kinds, [Path(d) for d in c.train_corpus_dirs], c.contamination_ngram)
 
     import lm_eval
+    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=sorted({str(specs[t].parent) for t in tasks}))
@@ -144,9 +145,11 @@ def run(config, force: bool = False) -> Path:
     for model, name in zip(models, names):
         log.info("eval: %s on %s", name, ", ".join(tasks))
         started = time.perf_counter()
-        output = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32" + (f",max_length={c.max_length}" if c.max_length else ""),
-                                         tasks=tasks, task_manager=manager, batch_size=c.batch_size,
-                                         device=c.device, log_samples=True, limit=c.limit or None)
+        # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
+        lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
+                  **({"max_length": c.max_length} if c.max_length else {}))
+        output = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True,
+                                         limit=c.limit or None)
         # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
         seconds[name] = round(time.perf_counter() - started, 1)
         row = {}
