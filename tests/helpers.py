@@ -66,3 +66,28 @@ def corpus_and_tokenizer(root: Path, texts: list[str], vocab_size: int = 1000) -
     train_tokenizer(TokenizerConfig(corpus_dir=str(root / "corpus"), output_dir=str(root / "tok"),
                                     vocab_size=vocab_size, audit=False))
     return root
+
+
+def crash_at_step(monkeypatch, step: int) -> None:
+    """Make a causal-LM run raise RuntimeError("killed") at the end of optimizer step `step` (from 1),
+    after the checkpoints before it; `monkeypatch.undo()` lets the rerun resume normally."""
+    from hebrew_lm.decoder.objective import CausalLMObjective
+
+    original, calls = CausalLMObjective.after_step, []
+
+    def crash(self):
+        calls.append(1)
+        if len(calls) == step:
+            raise RuntimeError("killed")
+        return original(self)
+
+    monkeypatch.setattr(CausalLMObjective, "after_step", crash)
+
+
+def logged_losses(folder) -> list[float]:
+    """The training losses a run logged in folder/metrics.jsonl, in order."""
+    import json
+    from pathlib import Path
+
+    return [json.loads(line)["loss"] for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()
+            if '"loss"' in line]

@@ -14,6 +14,8 @@ import torch
 from hebrew_lm.cpt.difficulty import agreement, compression_ratio, lexical_diversity, mean_word_length
 from hebrew_lm.cpt.mixture import MixtureStream, Phase
 
+from helpers import crash_at_step, logged_losses
+
 
 def test_difficulty_scorers_order_easy_and_hard_text():
     formulaic = "ויאמר משה אל העם " * 30
@@ -171,29 +173,16 @@ def test_a_run_stopped_in_the_first_phase_resumes_across_the_boundary_to_the_sam
 
     from hebrew_lm.config import load_preset, stage_config
     from hebrew_lm.cpt import stage
-    from hebrew_lm.decoder.objective import CausalLMObjective
 
     config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
     config = type(config)(**{**vars(config), "output_dir": str(tmp_path / "cpt")})
-    original, calls = CausalLMObjective.after_step, []
-
-    def crash_at_step_5(self):
-        calls.append(1)
-        if len(calls) == 5:
-            raise RuntimeError("killed")
-        return original(self)
-
-    monkeypatch.setattr(CausalLMObjective, "after_step", crash_at_step_5)
+    crash_at_step(monkeypatch, 5)
     with pytest.raises(RuntimeError, match="killed"):
         stage.run(config)
-    monkeypatch.setattr(CausalLMObjective, "after_step", original)
+    monkeypatch.undo()
     stage.run(config)  # resumes from step 4 (phase 1 ends at 6) and crosses into phase 2
 
-    def losses(folder):
-        return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()
-                if '"loss"' in line]
-
-    assert losses(tmp_path / "cpt") == losses(cpt_run / "run" / "cpt")
+    assert logged_losses(tmp_path / "cpt") == logged_losses(cpt_run / "run" / "cpt")
     assert yaml.safe_load((tmp_path / "cpt" / "config.yaml").read_text())["curriculum"] == "ordered"
 
 

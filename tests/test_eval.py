@@ -169,7 +169,7 @@ def test_a_line_that_is_not_utf8_json_is_named(tmp_path):
     path = write_mc(tmp_path, [{**ITEM, "query": "אחרת"}], [ITEM])
     with open(tmp_path / "t.test.jsonl", "ab") as f:
         f.write(b'{"query": "\xff"}\n')
-    with pytest.raises(ValueError, match=r"t\.test\.jsonl:2: not a UTF-8 JSON line"):
+    with pytest.raises(ValueError, match=r"t\.test\.jsonl:2: not UTF-8"):
         check_task(path)
     assert check_task(write_mc(tmp_path / "ok", [{**ITEM, "query": "אחרת"}], [ITEM]))["task"] == "t"
 

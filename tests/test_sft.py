@@ -14,6 +14,8 @@ import yaml
 from hebrew_lm.decoder.objective import chunked_causal_lm_loss
 from hebrew_lm.sft.data import TURN_END, Conversation, chat_tokenizer, encode, read_conversations
 
+from helpers import crash_at_step, logged_losses
+
 HEBREW = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
           "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה").split()
 ENGLISH = ("now is the winter of our discontent made glorious summer by this sun of york friends romans "
@@ -35,6 +37,7 @@ def chats(path, n, seed):
                     if i % 2 else {"prompt": f"ספור עד {a}", "completion": " ".join(str(k) for k in range(1, a + 1))})
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
+
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def test_the_template_supervises_exactly_the_assistants_turns_and_its_end_of_tur
 
 
 @pytest.mark.parametrize("line, message", [
-    ("{not json", r"c\.jsonl:2: not a UTF-8 JSON line"),
+    ("{not json", r"c\.jsonl:2: not valid JSON"),
     ('{"messages": [{"role": "user", "content": "hi"}]}', r"c\.jsonl:2: no assistant turn"),
     ('{"messages": [{"role": "bot", "content": "hi"}]}', r"c\.jsonl:2: turn 1 has unknown role 'bot'"),
     ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}]}',
@@ -136,30 +139,17 @@ def test_sft_trains_on_the_weighted_mix_and_exports_a_chat_model(sft_run):
 
 def test_a_stopped_sft_run_resumes_to_the_same_losses(sft_run, tmp_path, monkeypatch):
     from hebrew_lm.config import load_preset, stage_config
-    from hebrew_lm.decoder.objective import CausalLMObjective
     from hebrew_lm.sft import stage
 
     config = stage_config(load_preset(sft_run / "p.yaml"), "sft")
     config = type(config)(**{**vars(config), "output_dir": str(tmp_path / "sft")})
-    original, calls = CausalLMObjective.after_step, []
-
-    def crash_at_step_5(self):
-        calls.append(1)
-        if len(calls) == 5:
-            raise RuntimeError("killed")
-        return original(self)
-
-    monkeypatch.setattr(CausalLMObjective, "after_step", crash_at_step_5)
+    crash_at_step(monkeypatch, 5)
     with pytest.raises(RuntimeError, match="killed"):
         stage.run(config)
-    monkeypatch.setattr(CausalLMObjective, "after_step", original)
+    monkeypatch.undo()
     stage.run(config)  # resumes from the checkpoint at step 4
 
-    def losses(folder):
-        return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()
-                if '"loss"' in line]
-
-    assert losses(tmp_path / "sft") == losses(sft_run / "run" / "sft")
+    assert logged_losses(tmp_path / "sft") == logged_losses(sft_run / "run" / "sft")
 
 
 def test_chat_answers_a_hebrew_prompt_and_keeps_the_history(sft_run, capsys):

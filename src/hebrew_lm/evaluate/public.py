@@ -68,17 +68,12 @@ PUBLIC: dict[str, tuple[str, Task]] = {name: (fmt, task) for name, fmt, task in 
 
 
 def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, row) of each line; a bad line or a missing column is an error naming the file and line."""
-    for n, line in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    """(where, row) of each line (the one labelled-JSONL reader, `jsonl_records`); a missing column is an
+    error naming the file and line."""
+    from hebrew_lm.finetune.data import jsonl_records
+
+    for n, row in jsonl_records(path):
         where = f"{path}:{n}"
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{where}: not a UTF-8 JSON line ({e})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object")
         missing = [c for c in required if c not in row]
         if missing:
             raise ValueError(f"{where}: missing column(s) {missing}")

@@ -244,9 +244,9 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
     return sentences, _to_bioes(sentences, scheme)
 
 
-def _jsonl_records(path: Path):
-    """(line number, record) for each non-empty line; bad JSON, or JSON that is not an object, is an error
-    naming the line."""
+def jsonl_records(path: Path):
+    """(line number, record) for each non-empty line of a labelled JSONL file (fine-tuning, eval and SFT
+    files alike); not UTF-8, bad JSON, or JSON that is not an object is an error naming the line."""
     for n, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
@@ -262,7 +262,7 @@ def _jsonl_records(path: Path):
 def _read_tagged_jsonl(path: Path) -> list[Sentence]:
     """One sentence per line: {"tokens": [...], "tags": [...]} (also `words`/`ner_tags` as field names)."""
     sentences = []
-    for n, record in _jsonl_records(path):
+    for n, record in jsonl_records(path):
         words = record.get("tokens", record.get("words"))
         tags = record.get("tags", record.get("ner_tags"))
         if not isinstance(words, list) or not isinstance(tags, list):
@@ -293,7 +293,7 @@ def read_classification(path: str | Path, text_field: str = "text", label_field:
     path = Path(path)
     examples = []
     if path.suffix == ".jsonl":
-        for n, record in _jsonl_records(path):
+        for n, record in jsonl_records(path):
             if text_field not in record or label_field not in record:
                 raise ValueError(f"{path}:{n}: needs fields {text_field!r} and {label_field!r}")
             examples.append(Example(str(record[text_field]), str(record[label_field]), f"{path}:{n}"))

@@ -71,17 +71,11 @@ def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
 
 def read_conversations(path: Path, source: str) -> list[Conversation]:
     """A JSONL file of conversations (messages, or prompt/completion), every line checked."""
+    from hebrew_lm.finetune.data import jsonl_records
+
     out = []
-    for n, line in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    for n, row in jsonl_records(path):
         where = f"{path}:{n}"
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{where}: not a UTF-8 JSON line ({e})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object")
         if "messages" in row:
             messages = row["messages"]
         elif "prompt" in row and "completion" in row:
