@@ -187,7 +187,7 @@ def _trial_fingerprint(config: FinetuneConfig, row: dict, task: LoadedTask, max_
                         "task": task.name, "labels": task.data.labels, "sizes": [len(task.data.train), len(task.data.dev)],
                         "max_len": max_len, "lr": lr, "bs": bs, "seed": seed, "max_epochs": config.max_epochs,
                         "patience": config.patience, "warmup": config.warmup_ratio, "wd": config.weight_decay,
-                        "padding": config.padding})
+                        "padding": config.padding, "decoding": config.ner_decoding if task.kind == "ner" else None})
 
 
 def _load_model(path: Path, kind: str):
