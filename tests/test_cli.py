@@ -96,7 +96,7 @@ def test_plan_prints_the_cost_of_a_preset_without_running_anything(tmp_path, cap
     assert not (tmp_path / "run").exists()
     assert main(["plan", str(REPO / "configs" / "tiny.yaml"), "--pretrain.max_steps", "600"]) == 0
     out = capsys.readouterr().out
-    assert "1,462,336 parameters" in out and "600 -> 614,400 tokens" in out and "16 trials" in out
+    assert "1,462,336 parameters" in out and "600 -> 614,400 tokens" in out and "8 trials" in out
 
 
 def test_run_from_until_and_force_choose_the_stages(tmp_path, hebrew_lines, caplog):

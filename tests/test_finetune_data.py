@@ -284,7 +284,7 @@ def test_a_task_can_set_its_own_epoch_budget(tmp_path):
     preset = load_preset(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
     config = stage_config(preset, "finetune")
     demo = next(t for t in config.tasks if t.name == "sentiment-demo")
-    assert demo.max_epochs == 15 and config.max_epochs == 4
+    assert demo.max_epochs == 15 and config.max_epochs == 12
     (loaded,) = load_task(demo, config.data_dir)
     assert loaded.max_epochs == 15
     with pytest.raises(ValueError, match=r"finetune.tasks\[x\].max_epochs must lie in \[0, 10000\], got -1"):
