@@ -172,7 +172,7 @@ def run(config, force: bool = False) -> Path:
         results[name] = row
         (out / "model-index").mkdir(exist_ok=True)
         atomic_write_text(out / "model-index" / f"{safe_component(name, 'model name')}.yaml",
-                          model_index(name, row, kinds))
+                          model_index(name, row))
     table = summarize(results, tasks, {t: task_language(t, kinds[t]) for t in tasks})
     table["contamination"] = contamination
     atomic_write_json(out / "results.json", table)
@@ -208,6 +208,7 @@ def item_text(row: dict[str, Any]) -> str:
 
 
 def ngrams(text: str, n: int) -> set[int]:
+    """Hashes of the n-word sequences of `text`, normalized as HeQ's answers are."""
     words = normalize_tokens(text)
     return {hash(tuple(words[i: i + n])) for i in range(len(words) - n + 1)}
 
@@ -227,8 +228,7 @@ def contamination_report(kinds: dict[str, dict[str, Any]], corpora: list[Path], 
     found: set[int] = set()
     for corpus in corpora:
         for text in read_texts(corpus, "train"):
-            words = normalize_tokens(text)
-            found.update(h for h in (hash(tuple(words[i: i + n])) for i in range(len(words) - n + 1)) if h in wanted)
+            found.update(ngrams(text, n) & wanted)
     report = {"ngram": n, "corpora": [str(d) for d in corpora], "tasks": {}}
     for name, rows in items.items():
         hit = sum(1 for g in rows if g & found)
@@ -239,7 +239,7 @@ def contamination_report(kinds: dict[str, dict[str, Any]], corpora: list[Path], 
     return report
 
 
-def model_index(name: str, row: dict[str, Any], kinds: dict[str, dict[str, Any]]) -> str:
+def model_index(name: str, row: dict[str, Any]) -> str:
     """The Hugging Face model card's `model-index` block for one model's scores, ready for its README front matter."""
     results = [{"task": {"type": "text-generation"},
                 "dataset": {"name": task, "type": task},

@@ -241,19 +241,16 @@ ENTITY_TYPES = {"PER": "אדם", "ORG": "ארגון", "GPE": "מדינה או ע
 
 def entity_items(sentences, limit: int) -> list[dict[str, Any]]:
     """One item per entity (its tokens from B to E, or an S token), typed among NEMO's nine types."""
+    from hebrew_lm.finetune.data import entities
+
     types = list(ENTITY_TYPES)
     choices = [" " + ENTITY_TYPES[t] for t in types]
     items = []
     for sentence in sentences:
-        start = None
-        for i, tag in enumerate(sentence.tags):
-            if tag[0] in "BS":
-                start = i
-            if tag[0] in "ES" and start is not None:
-                entity = " ".join(sentence.words[start: i + 1])
-                items.append({"query": f"משפט: {' '.join(sentence.words)}\nישות: {entity}\nסוג:", "choices": choices,
-                              "gold": types.index(tag[2:]), "where": sentence.where})
-                start = None
+        for kind, start, end in entities(sentence.tags):
+            entity = " ".join(sentence.words[start:end])
+            items.append({"query": f"משפט: {' '.join(sentence.words)}\nישות: {entity}\nסוג:", "choices": choices,
+                          "gold": types.index(kind), "where": sentence.where})
         if len(items) >= limit:
             break
     return items[:limit]

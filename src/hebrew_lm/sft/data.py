@@ -103,6 +103,7 @@ def demo_conversations(hebrew_corpus: Path | None, english_corpus: Path | None,
     from hebrew_lm.datasets.sentiment_demo import sentiment_demo
     from hebrew_lm.evaluate.tasks import (ENTITY_TYPES, SENTIMENT_WORDS, arithmetic_items, eval_arithmetic_questions,
                                           kjv_chapters, verse_pairs)
+    from hebrew_lm.finetune.data import entities
 
     rng = random.Random(seed)
     mix: dict[str, list[Conversation]] = {}
@@ -119,20 +120,15 @@ def demo_conversations(hebrew_corpus: Path | None, english_corpus: Path | None,
     problems = [p for p in arithmetic_items(3 * per_source, seed=21) if p["question"] not in taken]
     mix["arithmetic"] = [_chat(rng, p["question"], p["work"], "arithmetic", f"template seed 21, item {i + 1}")
                          for i, p in enumerate(problems[:per_source])]
-    entities = []
+    extraction = []
     for sentence in read_htb_ner()["train"]:
-        found, start = [], None
-        for i, tag in enumerate(sentence.tags):
-            if tag[0] in "BS":
-                start = i
-            if tag[0] in "ES" and start is not None:
-                found.append({"text": " ".join(sentence.words[start: i + 1]), "type": ENTITY_TYPES[tag[2:]]})
-                start = None
-        entities.append(_chat(rng, f"חלץ את הישויות בעלות השם מהמשפט והחזר רשימת JSON: {' '.join(sentence.words)}",
+        found = [{"text": " ".join(sentence.words[start:end]), "type": ENTITY_TYPES[kind]}
+                 for kind, start, end in entities(sentence.tags)]
+        extraction.append(_chat(rng, f"חלץ את הישויות בעלות השם מהמשפט והחזר רשימת JSON: {' '.join(sentence.words)}",
                               json.dumps(found, ensure_ascii=False), "entities", sentence.where))
-        if len(entities) >= per_source:
+        if len(extraction) >= per_source:
             break
-    mix["entities"] = entities
+    mix["entities"] = extraction
     mix["sentiment"] = [_chat(rng, f"מה הסנטימנט של התגובה הבאה? {e.text}", SENTIMENT_WORDS[e.label], "sentiment", e.where)
                         for e in sentiment_demo()["train"][24:]]  # the eval's shots are its first 24
     if english_corpus is not None:
