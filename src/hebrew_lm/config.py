@@ -365,8 +365,8 @@ class DecoderConfig(CorpusTrainingConfig):
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "decoder", "cache_dir": "cache"}
 
-    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "hebatron"] = "decoder-tiny"
-    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
+    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "attention-tiny", "hebatron"] = "decoder-tiny"
+    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), attention-tiny (decoder-tiny with attention in place of every Mamba-2 layer, the same parameters within 1%), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
     init_from: str = ""
     """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
     max_seq_len: int = bounded("[8, 1000000]", 1024)
@@ -377,6 +377,8 @@ class DecoderConfig(CorpusTrainingConfig):
     """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole; 0: as many as make 256 MiB of fp32 logits (512 at vocabulary 131,072)."""
     balance_rate: float = bounded("[0, 1]", 1e-3)
     """MoE routers with a correction bias (NemotronH): after each step, each expert's bias moves by this toward an equal share of tokens (aux-loss-free balancing; Megatron's default 1e-3); 0 turns it off."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them: memory per step grows with one layer's activations, not all of them (long sequences), for about a third more compute."""
 
 
 @dataclass
@@ -433,6 +435,12 @@ class CptConfig(DecoderConfig):
     """decay: re-warm to the peak rate, then decay over the whole run (Ibrahim et al. 2024); wsd: warmup, a stable rate through the phases, and a linear decay over the last decay_fraction of the steps."""
     decay_fraction: float = bounded("(0, 1]", 0.2)
     """wsd: the share of the steps over which the rate falls to 0."""
+    join_related: bool = False
+    """Read the Hebrew documents of one work (ids that differ only in a last number: a Bible book's chapters, a tractate's pages) as one long document, in order: the long documents of a context-extension run (related text, never unrelated documents glued together)."""
+    loss_by_position: int = bounded("[0, 64]", 0)
+    """Also log the Hebrew validation loss by position in the sequence, in this many equal ranges of max_seq_len, on validation pieces of the full length (a context-extension run: does the model use the longer context?); 0: off."""
+    rope_parameters: dict[str, Any] = field(default_factory=dict)
+    """Merged into the base's rotary settings before training, for families with rotary attention (e.g. {rope_type: yarn, factor: 4.0, original_max_position_embeddings: 4096} or {rope_theta: 1000000}); recorded in the exported config. NemotronH's attention has no positional encoding (Mamba-2 layers carry order): nothing to set."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -614,7 +622,7 @@ class EvalConfig:
     model_names: list[str] = field(default_factory=list)
     """A row name for each model (default: its folder's name, or its stage's for a `model` folder)."""
     tasks: list[str] = field(default_factory=lambda: ["embedded"])
-    """embedded (every embedded task the corpora and packages allow: he_cloze, en_cloze, he_arith, he_sentiment, he_entity_type, verses_he2en, verses_en2he); public sets read from data_dir (heq, hebnli, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
+    """embedded (every embedded task the corpora and packages allow: he_cloze, en_cloze, he_arith, he_sentiment, he_entity_type, verses_he2en, verses_en2he); long_context (he_needle and he_longdoc from the Hebrew corpus's held-out text, at every length of context_words, with the whole context: never cut to max_length); public sets read from data_dir (heq, hebnli, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
     task_dirs: list[str] = field(default_factory=list)
     """Folders of more lm-eval task YAMLs (local JSONL files: `dataset_path: json` with `data_files`)."""
     data_dir: str = "data"
@@ -627,6 +635,10 @@ class EvalConfig:
     """A finished Hebrew corpus stage whose validation split (held out from training) makes he_cloze (default: RUN_DIR/hebrew_corpus)."""
     english_corpus_dir: str = ""
     """A finished English corpus stage whose validation split makes en_cloze, to see forgetting (default: RUN_DIR/corpus)."""
+    context_words: list[int] = bounded("[20, 100000]", default_factory=lambda: [100, 200, 400])
+    """long_context: the lengths of the contexts, in words (Hebrew: about 2.3 tokens a word with the tiny preset's extended tokenizer, 1.3-1.6 with a large Hebrew vocabulary)."""
+    needle_depths: list[float] = bounded("[0, 1]", default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    """long_context: where in the context he_needle plants its sentence (0: the start, 1: the end)."""
     limit: int = bounded("[0, inf)", 0)
     """Items per task at most (0: all); for quick checks, never for reported numbers."""
     batch_size: int = bounded("[1, inf)", 8)
@@ -675,7 +687,7 @@ class ReportConfig:
     cpt_dir: str = ""
     """The curriculum stage's folder (default: RUN_DIR/cpt)."""
     stages: list[str] = field(default_factory=list)
-    """The stages to report, in order (default: the preset's `stages`; with no preset, the encoder track's)."""
+    """The stages to report, in order (default: the preset's `stages`; with no preset, the encoder track's); a second instance of a stage as NAME=STAGE (hebrew_corpus=corpus), its folder beside the report's."""
     timings: str = ""
     """Wall time per stage, as `hebrew-lm run` records it (default: RUN_DIR/timings.json)."""
     title: str = "hebrew-lm run report"
@@ -684,7 +696,7 @@ class ReportConfig:
     def __post_init__(self) -> None:
         from hebrew_lm.stages import DEFAULT_STAGES, STAGES  # the registry imports this module
 
-        unknown = [name for name in self.stages if name not in STAGES]
+        unknown = [name for name in self.stages if name.split("=")[-1] not in STAGES]
         if unknown:
             raise ValueError(f"report.stages: unknown stage(s) {unknown}; choose from {list(STAGES)}")
         self.stages = list(self.stages or DEFAULT_STAGES)
@@ -728,6 +740,8 @@ def _describe(tp: Any) -> str:
         return f"list of {_describe(typing.get_args(tp)[0])}"
     if dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
+    if origin is dict:
+        return "a mapping"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -757,6 +771,15 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
             value = [value]
         return [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:  # a free mapping handed on to a library (rotary settings); a flag gives it as YAML
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError:
+                pass
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping (e.g. '{{rope_theta: 1000000}}'), got {value!r}")
+        return dict(value)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -935,8 +958,10 @@ def stage_config(preset: dict[str, Any], stage: str, overrides: dict[str, Any] |
         if not section.get(key) and run_dir:
             section[key] = [str(Path(run_dir) / s) for s in sub] if isinstance(sub, list) else str(Path(run_dir) / sub)
     if "stages" in {f.name for f in dataclasses.fields(cls)} and "stages" not in section and "stages" in preset:
-        # a stage about the others (the report) reports the preset's registered stages
-        section["stages"] = [s for s in preset["stages"] if s in STAGE_CONFIGS]
+        # a stage about the others (the report) reports the preset's stages, an instance as `name=stage`
+        kinds = preset.get("kinds", {})
+        section["stages"] = [s if s in STAGE_CONFIGS else f"{s}={kinds[s]}" for s in preset["stages"]
+                             if s in STAGE_CONFIGS or s in kinds]
     for dotted, value in (overrides or {}).items():
         set_dotted(section, dotted, value)
     return from_dict(cls, section, f"{source}: {stage}")

@@ -229,6 +229,42 @@ def engine_for(total_params: int, routed_experts: int, n_experts: int, memory_gb
     return f"one process or DDP under torchrun: the training state ({_bytes(state_gb * 1e9)}) fits one device"
 
 
+def context_lines(layers: int, hidden: int, dec, state_bytes: float, devices: int = 64,
+                  memory_gb: float = GPUS["H100 SXM"]["memory_gb"]) -> list[str]:
+    """Activation memory of one micro-batch at the run's sequence length, held whole and with gradient
+    checkpointing, and the context parallelism each needs on `devices` GPUs of `memory_gb` (the training
+    state sharded over all of them, 80% of memory usable)."""
+    seq, micro = dec.max_seq_len, dec.micro_batch_size
+    unit = seq * micro * hidden * (4 if dec.precision == "fp32" else 2) / 2  # Korthikanti's bytes are 16-bit
+    whole = layers * 34 * unit  # flash attention never holds the seq x seq scores
+    checkpointed = layers * 2 * unit + 34 * unit  # each layer's input, + one layer's activations while recomputed
+    budget = 0.8 * memory_gb * 1e9 - state_bytes / devices
+
+    def cp(held: float) -> int:
+        n = 1
+        while held / n > budget and n < devices:
+            n *= 2
+        return n
+
+    def needs(held: float) -> str:
+        n = cp(held)
+        return "none needed" if n == 1 else f"{n} devices a sequence ({_bytes(held / n)} each)"
+
+    lines = [f"  context           {seq:,} tokens a sequence: activations of a micro-batch {_bytes(whole)} held whole, "
+             f"{_bytes(checkpointed)} with gradient_checkpointing (each layer's input + one layer recomputed)",
+             f"  context parallel  {'this run (checkpointed)' if dec.gradient_checkpointing else 'this run'}: "
+             f"{needs(checkpointed if dec.gradient_checkpointing else whole)}; "
+             f"{'held whole' if dec.gradient_checkpointing else 'checkpointed'}: "
+             f"{needs(whole if dec.gradient_checkpointing else checkpointed)} (beside the training state sharded over "
+             f"{devices} x {memory_gb:.0f} GB, {_bytes(state_bytes / devices)} a device)"]
+    if cp(whole) > 1:
+        lines.append("  how               attention layers split the sequence (ring attention: Megatron-Core's "
+                     "context_parallel_size); Mamba-2 layers split their heads after an all-to-all, each device "
+                     "scanning the whole sequence (NeMo AutoModel's Mamba context parallelism), because a scan cannot "
+                     "start mid-sequence without the state before it")
+    return lines
+
+
 def decoder_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     return causal_lm_plan(preset, preset_path, overrides, cpu_flops, "decoder")
 
@@ -305,7 +341,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     activations = layers * 34 * dec.max_seq_len * dec.micro_batch_size * hidden * act_bytes / 2
     lines = [
         "",
-        f"{'Decoder' if section == 'decoder' else 'Continued pretraining (cpt)'}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
+        f"{'Decoder' if section == 'decoder' else f'Continued pretraining ({section})'}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
         f"({counts.active_without_embeddings:,} without the input and output embeddings)",
         f"  layers            {layers} ({', '.join(f'{config.layers_block_type.count(k)} {k}' for k in dict.fromkeys(config.layers_block_type))}), "
         f"hidden {hidden}, vocab {config.vocab_size:,}" + (f", {experts} routed experts top-{top_k} + "
@@ -318,6 +354,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
         f"the devices), + activations of a micro-batch of {dec.micro_batch_size} per device {_bytes(activations)} "
         f"({dec.precision})",
         f"  engine            {engine_for(counts.total, counts.routed_experts, experts, GPUS['H100 SXM']['memory_gb'])}",
+        *context_lines(layers, hidden, dec, state),
     ]
     lines += time_estimates(f"{section} training", flops, dec.precision, cpu_flops, (8, 64, 256))
     return lines

@@ -14,6 +14,7 @@ order.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,9 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     from hebrew_lm.train.stage import token_stores
 
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
-    hebrew, hebrew_val = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
+    units = {split: related_units(corpus_dir, split) if c.join_related else None for split in ("train", "validation")}
+    hebrew = DocumentPieces(train_store, c.max_seq_len, units["train"])
+    hebrew_val = DocumentPieces(val_store, c.max_seq_len, units["validation"])
     scores = difficulty_scores(corpus_dir, "train", c.cache_dir)
     if any(p.difficulty == "base_loss" for p in c.phases):
         scores["base_loss"] = base_loss_scores(train_store, c.init_from, c.cache_dir, len(scores["source"]),
@@ -138,6 +141,12 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     lengths = np.concatenate([hebrew.lengths(), anchor.lengths()]) if anchor else hebrew.lengths()
     sources = sorted(set(val_sources[hebrew_val.documents].tolist())) if len(hebrew_val) else []
 
+    n = c.loss_by_position
+    position_ranges = [(k * c.max_seq_len // n, (k + 1) * c.max_seq_len // n) for k in range(n)]
+    full_length = np.flatnonzero(hebrew_val.lengths() == c.max_seq_len) if n else np.zeros(0, dtype=np.int64)
+    if n and not len(full_length):
+        log.warning("cpt.loss_by_position: no Hebrew validation piece is %d tokens long; not measured", c.max_seq_len)
+
     def validate(module, autocast) -> dict[str, float]:
         losses = {"val_loss": evaluate(module, hebrew_val, c, dist_, pad_id, autocast)}
         for source in sources if len(sources) > 1 else []:
@@ -145,6 +154,8 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
             losses[f"val_loss/{source}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, pieces)
         if anchor_val is not None and len(anchor_val):
             losses["anchor_loss"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast)
+        for lo, hi in position_ranges if len(full_length) else []:
+            losses[f"val_loss@{lo}-{hi}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, full_length, (lo, hi))
         return losses
 
     def summarize(out: Path, records: list[dict]) -> dict[str, Any]:
@@ -160,12 +171,18 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
                           "val_loss_at_end": last[-1]["val_loss"] if last else None,
                           "anchor_loss_at_end": last[-1].get("anchor_loss") if last else None})
         plot_curriculum(evals, phases, out / "curriculum.png")
+        by_position = {when: {k.split("@", 1)[1]: v for k, v in r.items() if k.startswith("val_loss@")}
+                       for when, r in (("base", start), ("final", end))}
+        if by_position["final"]:
+            plot_loss_by_position(by_position, out / "loss_by_position.png")
         return {"phases": table, "curriculum": c.curriculum, "init_from": c.init_from,
                 "base_val_loss": start.get("val_loss"), "base_anchor_loss": start.get("anchor_loss"),
                 "final_anchor_loss": end.get("anchor_loss"),
                 "forgetting": (end["anchor_loss"] - start["anchor_loss"]) if "anchor_loss" in start else None,
                 "hebrew_gain": (start["val_loss"] - end["val_loss"]) if evals else None,
-                "difficulty_agreement": agreement(scores), "difficulty_by_source": by_source(scores)}
+                "difficulty_agreement": agreement(scores), "difficulty_by_source": by_source(scores),
+                "max_seq_len": c.max_seq_len, "join_related": c.join_related,
+                "loss_by_position": by_position if by_position["final"] else None}
 
     describe = (f"{len(phases)} phase(s) ({', '.join(f'{p.name}: {p.steps} steps, {len(p.pool)} pieces' for p in phases)})"
                 f" of {len(hebrew)} Hebrew pieces" + (f", anchored on {len(anchor)} pieces of {c.anchor_corpus_dir}"
@@ -174,6 +191,28 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
                         describe=describe, evaluate_first=True, summarize=summarize,
                         stats={"train_pieces": len(hebrew), "train_documents": hebrew.num_documents,
                                "anchor_pieces": len(anchor) if anchor else 0})
+
+
+RELATED_ID = re.compile(r"(.+) (\d+)$")
+
+
+def related_units(corpus_dir: Path, split: str) -> list[list[int]]:
+    """The split's documents grouped by work (`units_of` their ids)."""
+    from hebrew_lm.corpus.shards import read_records
+
+    return units_of([doc_id for (doc_id,) in read_records(corpus_dir, split, ("id",))])
+
+
+def units_of(ids: list[str]) -> list[list[int]]:
+    """Documents (by row) grouped by work, each group in its own order: documents whose ids differ only in a
+    last number (`scriptures/bible.json:Genesis 1`, `... 2`: one book) make one unit, read by that number;
+    any other document is a unit alone. Units follow the order of their first document."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for row, doc_id in enumerate(ids):
+        m = RELATED_ID.match(doc_id or "")
+        key, number = (m.group(1), int(m.group(2))) if m else (f"\0{row}", 0)  # \0: never an id's prefix
+        groups.setdefault(key, []).append((number, row))
+    return [[row for _, row in sorted(members)] for members in groups.values()]
 
 
 def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, int]:
@@ -211,6 +250,27 @@ def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss (next token)")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_loss_by_position(by_position: dict[str, dict[str, float]], path: Path) -> None:
+    """Hebrew validation loss by position range, the base against the trained model: falling with
+    position means the model uses the context before it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for when, label in (("base", "before (the base)"), ("final", "after this run")):
+        ranges = list(by_position[when])
+        ax.plot(range(len(ranges)), [by_position[when][r] for r in ranges], marker="o", label=label)
+    ax.set_xticks(range(len(ranges)), [f"{r}" for r in ranges], fontsize=8)
+    ax.set_xlabel("positions of the predicted tokens")
+    ax.set_ylabel("Hebrew validation loss")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

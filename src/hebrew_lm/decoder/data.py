@@ -6,7 +6,8 @@ engine's stream groups pieces of about one length into a step: `hebrew_lm.tokens
     ids, mask = pad_batch([data[i] for i in indices], pad_id)
 
 A piece is one row: documents are never packed into one sequence, because plain attention would let
-them see each other (and NemotronH's CPU path refuses packed input). Packing with per-document
+them see each other (and NemotronH's CPU path refuses packed input); only documents that belong
+together (a book's chapters, given as `units`) are read as one. Packing with per-document
 boundaries is for GPU varlen kernels (docs/decoder.md).
 """
 
@@ -23,42 +24,69 @@ from hebrew_lm.tokens.store import load_tokens
 
 class DocumentPieces(torch.utils.data.Dataset):
     """Each document (its tokens and its end-of-sequence token) cut into pieces of at most max_seq_len;
-    a last piece of one token (nothing to predict) is dropped and counted."""
+    a last piece of one token (nothing to predict) is dropped and counted.
 
-    def __init__(self, store: str | Path, max_seq_len: int) -> None:
+    `units` reads several documents as one, in the order given (a book's chapters: the long documents
+    of a context-extension phase); a piece may then run across a document's end token into the next
+    chapter. None: every document alone."""
+
+    def __init__(self, store: str | Path, max_seq_len: int, units: list[list[int]] | None = None) -> None:
         self.tokens = load_tokens(store)
         meta = json.loads((Path(store) / "meta.json").read_text(encoding="utf-8"))
         if "eos_id" not in meta:
             raise ValueError(f"{store}: a token store from before documents recorded their end token; delete it")
         ends = np.flatnonzero(np.asarray(self.tokens) == meta["eos_id"]) + 1
-        starts = np.concatenate([[0], ends[:-1]])
-        pieces, documents = [], []
-        self.dropped_tokens = 0
-        for doc, (start, end) in enumerate(zip(starts.tolist(), ends.tolist())):
-            for s in range(start, end, max_seq_len):
-                e = min(s + max_seq_len, end)
-                if e - s >= 2:
-                    pieces.append((s, e))
-                    documents.append(doc)
-                else:
-                    self.dropped_tokens += e - s
-        self.pieces = np.asarray(pieces, dtype=np.int64).reshape(-1, 2)
-        self.documents = np.asarray(documents, dtype=np.int64)
-        """Each piece's document: its row in the corpus split (the store keeps the corpus's order)."""
+        spans = list(zip(np.concatenate([[0], ends[:-1]]).tolist(), ends.tolist()))
         self.num_documents = len(ends)
+        pieces, documents, lengths = [], [], []
+        self.joined: dict[int, list[tuple[int, int]]] = {}
+        """A piece that crosses documents: its (start, end) segments in the store."""
+        self.dropped_tokens = 0
+        for unit in units if units is not None else ([d] for d in range(len(spans))):
+            for segments in _cut([spans[d] for d in unit], max_seq_len):
+                length = sum(e - s for s, e in segments)
+                if length < 2:
+                    self.dropped_tokens += length
+                    continue
+                if len(segments) > 1:
+                    self.joined[len(pieces)] = segments
+                first = segments[0][0]
+                pieces.append((first, first + length) if len(segments) == 1 else segments[0])
+                lengths.append(length)
+                documents.append(next(d for d in unit if spans[d][0] <= first < spans[d][1]))
+        self.pieces = np.asarray(pieces, dtype=np.int64).reshape(-1, 2)
+        """Each piece's (start, end) in the store; a joined piece's first segment (see `joined`)."""
+        self._lengths = np.asarray(lengths, dtype=np.int64)
+        self.documents = np.asarray(documents, dtype=np.int64)
+        """Each piece's document (the one it starts in): its row in the corpus split (the store keeps the corpus's order)."""
 
     def __len__(self) -> int:
         return len(self.pieces)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        start, end = self.pieces[i]
-        return torch.from_numpy(self.tokens[start:end].astype(np.int64))
+        segments = self.joined.get(i) or [self.pieces[i]]
+        return torch.from_numpy(np.concatenate([self.tokens[s:e] for s, e in segments]).astype(np.int64))
 
     def lengths(self) -> np.ndarray:
-        return self.pieces[:, 1] - self.pieces[:, 0]
+        return self._lengths
 
     def num_tokens(self) -> int:
         return int(self.lengths().sum())
+
+
+def _cut(segments: list[tuple[int, int]], size: int):
+    """The segments' tokens, read in order, cut every `size` tokens: each piece as its list of (start, end)."""
+    piece, filled = [], 0
+    for start, end in segments:
+        while start < end:
+            take = min(end - start, size - filled)
+            piece.append((start, start + take))
+            filled, start = filled + take, start + take
+            if filled == size:
+                yield piece
+                piece, filled = [], 0
+    if piece:
+        yield piece
 
 
 def pad_batch(pieces: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

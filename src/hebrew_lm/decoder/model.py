@@ -45,6 +45,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ... widened to decoder-tiny's total parameters (MLP 1,280 = 8 experts x 128 + the shared 256): the
     # dense model "of similar size" that sparse activation is measured against.
     "dense-tiny-wide": {**_TINY, "pattern": "M-M*-M", "intermediate_size": 1280},
+    # decoder-tiny with every Mamba-2 layer replaced by attention (8 heads, 4 key-value heads: 0.9% more
+    # parameters in all): attention in every layer, for the long-context cost curve (bench/long_context.py).
+    "attention-tiny": {**_TINY, "pattern": "*E**E*", "num_attention_heads": 8, "num_key_value_heads": 4},
     "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,
                      head_dim=128, mamba_num_heads=64, mamba_head_dim=64, ssm_state_size=128, n_groups=8,
                      n_routed_experts=128, num_experts_per_tok=6, moe_intermediate_size=1856,

@@ -50,7 +50,10 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
         path = Path(c.init_from)
         if not (path / "config.json").is_file():
             raise ValueError(f"decoder.init_from: {path} is not a Hugging Face model folder (no config.json)")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        config = longer_context(path, c)
+        log.info("base %s: max_position_embeddings %s%s", path, config.max_position_embeddings,
+                 f", rotary {config.rope_parameters}" if getattr(config, "rope_parameters", None) else "")
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, config=config)
         if model.get_input_embeddings().weight.shape[0] < vocab_size and getattr(c, "ADDS_TOKENS", False):
             # SFT's chat markers: new rows start at the mean of the old ones (transformers' mean resizing)
             model.resize_token_embeddings(vocab_size, mean_resizing=True)
@@ -62,17 +65,43 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
     return AutoModelForCausalLM.from_config(config)
 
 
+def longer_context(path: Path, c: DecoderConfig):
+    """The base's config for a run at `c.max_seq_len`: max_position_embeddings raised to it when longer,
+    and `rope_parameters` (cpt) merged into the rotary settings, so the exported config records the
+    length and the scaling the model was trained with and plain transformers loads it that way."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if c.max_seq_len > (getattr(config, "max_position_embeddings", None) or 0):
+        config.max_position_embeddings = c.max_seq_len
+    rope = getattr(c, "rope_parameters", None)
+    if rope:
+        if getattr(config, "rope_parameters", None) is None:
+            raise ValueError(f"rope_parameters: {path} ({config.model_type}) has no rotary position embedding "
+                             "(its attention takes no positions); leave rope_parameters empty")
+        config.rope_parameters = {**config.rope_parameters, **rope}
+    return config
+
+
 def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
-             pieces: np.ndarray | None = None) -> float:
+             pieces: np.ndarray | None = None, positions: tuple[int, int] | None = None) -> float:
     """Next-token loss on the same validation pieces every time: micro_batch_size x eval_batches of them,
     spread evenly over the split (or over `pieces`, when given), not its first ones, which may all come
-    from one source."""
+    from one source. `positions` (from, to): only the tokens predicted at those positions count."""
     pieces = np.arange(len(data)) if pieces is None else pieces
     wanted = c.micro_batch_size * c.eval_batches
     if len(pieces) > wanted:
         pieces = pieces[np.linspace(0, len(pieces) - 1, wanted).round().astype(np.int64)]
-    batches = (pad_batch([data[int(pieces[i])] for i in idx], pad_id)
-               for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches))
+
+    def batch(idx: list[int]) -> tuple[torch.Tensor, ...]:
+        ids, mask = pad_batch([data[int(pieces[i])] for i in idx], pad_id)
+        if positions is None:
+            return ids, mask
+        predicted = torch.zeros_like(mask)
+        predicted[:, positions[0]: positions[1]] = 1
+        return ids, mask, predicted
+
+    batches = (batch(idx) for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches))
     return evaluate_batches(objective, batches, dist_, autocast)
 
 
@@ -136,6 +165,8 @@ def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., 
     init_fp = sha256_file(Path(c.init_from) / "model.safetensors") if c.init_from and \
         (Path(c.init_from) / "model.safetensors").is_file() else c.init_from
     config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_, init_from=init_fp, **inputs)
+    if c.init_from and (Path(c.init_from) / "config.json").is_file():
+        longer_context(Path(c.init_from), c)  # a setting the base cannot take fails before the output folder is claimed
     if begin(c, stage, config_fp, dist_, force):
         return out
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
@@ -147,6 +178,8 @@ def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., 
     torch.manual_seed(c.seed)
     special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
     model = build_decoder(c, len(tokenizer), special).to(dist_.device)
+    if c.gradient_checkpointing:
+        model.activation_checkpointing_enable({"use_reentrant": False})
     objective = CausalLMObjective(model, chunk_tokens=c.chunk_tokens, balance_rate=c.balance_rate)
     from hebrew_lm.decoder.model import parameter_counts
 
