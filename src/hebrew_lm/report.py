@@ -313,6 +313,19 @@ def cpt_section(folder: Path) -> list[Section]:
                      + (f", anchor forgetting {forgetting:+.3f}." if forgetting is not None else "."))
     if (folder / "curriculum.png").is_file():
         s.images.append(("Hebrew and anchor validation loss by step, phases shaded", folder / "curriculum.png"))
+    by_position = stats.get("loss_by_position")
+    if by_position:
+        ranges = list(by_position["final"])
+        s.paragraphs.append(
+            f"Sequences of up to {stats['max_seq_len']:,} tokens" + (", a work's documents read in order as one "
+                                                                     "(join_related)" if stats.get("join_related") else "")
+            + ". The validation loss by position of the predicted token tells whether the model uses the longer "
+              "context: a loss that falls with position does; one that rises past the base's training length does not.")
+        s.tables.append(("Hebrew validation loss by position", ["model", *ranges],
+                         [[label, *[fmt(by_position[when].get(r)) for r in ranges]]
+                          for when, label in (("base", "before (the base)"), ("final", "after"))]))
+    if (folder / "loss_by_position.png").is_file():
+        s.images.append(("Hebrew validation loss by position, before and after", folder / "loss_by_position.png"))
     return [s]
 
 
@@ -373,6 +386,29 @@ def eval_section(folder: Path) -> list[Section]:
         for name, row in table["models"].items()) + ".")
     if (folder / "results.png").is_file():
         s.images.append(("few-shot scores by model and task", folder / "results.png"))
+    long_scores = _json(folder / "long_context.json") or {}
+    needle = {name: got["needle"] for name, got in long_scores.items() if "needle" in got}
+    if needle:
+        s.paragraphs.append("Long context (whole contexts, never cut to eval.max_length): he_needle asks for a number "
+                            "stated once at a depth of held-out Hebrew text (exact match), he_longdoc how a phrase from "
+                            "a long document's first tenth goes on (4 choices, chance 25), read against "
+                            "he_longdoc_blind, the same questions without the document: only the difference is the "
+                            "document's doing.")
+        lengths = list(next(iter(needle.values())))
+        depths = list(next(iter(needle.values()))[lengths[0]])
+        def longdoc(name: str) -> str:
+            blind = long_scores[name].get("longdoc_blind") or {}
+            return ", ".join(f"{w}: {100 * v:.0f} / {100 * blind[w]:.0f}" if w in blind else f"{w}: {100 * v:.0f}"
+                             for w, v in (long_scores[name].get("longdoc") or {}).items())
+
+        s.tables.append(("he_needle exact match x 100 by context length (words); each cell the mean over depths "
+                         + ", ".join(f"{float(d):.0%}" for d in depths),
+                         ["model", *lengths, "he_longdoc by length: with the document / without"],
+                         [[name, *[f"{100 * sum(grid[w].values()) / len(grid[w]):.0f}" for w in lengths], longdoc(name)]
+                          for name, grid in needle.items()]))
+    if (folder / "long_context.png").is_file():
+        s.images.append(("he_needle exact match by context length and needle depth, one map per model",
+                         folder / "long_context.png"))
     return [s]
 
 
@@ -465,9 +501,16 @@ def run(config: ReportConfig, force: bool = False) -> Path:
 
     out = Path(config.output_dir)
     started = time.time()
-    reported = [STAGES[name] for name in config.stages if STAGES[name].report]
-    sections = [section for stage in reported
-                for section in globals()[stage.report](Path(getattr(config, f"{stage.name}_dir")))]
+    entries = [(entry.partition("=")[0], STAGES[entry.partition("=")[2] or entry]) for entry in config.stages]
+    reported = [(name, stage) for name, stage in entries if stage.report]
+    folders = {name: Path(getattr(config, f"{stage.name}_dir")) if name == stage.name else out.parent / name
+               for name, stage in reported}  # an instance's folder: RUN_DIR/<its name>, beside the report's
+    sections = []
+    for name, stage in reported:
+        for section in globals()[stage.report](folders[name]):
+            if name != stage.name:  # a second instance: its own id (image names) and title
+                section.id, section.title = f"{name}-{section.id}", f"{section.title}: {name}"
+            sections.append(section)
     summary = [line for section in sections for line in section.summary]
     sections.append(environment_section(Path(config.timings), started))
 
@@ -483,8 +526,8 @@ def run(config: ReportConfig, force: bool = False) -> Path:
     atomic_write_text(out / "report.md", render_markdown(config.title, summary, sections, images))
     atomic_write_text(out / "index.html", render_html(config.title, summary, sections))
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
-    folders = {f"{stage.name}_dir": Path(getattr(config, f"{stage.name}_dir")) for stage in reported}
-    fingerprints = {k: read_success(f).get("fingerprint") if is_finished(f) else None for k, f in folders.items()}
+    fingerprints = {f"{name}_dir": read_success(f).get("fingerprint") if is_finished(f) else None
+                    for name, f in folders.items()}
     mark_success(out, "", stage="report", inputs=fingerprints)
     log.info("report: -> %s", out / "index.html")
     return out

@@ -32,7 +32,7 @@ import yaml
 
 from hebrew_lm.evaluate.metrics import normalize_tokens
 from hebrew_lm.evaluate.public import PUBLIC, build_public_task, read_jsonl
-from hebrew_lm.evaluate.tasks import build_embedded_tasks, load_task_yaml
+from hebrew_lm.evaluate.tasks import LONG_CONTEXT, build_embedded_tasks, build_long_context, load_task_yaml
 from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, \
     dump_yaml, fingerprint, mark_success, safe_component, sha256_file
 
@@ -100,6 +100,8 @@ def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
     if "embedded" in c.tasks:
         tasks += build_embedded_tasks(tasks_dir, Path(c.hebrew_corpus_dir) if c.hebrew_corpus_dir else None,
                                       Path(c.english_corpus_dir) if c.english_corpus_dir else None)
+    if "long_context" in c.tasks and c.hebrew_corpus_dir:
+        tasks += build_long_context(tasks_dir, Path(c.hebrew_corpus_dir), c.context_words, c.needle_depths)
     for name in c.tasks:
         if name in PUBLIC:
             tasks.append(build_public_task(tasks_dir, name, Path(c.data_dir)))
@@ -107,7 +109,7 @@ def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
     for folder in [tasks_dir, *map(Path, c.task_dirs)]:
         for path in sorted(folder.glob("*.yaml")):
             specs.setdefault(load_task_yaml(path).get("task"), path)
-    tasks += [t for t in c.tasks if t != "embedded" and t not in tasks]
+    tasks += [t for t in c.tasks if t not in ("embedded", "long_context") and t not in tasks]
     unknown = [t for t in tasks if t not in specs]
     if unknown:
         raise ValueError(f"eval.tasks: no task YAML for {unknown} in {[str(tasks_dir), *c.task_dirs]}; "
@@ -142,14 +144,24 @@ def run(config, force: bool = False) -> Path:
     manager = TaskManager(include_path=sorted({str(specs[t].parent) for t in tasks}))
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
+    long_scores: dict[str, dict[str, Any]] = {}
     for model, name in zip(models, names):
         log.info("eval: %s on %s", name, ", ".join(tasks))
         started = time.perf_counter()
         # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
         lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
                   **({"max_length": c.max_length} if c.max_length else {}))
-        output = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True,
-                                         limit=c.limit or None)
+        output = {"results": {}, "n-samples": {}, "configs": {}, "samples": {}}
+        short, long = [t for t in tasks if t not in LONG_CONTEXT], [t for t in tasks if t in LONG_CONTEXT]
+        for group, group_lm in ((short, lm), (long, None)):
+            if not group:
+                continue
+            if group_lm is None:  # the long-context tasks see their whole context: the same model, no max_length
+                group_lm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)
+            got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
+                                          limit=c.limit or None)
+            for key in output:
+                output[key].update(got[key])
         # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
         seconds[name] = round(time.perf_counter() - started, 1)
         row = {}
@@ -170,6 +182,8 @@ def run(config, force: bool = False) -> Path:
                             **{k: s[k] for k in (metric,) if k in s}}, ensure_ascii=False, default=str) + "\n"
                 for s in output["samples"][task]))
         results[name] = row
+        if long:
+            long_scores[name] = long_context_scores(output["samples"])
         (out / "model-index").mkdir(exist_ok=True)
         atomic_write_text(out / "model-index" / f"{safe_component(name, 'model name')}.yaml",
                           model_index(name, row))
@@ -179,6 +193,10 @@ def run(config, force: bool = False) -> Path:
     atomic_write_text(out / "results.md", render_markdown(table))
     atomic_write_text(out / "results.csv", render_csv(table))
     plot_results(table, out / "results.png")
+    if long_scores:
+        atomic_write_json(out / "long_context.json", long_scores)
+        atomic_write_text(out / "long_context.md", long_context_markdown(long_scores))
+        plot_long_context(long_scores, out / "long_context.png")
     atomic_write_json(out / "stats.json", {"models": names, "tasks": tasks, "seconds": seconds,
                                            "averages": {m: table["models"][m]["averages"] for m in names},
                                            "contamination": contamination})
@@ -315,4 +333,73 @@ def plot_results(table: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def long_context_scores(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """he_needle's exact match by context length (words) and depth, he_longdoc's accuracy by length, from the
+    per-item samples (each item records its `words` and `depth`)."""
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    scores: dict[str, Any] = {}
+    needle: dict[int, dict[float, list[float]]] = {}
+    for s in samples.get("he_needle", []):
+        needle.setdefault(int(s["doc"]["words"]), {}).setdefault(float(s["doc"]["depth"]), []).append(float(s["exact_match"]))
+    if needle:
+        scores["needle"] = {str(w): {str(d): mean(v) for d, v in sorted(row.items())} for w, row in sorted(needle.items())}
+    for task, key in (("he_longdoc", "longdoc"), ("he_longdoc_blind", "longdoc_blind")):
+        by_length: dict[int, list[float]] = {}
+        for s in samples.get(task, []):
+            by_length.setdefault(int(s["doc"]["words"]), []).append(float(s["acc"]))
+        if by_length:
+            scores[key] = {str(w): mean(v) for w, v in sorted(by_length.items())}
+    return scores
+
+
+def long_context_markdown(scores: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for name, got in scores.items():
+        if "needle" in got:
+            depths = list(next(iter(got["needle"].values())))
+            lines += [f"he_needle, {name} (exact match x 100, by context length in words and needle depth):", "",
+                      "| words | " + " | ".join(f"depth {float(d):.0%}" for d in depths) + " |",
+                      "|---|" + "---:|" * len(depths)]
+            lines += [f"| {w} | " + " | ".join(f"{100 * row[d]:.0f}" for d in depths) + " |" for w, row in got["needle"].items()]
+            lines.append("")
+        if "longdoc" in got:
+            blind = got.get("longdoc_blind") or {}
+            lines += [f"he_longdoc, {name} (accuracy x 100 by length in words, with the document / without it; "
+                      "chance 25): " + ", ".join(f"{w}: {100 * v:.0f} / {100 * blind.get(w, float('nan')):.0f}"
+                                                 for w, v in got["longdoc"].items()), ""]
+    return "\n".join(lines)
+
+
+def plot_long_context(scores: dict[str, dict[str, Any]], path: Path) -> None:
+    """One needle heatmap per model (context length x depth, exact match), side by side: the same grid
+    before and after a context-extension run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in scores if "needle" in scores[m]]
+    if not models:
+        return
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1, 3.2), squeeze=False)
+    for ax, name in zip(axes[0], models):
+        grid = scores[name]["needle"]
+        lengths, depths = list(grid), list(next(iter(grid.values())))
+        values = [[100 * grid[w][d] for d in depths] for w in lengths]
+        image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto", origin="lower")
+        for i, row in enumerate(values):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color="white" if v < 60 else "black")
+        ax.set_xticks(range(len(depths)), [f"{float(d):.0%}" for d in depths], fontsize=7)
+        ax.set_yticks(range(len(lengths)), lengths, fontsize=7)
+        ax.set_xlabel("needle depth")
+        ax.set_title(name, fontsize=9)
+    axes[0][0].set_ylabel("context (words)")
+    fig.colorbar(image, ax=axes[0].tolist(), label="exact match x 100")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -1,8 +1,8 @@
 """The evaluation tasks, written as lm-evaluation-harness task YAMLs over local JSONL files.
 
 Every task here is two JSONL files and one YAML in the tasks folder: `<name>.shots.jsonl` (the few-shot
-examples), `<name>.test.jsonl` (the scored items; never the same file, never the same item) and
-`<name>.yaml`, which `lm_eval --include_path FOLDER` runs as it is. Two row shapes cover every task:
+examples; none for a zero-shot task), `<name>.test.jsonl` (the scored items; never the same file, never
+the same item) and `<name>.yaml`, which `lm_eval --include_path FOLDER` runs as it is. Two row shapes cover every task:
 
 - multiple choice (log-likelihood): {"query", "choices", "gold", "where"}; the model's choice is the
   one whose continuation after the query it finds likeliest;
@@ -70,13 +70,15 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 def write_task(folder: Path, task: Task, shots: list[dict[str, Any]], test: list[dict[str, Any]]) -> str:
     """The task's three files in `folder`; returns its name."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl(folder / f"{task.name}.shots.jsonl", shots)
-    write_jsonl(folder / f"{task.name}.test.jsonl", test)
+    files = {"test": folder / f"{task.name}.test.jsonl"}
+    write_jsonl(files["test"], test)
+    if task.shots:  # a zero-shot task has no shots file
+        files["train"] = folder / f"{task.name}.shots.jsonl"
+        write_jsonl(files["train"], shots)
     spec: dict[str, Any] = {
         "task": task.name, "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str((folder / f"{task.name}.test.jsonl").resolve()),
-                                          "train": str((folder / f"{task.name}.shots.jsonl").resolve())}},
-        "test_split": "test", "fewshot_split": "train", "output_type": task.kind,
+        "dataset_kwargs": {"data_files": {split: str(path.resolve()) for split, path in files.items()}},
+        "test_split": "test", **({"fewshot_split": "train"} if task.shots else {}), "output_type": task.kind,
         "description": task.header + "\n\n" if task.header else "",
         "doc_to_text": "{{query}}", "num_fewshot": task.shots, "fewshot_delimiter": "\n\n",
     }
@@ -341,9 +343,88 @@ def build_translation(folder: Path, hebrew_corpus: Path, limit: int = 60) -> lis
     return names
 
 
+# --- embedded: long context (needle in a haystack, a question about a long document's beginning) -----
+
+NEEDLE = Task("he_needle", "Hebrew", "generate_until", 0, "exact_match", until=("\n", "."), max_gen_toks=10,
+              source="held-out Hebrew text (the Hebrew corpus's validation split) with one sentence stating a "
+                     "number planted at a chosen depth; lengths x depths grid")
+LONGDOC = Task("he_longdoc", "Hebrew", "multiple_choice", 0, "acc",
+               source="held-out related documents (a book's validation chapters in order, as the context-extension "
+                      "run reads them): how a phrase from the first tenth of the document goes on, among four spans of it")
+LONGDOC_BLIND = Task("he_longdoc_blind", "Hebrew", "multiple_choice", 0, "acc",
+                     source="he_longdoc's items without their document: what the question alone gives away (the "
+                            "phrase's own words make the true continuation likelier), the control he_longdoc is read against")
+LONG_CONTEXT = (NEEDLE.name, LONGDOC.name, LONGDOC_BLIND.name)
+NEEDLE_NAMES = ["דני", "רותי", "יוסי", "מיכל", "אבי", "נועה", "עומר", "שירה", "איתן", "טליה"]
+
+
+def needle_items(words: list[str], lengths: list[int], depths: list[float], repeats: int, seed: int) -> list[dict[str, Any]]:
+    """Per (length, depth, repeat): `length` words of held-out text with the sentence "X's secret number is N."
+    planted at `depth` of it (0: the start, 1: the end), then the question; the answer is N."""
+    rng = random.Random(seed)
+    items = []
+    for length in lengths:
+        for depth in depths:
+            for _ in range(repeats):
+                start = rng.randrange(0, max(1, len(words) - length))
+                hay = words[start: start + length]
+                name, number = rng.choice(NEEDLE_NAMES), rng.randint(1000, 9999)
+                at = round(depth * len(hay))
+                text = " ".join([*hay[:at], f"המספר הסודי של {name} הוא {number}.", *hay[at:]])
+                items.append({"query": f"{text}\n\nשאלה: מהו המספר הסודי של {name}?\nתשובה: המספר הסודי של {name} הוא",
+                              "answers": [str(number)], "words": length, "depth": depth,
+                              "where": f"validation words {start}-{start + length}, needle at {depth:.0%}"})
+    return items
+
+
+def longdoc_items(documents: list[tuple[str, list[str]]], lengths: list[int], per_length: int,
+                  seed: int) -> list[dict[str, Any]]:
+    """Per length: documents cut to `length` words; a phrase from their first tenth and how it goes on (6
+    words), against three 6-word spans from later in the same document (the same topic and style, so only
+    remembering the beginning tells them apart)."""
+    rng = random.Random(seed)
+    items = []
+    for length in lengths:
+        usable = [(where, doc[:length]) for where, doc in documents if len(doc) >= length]
+        for where, doc in rng.sample(usable, min(per_length, len(usable))):
+            k = rng.randrange(0, max(1, length // 10 - 12))
+            cue, true = " ".join(doc[k: k + 6]), " ".join(doc[k + 6: k + 12])
+            later = sorted({" ".join(doc[j: j + 6]) for j in range(max(length // 3, k + 12), length - 5, 6)} - {true})
+            if len(later) < 3:
+                continue  # too short for three spans apart from the answer
+            choices = [true, *rng.sample(later, 3)]
+            rng.shuffle(choices)
+            items.append({"query": f"{' '.join(doc)}\n\nשאלה: בטקסט שלמעלה, איך ממשיך הקטע \"{cue}\"?\nתשובה:",
+                          "choices": [" " + c for c in choices], "gold": choices.index(true), "words": length,
+                          "where": f"{where}, words {k}-{k + 12}"})
+    return items
+
+
+def build_long_context(folder: Path, hebrew_corpus: Path, lengths: list[int], depths: list[float]) -> list[str]:
+    """he_needle and he_longdoc from the Hebrew corpus's validation split; [] when it is too short for them."""
+    from hebrew_lm.corpus.shards import read_records
+    from hebrew_lm.cpt.mixture import related_units
+
+    records = list(read_records(hebrew_corpus, "validation", ("id", "text")))
+    words = [w for _, text in records for w in WORD.findall(text)]
+    if len(words) < max(lengths) + 50:
+        return []
+    names = [write_task(folder, NEEDLE, [], needle_items(words, lengths, depths, 2, seed=22))]
+    documents = [(records[unit[0]][0], [w for i in unit for w in WORD.findall(records[i][1])])
+                 for unit in related_units(hebrew_corpus, "validation")]
+    test = longdoc_items(documents, lengths, 8, seed=23)
+    if test:
+        names.append(write_task(folder, LONGDOC, [], test))
+        blind = [{**item, "query": item["query"].split("\n\n", 1)[1], "where": item["where"] + ", without the document"}
+                 for item in test]
+        names.append(write_task(folder, LONGDOC_BLIND, [], blind))
+    return names
+
+
 # --- all embedded tasks ------------------------------------------------------------------------------
 
-EMBEDDED: dict[str, Task] = {t.name: t for t in (*CLOZE.values(), ARITH, SENTIMENT, ENTITY, *TRANSLATE.values())}
+EMBEDDED: dict[str, Task] = {t.name: t for t in (*CLOZE.values(), ARITH, SENTIMENT, ENTITY, *TRANSLATE.values(),
+                                                 NEEDLE, LONGDOC, LONGDOC_BLIND)}
 
 
 def build_embedded_tasks(folder: Path, hebrew_corpus: Path | None, english_corpus: Path | None,
