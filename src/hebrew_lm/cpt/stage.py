@@ -7,7 +7,8 @@ engine) with the curriculum's data (`hebrew_lm.cpt.mixture`).
 Output folder: as the decoder stage's (model/, checkpoints/, metrics.jsonl, curves.png, expert load),
 plus curriculum.png (Hebrew and anchor validation loss by step, phases shaded) and, in stats.json, the
 per-phase table (steps, Hebrew and anchor tokens, losses at the phase's end), the base's own losses,
-forgetting (the anchor loss's rise) and the difficulty scorers' agreement.
+forgetting (the anchor loss's rise) and the difficulty scorers' agreement. A context-extension run (a
+second instance at a longer max_seq_len, docs/cpt.md) adds loss_by_position.png and its table.
 """
 
 from __future__ import annotations
