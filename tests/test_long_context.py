@@ -192,6 +192,17 @@ def test_eval_scores_the_long_context_grid_with_whole_contexts(cpt_run, tmp_path
     seen = [json.loads(line)["doc"] for line in (out / "samples" / "cpt" / "he_longdoc.jsonl").read_text().splitlines()]
     assert [b["choices"] for b in blind] == [d["choices"] for d in seen]  # the same questions ...
     assert all(d["query"].endswith(b["query"]) and len(b["query"]) < len(d["query"]) // 3 for b, d in zip(blind, seen))
+    # the document's gain for the answer, from the logged log-likelihoods of both tasks
+    from hebrew_lm.evaluate.stage import loglikelihood
+
+    logged = [[json.loads(line) for line in (out / "samples" / "cpt" / f"{t}.jsonl").read_text().splitlines()]
+              for t in ("he_longdoc", "he_longdoc_blind")]
+    gains = []
+    for a, b in zip(*logged):
+        delta = [loglikelihood(x) - loglikelihood(y) for x, y in zip(a["resps"], b["resps"])]
+        gold = a["doc"]["gold"]
+        gains.append(delta[gold] - sum(d for i, d in enumerate(delta) if i != gold) / 3)
+    assert scores["longdoc_gain"]["100"] == pytest.approx(sum(gains) / len(gains)) and any(g != 0 for g in gains)
     samples = [json.loads(line) for line in (out / "samples" / "cpt" / "he_needle.jsonl").read_text().splitlines()]
     assert len(samples) == 8 and all(s["doc"]["words"] in (20, 100) for s in samples)
     # the long tasks saw their whole context whatever max_length says: the very same log-likelihoods

@@ -393,13 +393,17 @@ def eval_section(folder: Path) -> list[Section]:
                             "stated once at a depth of held-out Hebrew text (exact match), he_longdoc how a phrase from "
                             "a long document's first tenth goes on (4 choices, chance 25), read against "
                             "he_longdoc_blind, the same questions without the document: only the difference is the "
-                            "document's doing.")
+                            "document's doing; the answer's log-likelihood gain from the document beyond the other "
+                            "choices' (nats) is the finer reading.")
         lengths = list(next(iter(needle.values())))
         depths = list(next(iter(needle.values()))[lengths[0]])
         def longdoc(name: str) -> str:
             blind = long_scores[name].get("longdoc_blind") or {}
+            gain = long_scores[name].get("longdoc_gain") or {}
             return ", ".join(f"{w}: {100 * v:.0f} / {100 * blind[w]:.0f}" if w in blind else f"{w}: {100 * v:.0f}"
-                             for w, v in (long_scores[name].get("longdoc") or {}).items())
+                             for w, v in (long_scores[name].get("longdoc") or {}).items()) + \
+                (" (answer's gain from the document: " + ", ".join(f"{v:+.2f}" for v in gain.values()) + " nats)"
+                 if gain else "")
 
         s.tables.append(("he_needle exact match x 100 by context length (words); each cell the mean over depths "
                          + ", ".join(f"{float(d):.0%}" for d in depths),

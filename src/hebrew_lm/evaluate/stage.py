@@ -354,7 +354,24 @@ def long_context_scores(samples: dict[str, list[dict[str, Any]]]) -> dict[str, A
             by_length.setdefault(int(s["doc"]["words"]), []).append(float(s["acc"]))
         if by_length:
             scores[key] = {str(w): mean(v) for w, v in sorted(by_length.items())}
+    # What the document does to the answer's log-likelihood beyond what it does to the other choices (nats): a
+    # finer reading than accuracy, whose choices a small model picks by their length whatever the document says.
+    gains: dict[int, list[float]] = {}
+    for seen, blind in zip(samples.get("he_longdoc", []), samples.get("he_longdoc_blind", [])):
+        delta = [loglikelihood(a) - loglikelihood(b) for a, b in zip(seen["resps"], blind["resps"])]
+        gold = int(seen["doc"]["gold"])
+        others = [d for i, d in enumerate(delta) if i != gold]
+        gains.setdefault(int(seen["doc"]["words"]), []).append(delta[gold] - mean(others))
+    if gains:
+        scores["longdoc_gain"] = {str(w): mean(v) for w, v in sorted(gains.items())}
     return scores
+
+
+def loglikelihood(resp: Any) -> float:
+    """The log-likelihood in one of lm-eval's logged multiple-choice responses ([[value, is_greedy]], nested)."""
+    while isinstance(resp, (list, tuple)):
+        resp = resp[0]
+    return float(resp)
 
 
 def long_context_markdown(scores: dict[str, dict[str, Any]]) -> str:
@@ -369,9 +386,14 @@ def long_context_markdown(scores: dict[str, dict[str, Any]]) -> str:
             lines.append("")
         if "longdoc" in got:
             blind = got.get("longdoc_blind") or {}
+            gain = got.get("longdoc_gain") or {}
             lines += [f"he_longdoc, {name} (accuracy x 100 by length in words, with the document / without it; "
                       "chance 25): " + ", ".join(f"{w}: {100 * v:.0f} / {100 * blind.get(w, float('nan')):.0f}"
                                                  for w, v in got["longdoc"].items()), ""]
+            if gain:
+                lines += [f"he_longdoc, {name}: the document's log-likelihood gain for the answer beyond the other "
+                          "choices (nats; above 0: the document is used): " +
+                          ", ".join(f"{w}: {v:+.3f}" for w, v in gain.items()), ""]
     return "\n".join(lines)
 
 
