@@ -397,6 +397,7 @@ def eval_section(folder: Path) -> list[Section]:
                             "choices' (nats) is the finer reading.")
         lengths = list(next(iter(needle.values())))
         depths = list(next(iter(needle.values()))[lengths[0]])
+
         def longdoc(name: str) -> str:
             blind = long_scores[name].get("longdoc_blind") or {}
             gain = long_scores[name].get("longdoc_gain") or {}

@@ -51,7 +51,7 @@ class DocumentPieces(torch.utils.data.Dataset):
                 if len(segments) > 1:
                     self.joined[len(pieces)] = segments
                 first = segments[0][0]
-                pieces.append((first, first + length) if len(segments) == 1 else segments[0])
+                pieces.append(segments[0])
                 lengths.append(length)
                 documents.append(next(d for d in unit if spans[d][0] <= first < spans[d][1]))
         self.pieces = np.asarray(pieces, dtype=np.int64).reshape(-1, 2)

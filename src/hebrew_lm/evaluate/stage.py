@@ -145,23 +145,23 @@ def run(config, force: bool = False) -> Path:
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     long_scores: dict[str, dict[str, Any]] = {}
+    short, long = [t for t in tasks if t not in LONG_CONTEXT], [t for t in tasks if t in LONG_CONTEXT]
     for model, name in zip(models, names):
         log.info("eval: %s on %s", name, ", ".join(tasks))
         started = time.perf_counter()
         # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
         lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
                   **({"max_length": c.max_length} if c.max_length else {}))
+        runs = [(short, lm)]
+        if long:  # the long-context tasks see their whole context: the same loaded model, no max_length
+            runs.append((long, HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)))
         output = {"results": {}, "n-samples": {}, "configs": {}, "samples": {}}
-        short, long = [t for t in tasks if t not in LONG_CONTEXT], [t for t in tasks if t in LONG_CONTEXT]
-        for group, group_lm in ((short, lm), (long, None)):
-            if not group:
-                continue
-            if group_lm is None:  # the long-context tasks see their whole context: the same model, no max_length
-                group_lm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)
-            got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
-                                          limit=c.limit or None)
-            for key in output:
-                output[key].update(got[key])
+        for group, group_lm in runs:
+            if group:
+                got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
+                                              limit=c.limit or None)
+                for key in output:
+                    output[key].update(got[key])
         # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
         seconds[name] = round(time.perf_counter() - started, 1)
         row = {}
