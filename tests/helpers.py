@@ -21,6 +21,16 @@ def build(out: Path, inputs: list, **overrides):
     return read_stats(out), read_rejects(out)
 
 
+def corpus_files(out: Path) -> dict[str, bytes]:
+    """Every file a corpus build wrote, for comparing two builds byte for byte; not the ones that say how
+    it ran (config.yaml, stats.json's `executor`, the datatrove logs) or when (_SUCCESS, stats.png)."""
+    files = {p.name: p.read_bytes() for p in sorted(Path(out).iterdir())
+             if p.is_file() and p.name not in ("_SUCCESS", "stats.png", "config.yaml")}
+    stats = json.loads(files.pop("stats.json"))
+    stats.pop("executor", None)
+    return {**files, "stats.json": json.dumps(stats, sort_keys=True).encode()}
+
+
 def read_stats(out: Path) -> dict:
     return json.loads((Path(out) / "stats.json").read_text(encoding="utf-8"))
 

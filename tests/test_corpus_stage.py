@@ -16,7 +16,7 @@ from hebrew_lm.cli import main
 from hebrew_lm.config import load_preset, stage_config
 from hebrew_lm.corpus.build import run
 
-from helpers import build, read_corpus, read_stats
+from helpers import build, corpus_files, read_corpus, read_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,16 +93,10 @@ def test_refuses_to_write_into_a_foreign_folder(tmp_path, corpus_input):
     assert (out / "thesis.tex").read_text() == "precious"
 
 
-def file_digests(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name not in ("_SUCCESS", "stats.png")}
-
-
 def test_output_does_not_depend_on_the_number_of_workers(tmp_path, corpus_input):
     build(tmp_path / "one", [corpus_input], num_workers=1, near_dedup=True, exact_dedup=True, validation_fraction=0.1)
     build(tmp_path / "two", [corpus_input], num_workers=2, near_dedup=True, exact_dedup=True, validation_fraction=0.1)
-    one, two = file_digests(tmp_path / "one"), file_digests(tmp_path / "two")
-    one.pop("config.yaml"), two.pop("config.yaml")  # differ in num_workers only
-    assert one == two
+    assert corpus_files(tmp_path / "one") == corpus_files(tmp_path / "two")
 
 
 @pytest.mark.slow
@@ -121,7 +115,7 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
         return c
     cmd = [sys.executable, "-m", "hebrew_lm", "corpus", "build"]
     subprocess.run(cmd + [str(config("reference"))], check=True, capture_output=True)
-    reference = file_digests(tmp_path / "reference" / "corpus")
+    reference = corpus_files(tmp_path / "reference" / "corpus")
 
     out = tmp_path / "killed" / "corpus"
     kill_config = config("killed")
@@ -155,9 +149,7 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
         assert phase == "after-scan" or not (out / "_work" / "scan.json").exists(), "killed after the scan, not in it"
     subprocess.run(cmd + [str(kill_config)], check=True, capture_output=True)
     assert (out / "_SUCCESS").exists()
-    resumed = file_digests(out)
-    resumed.pop("config.yaml"), reference.pop("config.yaml")  # the run_dir differs
-    assert resumed == reference
+    assert corpus_files(out) == reference
 
 
 @pytest.mark.slow
@@ -169,6 +161,9 @@ def test_embedded_default_builds_without_leaking_evaluation_text(tmp_path):
     config = stage_config(preset, "corpus", {"output_dir": str(tmp_path / "corpus")})
     assert config.inputs == []
     out = run(config)
+    # The same corpus from datatrove's local executor in two tasks (issue 18; tests/test_corpus_distributed.py)
+    two = run(stage_config(preset, "corpus", {"output_dir": str(tmp_path / "two"), "tasks": 2}))
+    assert corpus_files(two) == corpus_files(out)
     stats = read_stats(out)
     assert set(stats["sources"]) == {"embedded:scriptures", "embedded:htb-train"}
     assert stats["sources"]["embedded:htb-train"]["kept"] > 400

@@ -180,11 +180,22 @@ class CorpusConfig:
     """Processes for normalization, filters and MinHash; 0 uses every core, 1 runs in this process."""
     max_reject_chars: int = bounded("[0, inf)", 2000)
     """Characters of each dropped document kept in rejects.jsonl.gz (with its file, line and reason)."""
+    executor: Literal["local", "slurm", "ray"] = "local"
+    """Where the datatrove pipeline runs when tasks >= 1: local (processes on this machine), slurm (sbatch array jobs), ray (a Ray cluster: ray.init() finds it). Settings do not change the corpus: the same inputs and settings give the same documents on every executor."""
+    tasks: int = bounded("[0, 100000]", 0)
+    """0: the single-machine path (one process tree; the fastest on one host). N >= 1: the datatrove pipeline (read+filter+signatures, dedup buckets, clusters, filter, shards), its sharded stages in N tasks; input files are shared out among the tasks, so more tasks than files leave some idle."""
+    workers: int = bounded("[0, 100000]", 0)
+    """Tasks run at once (datatrove's `workers`); 0: all of them (local: at most the number of cores)."""
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    """More arguments for datatrove's executor, e.g. slurm: {partition: cpu, time: "04:00:00", cpus_per_task: 2, mem_per_cpu_gb: 4, venv_path: .venv/bin/activate}; ray: {cpus_per_task: 1, mem_per_cpu_gb: 4}."""
 
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("corpus.output_dir is empty: set it, or set run_dir in the preset")
         check_ranges(self, "corpus")
+        if self.executor != "local" and not self.tasks:
+            raise ValueError(f"corpus.executor {self.executor} runs the datatrove pipeline: set corpus.tasks >= 1 "
+                             f"(tasks 0 is the single-machine path)")
 
 
 @dataclass

@@ -58,6 +58,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             "hebrew-lm corpus build configs/tiny.yaml --inputs 'data/*.txt.gz' hewiki.xml.bz2 --output_dir "
             'runs/my/corpus',
             'hebrew-lm corpus build configs/tiny.yaml --normalize.strip_niqqud false --near_dup_threshold 0.7',
+            'hebrew-lm corpus build configs/tiny.yaml --tasks 2          # datatrove, 2 local tasks: the same corpus',
+            "hebrew-lm corpus build my.yaml --executor slurm --tasks 64 --executor_options "
+            "'{partition: cpu, time: \"04:00:00\", mem_per_cpu_gb: 4}'",
+            'hebrew-lm corpus build my.yaml --executor ray --tasks 64    # on the Ray cluster ray.init() finds',
         ),
         group_help='the corpus stage: build a clean, deduplicated Hebrew corpus',
         plan="corpus_plan",

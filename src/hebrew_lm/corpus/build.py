@@ -71,21 +71,27 @@ class DocumentProcessor:
         self.filter = DocumentFilter(config)
         self.minhasher = MinHasher(config.minhash_num_perm, config.shingle_words) if config.near_dedup else None
 
+    def clean(self, doc: RawDoc) -> tuple[str, str | None, int]:
+        """(text, drop reason or None, boilerplate lines removed); a dropped text is cut to what the
+        rejects file keeps."""
+        text, reason, removed = doc.text, doc.error, 0
+        if reason is None:
+            if len(text) <= self.config.max_chars:  # a longer one is dropped by the first filter anyway
+                text = self.normalizer(text)
+            text, reason, removed = self.filter(text)
+        if reason is not None:
+            text = text[: self.config.max_reject_chars]
+        return text, reason, removed
+
+    def hashes(self, text: str) -> tuple[bytes, Any]:
+        """The exact-duplicate digest and the MinHash signature (None without near dedup) of a kept text."""
+        return exact_digest(text), self.minhasher.signature(text) if self.minhasher is not None else None
+
     def __call__(self, batch: list[RawDoc]) -> list[tuple]:
         out = []
         for doc in batch:
-            reason, removed, digest, signature = doc.error, 0, None, None
-            text = doc.text
-            if reason is None:
-                if len(text) <= self.config.max_chars:  # a longer one is dropped by the first filter anyway
-                    text = self.normalizer(text)
-                text, reason, removed = self.filter(text)
-            if reason is None:
-                digest = exact_digest(text)
-                if self.minhasher is not None:
-                    signature = self.minhasher.signature(text)
-            else:
-                text = text[: self.config.max_reject_chars]  # only the rejects file needs it
+            text, reason, removed = self.clean(doc)
+            digest, signature = self.hashes(text) if reason is None else (None, None)
             out.append((doc.source, doc.where, doc.nbytes, text, reason, removed, digest, signature))
         return out
 
@@ -177,6 +183,28 @@ class CorpusStats:
         self.splits[split]["documents"] += 1
         self.splits[split]["bytes"] += text_bytes
 
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another build's counts (as `to_dict` wrote them): the distributed path sums its tasks'."""
+        self.documents_in += other["documents_in"]
+        self.bytes_in += other["bytes_in"]
+        self.kept_documents += other["kept"]["documents"]
+        self.kept_bytes_in += other["kept"]["bytes_in"]
+        for reason, d in other["dropped"].items():
+            self.dropped[reason][0] += d["documents"]
+            self.dropped[reason][1] += d["bytes_in"]
+        for split in SPLITS:
+            for key in ("documents", "bytes"):
+                self.splits[split][key] += other["splits"][split][key]
+        self.boilerplate_lines_removed += other["boilerplate_lines_removed"]
+        for encoding, n in other["decoded_from"].items():
+            self.decoded_from[encoding] += n
+        for name, s in other["sources"].items():
+            mine = self._source(name)
+            for key in ("documents_in", "bytes_in", "kept"):
+                mine[key] += s[key]
+            for reason, n in s["dropped"].items():
+                mine["dropped"][reason] += n
+
     def check_invariant(self) -> None:
         """in = kept + every drop, for documents and bytes, overall and per source."""
         dropped_docs = sum(d for d, _ in self.dropped.values())
@@ -209,6 +237,23 @@ class CorpusStats:
 # Phase 1: scan
 
 
+def reject_line(config: CorpusConfig, source: str, where: str, nbytes: int, text: str, reason: str, **extra: Any) -> str:
+    """A dropped document's line in rejects.jsonl.gz: why, from where, and the start of its text."""
+    row = {"reason": reason, "source": source, "where": where, "bytes_in": nbytes,
+           "text": text[: config.max_reject_chars], **extra}
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def bucket_line(where: str, source: str, text: str) -> str:
+    """A kept document's line in a shuffle bucket (the shards' columns)."""
+    return json.dumps({"id": where, "source": source, "text": text}, ensure_ascii=False) + "\n"
+
+
+def open_rejects(path: Path):
+    """rejects.jsonl.gz, written with no timestamp so the same build gives the same bytes."""
+    return gzip.GzipFile(path, mode="wb", mtime=0)
+
+
 def _split_and_bucket(digest: bytes, seed: int, validation_fraction: float, num_buckets: int) -> tuple[str, int]:
     h = int.from_bytes(hashlib.blake2b(digest, digest_size=8, key=str(seed).encode()).digest(), "little")
     split = "validation" if (h >> 11) / float(1 << 53) < validation_fraction else "train"
@@ -224,14 +269,11 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
         (split, b): open(work / f"{split}-{b:05d}.jsonl", "w", encoding="utf-8")
         for split in SPLITS for b in range(num_buckets)
     }
-    rejects_file = open(work / "rejects.jsonl.gz", "wb")
-    rejects = gzip.GzipFile(filename="", fileobj=rejects_file, mode="wb", mtime=0)
+    rejects = open_rejects(work / "rejects.jsonl.gz")
 
     def reject(source: str, where: str, nbytes: int, text: str, reason: str, **extra: Any) -> None:
         stats.drop(source, nbytes, reason)
-        row = {"reason": reason, "source": source, "where": where, "bytes_in": nbytes,
-               "text": text[: config.max_reject_chars], **extra}
-        rejects.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        rejects.write(reject_line(config, source, where, nbytes, text, reason, **extra).encode("utf-8"))
 
     def all_docs() -> Iterator[RawDoc]:
         for item in items:
@@ -263,12 +305,11 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
                         continue
                     kept_ids.append(where)
                 split, b = _split_and_bucket(digest, config.seed, config.validation_fraction, num_buckets)
-                buckets[(split, b)].write(json.dumps({"id": where, "source": source, "text": text}, ensure_ascii=False) + "\n")
+                buckets[(split, b)].write(bucket_line(where, source, text))
                 stats.keep(source, nbytes, split, len(text.encode("utf-8")))
     finally:
         bar.close()
         rejects.close()
-        rejects_file.close()
         for f in buckets.values():
             f.close()
     stats.check_invariant()
@@ -345,22 +386,50 @@ def input_specs(config: CorpusConfig) -> list[InputSpec]:
     return config.inputs or [InputSpec.from_str(p) for p in DEFAULT_INPUTS]
 
 
-def run(config: CorpusConfig, force: bool = False) -> Path:
-    """Build the corpus into `config.output_dir` and return that folder."""
-    out = Path(config.output_dir)
+# Where the build runs does not change what it builds: these fields stay out of the fingerprint.
+EXECUTOR_FIELDS = ("executor", "tasks", "workers", "executor_options")
+
+
+def build_plan(config: CorpusConfig) -> tuple[Path, list[ResolvedInput], str, int]:
+    """(output folder, resolved inputs, fingerprint, shuffle buckets): what both paths agree on."""
     items = resolve_inputs(input_specs(config))
-    fp = fingerprint({"version": FORMAT_VERSION, "config": to_dict(config), "inputs": input_paths_fingerprint(items)})
+    settings = {k: v for k, v in to_dict(config).items() if k not in EXECUTOR_FIELDS}
+    fp = fingerprint({"version": FORMAT_VERSION, "config": settings, "inputs": input_paths_fingerprint(items)})
+    num_buckets = max(1, math.ceil(sum(i.size_estimate for i in items) / (config.shuffle_buffer_mb * MB)))
+    return Path(config.output_dir), items, fp, num_buckets
+
+
+def finished_scan(work: Path, fp: str) -> dict[str, Any] | None:
+    """The statistics of a scan that finished with this fingerprint, else None."""
+    scan_file = work / "scan.json"
+    scan = json.loads(scan_file.read_text(encoding="utf-8")) if scan_file.is_file() else None
+    return scan["stats"] if scan is not None and scan.get("fingerprint") == fp else None
+
+
+def check_scan(stats: dict[str, Any], items: list[ResolvedInput], work: Path) -> None:
+    if stats["documents_in"] == 0:
+        raise ValueError("nothing to read: the inputs hold no documents: " + ", ".join(i.path for i in items))
+    if stats["kept"]["documents"] == 0:
+        reasons = ", ".join(f"{r}: {d['documents']}" for r, d in stats["dropped"].items())
+        raise ValueError(f"every document was dropped ({reasons}); see {work / 'rejects.jsonl.gz'}")
+
+
+def run(config: CorpusConfig, force: bool = False) -> Path:
+    """Build the corpus into `config.output_dir` and return that folder: in this process tree, or
+    with `tasks` >= 1 as a datatrove pipeline on `executor` (`hebrew_lm.corpus.distributed`)."""
+    out, items, fp, num_buckets = build_plan(config)
     if check_finished(out, fp, "corpus", force):
         return out
     claim_output_dir(out, "corpus")
+    if config.tasks:
+        from hebrew_lm.corpus.distributed import run_pipeline
+
+        run_pipeline(config, items, fp, num_buckets)  # its last task calls `finish`
+        return out
     work = out / "_work"
-    scan_file = work / "scan.json"
-    num_buckets = max(1, math.ceil(sum(i.size_estimate for i in items) / (config.shuffle_buffer_mb * MB)))
     started = time.time()
-    scan = json.loads(scan_file.read_text(encoding="utf-8")) if scan_file.is_file() else None
-    if scan is not None and scan.get("fingerprint") == fp:
+    if finished_scan(work, fp) is not None:
         log.info("corpus: resuming after the finished scan in %s", work)
-        stats = scan["stats"]
     else:
         clear_owned_dir(out, "corpus", "an earlier build stopped before its scan finished")
         work.mkdir()
@@ -368,18 +437,24 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
         log.info("corpus: reading %d input(s), %d worker(s), %d shuffle bucket(s), LSH %d bands x %d rows",
                  len(items), config.num_workers or os.cpu_count() or 1, num_buckets, bands, rows)
         stats = _scan(config, items, work, num_buckets)
-        if stats["documents_in"] == 0:
-            raise ValueError("nothing to read: the inputs hold no documents: " + ", ".join(i.path for i in items))
-        if stats["kept"]["documents"] == 0:
-            reasons = ", ".join(f"{r}: {d['documents']}" for r, d in stats["dropped"].items())
-            raise ValueError(f"every document was dropped ({reasons}); see {work / 'rejects.jsonl.gz'}")
-        atomic_write_json(scan_file, {"fingerprint": fp, "stats": stats, "seconds": time.time() - started})
+        check_scan(stats, items, work)
+        atomic_write_json(work / "scan.json", {"fingerprint": fp, "stats": stats, "seconds": time.time() - started})
+    finish(config, out, fp, num_buckets)
+    return out
+
+
+def finish(config: CorpusConfig, out: Path, fp: str, num_buckets: int, **extra_stats: Any) -> None:
+    """Phase 2, after a finished scan (`_work/scan.json` and the buckets): shards, manifest, stats,
+    and last `_SUCCESS`."""
+    work = out / "_work"
+    stats = finished_scan(work, fp)
+    assert stats is not None, f"{work} holds no finished scan"
     manifest = _write_shards(config, out, work, num_buckets)
     for split in SPLITS:
         assert manifest["splits"][split]["documents"] == stats["splits"][split]["documents"], split
     if (work / "rejects.jsonl.gz").exists():  # absent only if a kill came after this move
         os.replace(work / "rejects.jsonl.gz", out / "rejects.jsonl.gz")
-    stats = {**stats, "rejects_file": "rejects.jsonl.gz", "num_buckets": num_buckets}
+    stats = {**stats, "rejects_file": "rejects.jsonl.gz", "num_buckets": num_buckets, **extra_stats}
     atomic_write_json(out / "manifest.json", manifest)
     atomic_write_json(out / "stats.json", stats)
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
@@ -387,4 +462,3 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
     shutil.rmtree(work)
     mark_success(out, fp, stage="corpus")
     _log_summary(stats, out)
-    return out
