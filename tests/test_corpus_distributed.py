@@ -113,7 +113,7 @@ def test_executor_settings_are_checked_and_do_not_change_the_fingerprint(tmp_pat
 
 
 def test_the_slurm_jobs_chain_and_pickle_as_sbatch_would_load_them(tmp_path, planted):
-    """No Slurm here: check the five chained executors and that dill (what datatrove's Slurm launcher
+    """No Slurm here: check the six chained executors and that dill (what datatrove's Slurm launcher
     pickles the executor with) round-trips them into a job that builds the same corpus."""
     import dill
 
@@ -131,7 +131,7 @@ def test_the_slurm_jobs_chain_and_pickle_as_sbatch_would_load_them(tmp_path, pla
         executor = executor.depends
     chain.reverse()
     assert [e.logging_dir.path.rsplit("/", 1)[-1] for e in chain] == list(JOBS)
-    assert [e.world_size for e in chain] == [2, 2, 1, 2, 1]
+    assert [e.world_size for e in chain] == [2, 2, 1, 2, 2, 1]
     assert all(e.partition == "cpu" and e.time == "01:00:00" for e in chain)
     loaded = dill.loads(dill.dumps(chain[0]))
     assert loaded.pipeline[0].build.items == items and loaded.depends is None

@@ -52,7 +52,7 @@ from hebrew_lm.text.normalize import Normalizer
 
 log = logging.getLogger("hebrew_lm")
 
-FORMAT_VERSION = 1  # bump when the output of the same config changes
+FORMAT_VERSION = 2  # bump when the output of the same config changes (2: each shuffle bucket its own shards)
 SPLITS = ("train", "validation")
 BATCH_DOCS = 256
 BATCH_BYTES = 4 << 20
@@ -320,29 +320,42 @@ def _scan(config: CorpusConfig, items: list[ResolvedInput], work: Path, num_buck
 # Phase 2: shuffle and shard
 
 
-def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int) -> dict[str, Any]:
+def write_bucket(config: CorpusConfig, out: Path, split: str, bucket: int, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Shuffle one bucket's documents (seeded) into its own shards, `{split}-{bucket:05d}-{k:05d}.{ext}`:
+    buckets do not share a shard, so the distributed path writes them in parallel and names them alike."""
+    random.Random(f"{config.seed}-{split}-{bucket}").shuffle(rows)
+    writer = ShardWriter(out, f"{split}-{bucket:05d}", config.shard_format, int(config.shard_size_mb * MB))
+    for row in rows:
+        writer.add(row)
+    writer.close_shard()
+    return writer.shards
+
+
+def remove_unfinished_shards(out: Path) -> None:
     for old in [*out.glob("*-[0-9][0-9][0-9][0-9][0-9].*"), *out.glob(".*.tmp")]:
         old.unlink()  # shards of an attempt that was killed in this phase
-    manifest: dict[str, Any] = {"format": config.shard_format, "columns": ["id", "source", "text"], "splits": {}}
+
+
+def manifest_of(config: CorpusConfig, shards: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """manifest.json from each split's shards in bucket order."""
+    return {"format": config.shard_format, "columns": ["id", "source", "text"], "splits": {
+        split: {"documents": sum(s["documents"] for s in shards[split]), "bytes": sum(s["bytes"] for s in shards[split]),
+                "shards": shards[split]} for split in SPLITS}}
+
+
+def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int) -> dict[str, Any]:
+    remove_unfinished_shards(out)
+    shards: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
     bar = tqdm(total=len(SPLITS) * num_buckets, unit="bucket", desc="corpus shards", disable=None)
     for split in SPLITS:
-        writer = ShardWriter(out, split, config.shard_format, int(config.shard_size_mb * MB))
         for b in range(num_buckets):
             bar.update(1)
             with open(work / f"{split}-{b:05d}.jsonl", encoding="utf-8") as f:
                 rows = [json.loads(line) for line in f]
-            random.Random(f"{config.seed}-{split}-{b}").shuffle(rows)
-            for row in rows:
-                writer.add(row)
+            shards[split] += write_bucket(config, out, split, b, rows)
             del rows
-        writer.close_shard()
-        manifest["splits"][split] = {
-            "documents": sum(s["documents"] for s in writer.shards),
-            "bytes": sum(s["bytes"] for s in writer.shards),
-            "shards": writer.shards,
-        }
     bar.close()
-    return manifest
+    return manifest_of(config, shards)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -443,13 +456,15 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
     return out
 
 
-def finish(config: CorpusConfig, out: Path, fp: str, num_buckets: int, **extra_stats: Any) -> None:
-    """Phase 2, after a finished scan (`_work/scan.json` and the buckets): shards, manifest, stats,
-    and last `_SUCCESS`."""
+def finish(config: CorpusConfig, out: Path, fp: str, num_buckets: int, manifest: dict[str, Any] | None = None,
+           **extra_stats: Any) -> None:
+    """Phase 2, after a finished scan (`_work/scan.json` and the buckets): shards (unless the
+    distributed path wrote them and passes their `manifest`), manifest, stats, and last `_SUCCESS`."""
     work = out / "_work"
     stats = finished_scan(work, fp)
     assert stats is not None, f"{work} holds no finished scan"
-    manifest = _write_shards(config, out, work, num_buckets)
+    if manifest is None:
+        manifest = _write_shards(config, out, work, num_buckets)
     for split in SPLITS:
         assert manifest["splits"][split]["documents"] == stats["splits"][split]["documents"], split
     if (work / "rejects.jsonl.gz").exists():  # absent only if a kill came after this move

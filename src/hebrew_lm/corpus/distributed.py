@@ -5,13 +5,13 @@ local, Slurm or Ray executor.
     hebrew-lm corpus build my.yaml --executor slurm --tasks 64 \\
         --executor_options '{partition: cpu, time: "04:00:00", mem_per_cpu_gb: 4}'
 
-Five datatrove jobs, each one executor, chained with `depends` (Slurm submits them all at once):
+Six datatrove jobs, each one executor, chained with `depends` (Slurm submits them all at once):
 
 1. process (N tasks): our readers, Hebrew normalization and quality filters as pipeline steps over
    the input files given to this task; each document gets an ordinal, (input index, line index), the
    order the single-machine path reads in. Writes the documents with their drop reason, and for kept
    ones the exact digest (partitioned by digest) and the MinHash LSH band keys (partitioned by band
-   and key range), each file sorted.
+   and key range), appended chunk by chunk.
 2. buckets (N tasks): each task owns some digest partitions and some band partitions: sorts them and
    writes the exact duplicates (every copy after the first) and the groups of documents sharing a
    band key. No task holds more than its partitions.
@@ -20,8 +20,10 @@ Five datatrove jobs, each one executor, chained with `depends` (Slurm submits th
    duplicate when it shares a band key with an earlier *kept* document (the earliest one is named).
 4. filter (N tasks): each task's documents again, now kept (to a shuffle bucket), or rejected with
    their reason; per-task counts.
-5. finish (1 task): merges the buckets and rejects in ordinal order and the counts, then the shards,
-   manifest and `_SUCCESS` of `hebrew_lm.corpus.build.finish`: the same bytes as the one-machine run.
+5. shards (N tasks): each shuffle bucket, its parts merged into read order, shuffled and written as
+   its own shards (`hebrew_lm.corpus.build.write_bucket`, as the single-machine path does).
+6. finish (1 task): the counts and the rejects (in read order) merged, then the manifest, stats and
+   `_SUCCESS` of `hebrew_lm.corpus.build.finish`: the same bytes as the one-machine run.
 
 Resume: datatrove's completion markers (`OUTPUT/datatrove/<job>/completions/`) skip finished tasks;
 a task rewrites every file it owns from the start, so a killed one leaves nothing half-valid behind.
@@ -60,8 +62,10 @@ from hebrew_lm.corpus.build import (
     bucket_line,
     check_scan,
     finish,
+    manifest_of,
     open_rejects,
     reject_line,
+    write_bucket,
 )
 from hebrew_lm.corpus.dedup import NearDupIndex, lsh_params
 from hebrew_lm.corpus.readers import ResolvedInput, read_input
@@ -70,7 +74,7 @@ from hebrew_lm.runs import atomic_write_json, clear_owned_dir, fingerprint
 
 log = logging.getLogger("hebrew_lm")
 
-JOBS = ("process", "buckets", "clusters", "filter", "finish")
+JOBS = ("process", "buckets", "clusters", "filter", "shards", "finish")
 ITEM_SHIFT = 40  # ordinal = input index << 40 | document index: read order, and 10^12 documents an input
 
 
@@ -375,17 +379,23 @@ def _merged(paths: list[Path]) -> Iterator[str]:
             f.close()
 
 
+def shards_job(b: Build, rank: int) -> None:
+    """Some of the shuffle buckets: the tasks' parts merged into read order, shuffled, written as shards."""
+    tasks = [b.work / "filtered" / f"{t:05d}" for t in range(b.tasks)]
+    units = [(split, k) for split in SPLITS for k in range(b.num_buckets)]
+    for u in b.units(rank, len(units)):
+        split, k = units[u]
+        rows = [json.loads(line) for line in _merged([t / f"{split}-{k:05d}.tsv" for t in tasks])]
+        atomic_write_json(b.work / "shards" / f"{split}-{k:05d}.json", write_bucket(b.config, b.out, split, k, rows))
+
+
 def finish_job(b: Build, rank: int) -> None:
-    """The tasks' buckets and rejects merged into the single-machine scan's files, then its phase 2."""
+    """The tasks' counts and rejects merged (rejects in read order), the manifest, then `finish`."""
     tasks = [b.work / "filtered" / f"{t:05d}" for t in range(b.tasks)]
     stats = CorpusStats()
     for t in tasks:
         stats.merge(json.loads((t / "stats.json").read_text(encoding="utf-8")))
     stats.check_invariant()
-    for split in SPLITS:
-        for k in range(b.num_buckets):
-            with open(b.work / f"{split}-{k:05d}.jsonl", "w", encoding="utf-8") as f:
-                f.writelines(_merged([t / f"{split}-{k:05d}.tsv" for t in tasks]))
     names = {int(k): v for t in tasks for k, v in json.loads((t / "names.json").read_text(encoding="utf-8")).items()}
     rejects = open_rejects(b.work / "rejects.jsonl.gz")
     for line in _merged([t / "rejects.tsv" for t in tasks]):
@@ -395,6 +405,10 @@ def finish_job(b: Build, rank: int) -> None:
             line = json.dumps(row, ensure_ascii=False) + "\n"
         rejects.write(line.encode("utf-8"))
     rejects.close()
+    for tmp in b.out.glob(".*.tmp"):
+        tmp.unlink()  # a shard a killed task had not finished
+    manifest = manifest_of(b.config, {split: [s for k in range(b.num_buckets) for s in json.loads(
+        (b.work / "shards" / f"{split}-{k:05d}.json").read_text(encoding="utf-8"))] for split in SPLITS})
     scan = stats.to_dict()
     check_scan(scan, b.items, b.work)
     peak: dict[str, float] = defaultdict(float)
@@ -403,10 +417,11 @@ def finish_job(b: Build, rank: int) -> None:
         peak[r["job"]] = max(peak[r["job"]], r["peak_rss_mb"])
     atomic_write_json(b.work / "scan.json", {"fingerprint": b.fp, "stats": scan})
     executor = {"executor": b.config.executor, "tasks": b.tasks, "peak_rss_mb_per_task": dict(peak)}
-    finish(b.config, b.out, b.fp, b.num_buckets, executor=executor)
+    finish(b.config, b.out, b.fp, b.num_buckets, manifest, executor=executor)
 
 
-JOB_FUNCTIONS = {"buckets": buckets_job, "clusters": clusters_job, "filter": filter_job, "finish": finish_job}
+JOB_FUNCTIONS = {"buckets": buckets_job, "clusters": clusters_job, "filter": filter_job, "shards": shards_job,
+                 "finish": finish_job}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -420,6 +435,7 @@ def pipelines(b: Build) -> dict[str, tuple[list, int]]:
         "buckets": ([RunJob(b, "buckets")], b.tasks),
         "clusters": ([RunJob(b, "clusters")], 1),
         "filter": ([RunJob(b, "filter")], b.tasks),
+        "shards": ([RunJob(b, "shards")], b.tasks),
         "finish": ([RunJob(b, "finish")], 1),
     }
 
@@ -453,7 +469,7 @@ def _executor(config: CorpusConfig, pipeline: list, tasks: int, logging_dir: Pat
 
 
 def executors(config: CorpusConfig, items: list[ResolvedInput], fp: str, num_buckets: int):
-    """The five jobs as datatrove executors chained with `depends`; the last one is returned (running it
+    """The six jobs as datatrove executors chained with `depends`; the last one is returned (running it
     runs, or on Slurm submits, them all)."""
     out = Path(config.output_dir)
     bands = _bands(config)
@@ -465,7 +481,7 @@ def executors(config: CorpusConfig, items: list[ResolvedInput], fp: str, num_buc
 
 
 def run_pipeline(config: CorpusConfig, items: list[ResolvedInput], fp: str, num_buckets: int) -> None:
-    """Run (local, Ray) or submit (Slurm) the five jobs; a rerun resumes from the completion markers."""
+    """Run (local, Ray) or submit (Slurm) the six jobs; a rerun resumes from the completion markers."""
     out = Path(config.output_dir).absolute()  # Slurm and Ray tasks may start elsewhere
     config = dataclasses.replace(config, output_dir=str(out))
     marker = out / "_work" / "fingerprint.json"
@@ -473,7 +489,7 @@ def run_pipeline(config: CorpusConfig, items: list[ResolvedInput], fp: str, num_
     build_id = fingerprint({"fp": fp, "tasks": config.tasks})  # a task count change re-partitions everything
     if previous != {"build": build_id}:
         clear_owned_dir(out, "corpus", "no unfinished datatrove build of this config and task count to resume")
-        for folder in ("rss", "near"):
+        for folder in ("rss", "near", "shards"):
             (out / "_work" / folder).mkdir(parents=True)
         atomic_write_json(marker, {"build": build_id})
     log.info("corpus: datatrove %s executor, %d tasks, %d input file(s), %d shuffle bucket(s); logs in %s",
