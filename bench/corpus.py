@@ -1,7 +1,9 @@
-"""Benchmark: the whole corpus stage against datatrove's MinHash deduplication, side by side.
+"""Benchmark: the whole corpus stage against datatrove's MinHash deduplication, side by side; or
+(`--executor local`) the single-machine path against the same stage on datatrove's local executor.
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/corpus.py --size-mb 200            # writes the table into BENCHMARKS.md
+    .venv/bin/python bench/corpus.py --size-mb 1000 --executor local --tasks 1 2 4
 
 Input: ~SIZE MB of modern Hebrew documents built from ../shared/data/hebrew_raw_text (each document
 15-40 random sentences, so documents share sentences but not long runs of words), plus planted
@@ -13,6 +15,12 @@ process are measured from outside. Ours runs the *whole* stage (normalization, f
 near dedup, shuffle, shards); datatrove runs only its 4-stage MinHash pipeline (signatures, buckets,
 clusters, filter) with the same word 5-grams and the same 14 bands x 9 rows. Both are scored on the
 planted pairs (a pair is found when exactly one of its two documents is removed as a duplicate).
+
+With `--executor local`: `hebrew-lm corpus build` with tasks 0 (one process tree, `--workers`
+processes) and then with each of `--tasks` on datatrove's LocalPipelineExecutor (at most `--workers`
+tasks at once, always in pool processes, so a one-task job's peak is its own); the peak RSS of every
+task comes from the build's own stats.json. The corpus must come
+out the same each time (checked: the same rejects, the same shards).
 """
 
 from __future__ import annotations
@@ -78,16 +86,34 @@ def make_input(folder: Path, size_mb: float, seed: int = 0):
     return docs, pairs, where_to_index, size
 
 
+def write_planted(work: Path, size_mb: float) -> None:
+    """The input, and what scoring needs of it in planted.json. Run in its own process: a process that
+    forks a measured run while it holds the documents passes its RSS peak on (Linux keeps ru_maxrss
+    across fork and exec), which once inflated the peaks this benchmark reported by about 1 GB."""
+    docs, pairs, where_to_index, size = make_input(work / "input", size_mb)
+    (work / "planted.json").write_text(json.dumps({
+        "num_docs": len(docs), "size": size, "where_to_index": where_to_index,
+        "pairs": [[p.original, p.copy, p.kind] for p in pairs]}))
+
+
+def read_planted(work: Path):
+    from hebrew_lm.corpus.dedup_eval import PlantedPair
+
+    planted = json.loads((work / "planted.json").read_text())
+    pairs = [PlantedPair(*p) for p in planted["pairs"]]
+    return planted["num_docs"], pairs, planted["where_to_index"], planted["size"]
+
+
 # --------------------------------------------------------------------------------------------------
 # The two tools, each run in a subprocess of this script
 
 
-def run_ours(input_dir: Path, work: Path, workers: int) -> None:
+def run_ours(input_dir: Path, work: Path, workers: int, tasks: int = 0, name: str = "ours") -> None:
     from hebrew_lm.config import CorpusConfig, InputSpec
     from hebrew_lm.corpus.build import run
 
-    run(CorpusConfig(output_dir=str(work / "ours"), inputs=[InputSpec(path=str(input_dir / "*.jsonl"))],
-                     num_workers=workers, shard_size_mb=64), force=True)
+    run(CorpusConfig(output_dir=str(work / name), inputs=[InputSpec(path=str(input_dir / "*.jsonl"))],
+                     num_workers=workers, shard_size_mb=64, tasks=tasks, workers=workers), force=True)
 
 
 def _whitespace_tokenizer():
@@ -156,11 +182,11 @@ def timed_subprocess(args: list[str]) -> tuple[float, float]:
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
 
 
-def rejected_by_ours(work: Path, where_to_index: dict[str, int]) -> tuple[set[int], set[int]]:
+def rejected_by_ours(work: Path, where_to_index: dict[str, int], name: str = "ours") -> tuple[set[int], set[int]]:
     """(removed as duplicates, dropped by a quality filter): the second is left out of both tools' scores."""
     import gzip
 
-    with gzip.open(work / "ours" / "rejects.jsonl.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(work / name / "rejects.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     dups = {where_to_index[r["where"]] for r in rows if r["reason"] in DUPLICATE_REASONS}
     filtered = {where_to_index[r["where"]] for r in rows if r["reason"] not in DUPLICATE_REASONS}
@@ -186,18 +212,91 @@ def write_benchmarks_md(table: str, size_mb: float) -> None:
                 "The whole `hebrew-lm corpus build` against datatrove's MinHash deduplication alone.")
 
 
+def shards_digest(out: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(out.glob("*-[0-9][0-9][0-9][0-9][0-9].*")) + [out / "rejects.jsonl.gz"]:
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def executor_comparison(args, work: Path) -> None:
+    """The single-machine path against datatrove's local executor at each task count."""
+    from hebrew_lm.corpus.dedup_eval import score_removals
+
+    runs = {"single": 0, **{f"tasks{t}": t for t in args.tasks}}
+    timings = {name: timed_subprocess(["--_run", "ours", "--work", str(work), "--workers", str(args.workers),
+                                       "--_tasks", str(tasks), "--_name", name]) for name, tasks in runs.items()}
+    num_docs, pairs, where_to_index, size = read_planted(work)
+    mb = size / 1e6
+    results, digests = {}, {}
+    for name, (wall, rss) in timings.items():
+        removed, filtered = rejected_by_ours(work, where_to_index, name)
+        stats = json.loads((work / name / "stats.json").read_text())
+        per_task = stats.get("executor", {}).get("peak_rss_mb_per_task", {})
+        results[name] = {"wall": wall, "rss": rss, "per_task": per_task,
+                         **score_removals(num_docs, pairs, removed, exclude=filtered)}
+        digests[name] = shards_digest(work / name)
+        print(name, json.dumps(results[name]), flush=True)
+    same = all(d == digests["single"] for d in digests.values())
+    single = results["single"]
+    two = results.get("tasks2") or results[f"tasks{args.tasks[0]}"]
+    t2 = runs["tasks2"] if "tasks2" in runs else args.tasks[0]
+    rows = [
+        ("wall time (s)", f"{single['wall']:.1f}", f"{two['wall']:.1f}", f"{two['wall'] / single['wall']:.2f}"),
+        ("throughput (MB/s)", f"{mb / single['wall']:.2f}", f"{mb / two['wall']:.2f}", f"{single['wall'] / two['wall']:.2f}"),
+        ("peak RSS, largest process (MB)", f"{single['rss']:.0f}", f"{two['rss']:.0f}", f"{two['rss'] / single['rss']:.2f}"),
+        ("peak RSS, largest task (MB)", "(one process tree)", f"{max(two['per_task'].values()):.0f}", ""),
+        ("recall, all planted", f"{single['recall_all']:.3f}", f"{two['recall_all']:.3f}", ""),
+        ("precision", f"{single['precision']:.3f}", f"{two['precision']:.3f}", ""),
+    ]
+    jobs = ["process", "buckets", "clusters", "filter"]
+    task_rows = [f"| {t} | {results[f'tasks{t}']['wall']:.1f} | {mb / results[f'tasks{t}']['wall']:.2f} | "
+                 + " | ".join(f"{results[f'tasks{t}']['per_task'].get(j, 0):.0f}" for j in jobs) + " |"
+                 for t in args.tasks]
+    table = (
+        f"`python bench/corpus.py --size-mb {args.size_mb:g} --executor local --workers {args.workers} --tasks "
+        f"{' '.join(map(str, args.tasks))}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores: {num_docs:,} "
+        f"documents, {mb:.0f} MB of JSONL in {NUM_FILES} files, {len(pairs):,} planted duplicate pairs. "
+        f"The corpus (shards and rejects) came out {'byte-identical in every run' if same else 'DIFFERENT between runs'}.\n\n"
+        f"| | single machine (tasks 0) | datatrove local, {t2} tasks | ratio datatrove / single |\n|---|---|---|---|\n"
+        + "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+        + f"\n\nPeak RSS of the largest task of each job (MB), datatrove local, at most {args.workers} tasks at once:\n\n"
+        "| tasks | wall (s) | MB/s | " + " | ".join(jobs) + " |\n|---|---|---|" + "---|" * len(jobs) + "\n"
+        + "\n".join(task_rows)
+    )
+    print("\n" + table)
+    if not args.no_write:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from benchmarks_md import write_block
+
+        write_block("corpus.py --executor", f"{args.size_mb:g} MB", table,
+                    "## Corpus stage on datatrove's executors (`bench/corpus.py --executor local`)",
+                    "The single-machine path against the same stage as a datatrove pipeline (issue 18).")
+        print(f"\nwritten to {REPO / 'BENCHMARKS.md'}")
+    if not same:
+        raise SystemExit("the corpus differs between runs: " + json.dumps(digests))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=float, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--executor", choices=["local"], help="compare the single-machine path with datatrove's local executor")
+    parser.add_argument("--tasks", type=int, nargs="+", default=[1, 2, 4], help="task counts for --executor")
     parser.add_argument("--work", default=str(REPO / "bench" / "_work" / "corpus"))
     parser.add_argument("--no-write", action="store_true", help="print the table only, leave BENCHMARKS.md alone")
-    parser.add_argument("--_run", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("--_run", choices=["make", "ours", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("--_tasks", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--_name", default="ours", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work)
     input_dir = work / "input"
+    if args._run == "make":
+        return write_planted(work, args.size_mb)
     if args._run == "ours":
-        return run_ours(input_dir, work, args.workers)
+        return run_ours(input_dir, work, args.workers, args._tasks, args._name)
     if args._run == "datatrove":
         return run_datatrove(input_dir, work, args.workers)
 
@@ -206,16 +305,19 @@ def main() -> None:
     from hebrew_lm.corpus.dedup_eval import score_removals
 
     shutil.rmtree(work, ignore_errors=True)
-    docs, pairs, where_to_index, size = make_input(input_dir, args.size_mb)
-    print(f"input: {len(docs):,} documents, {size / 1e6:.1f} MB in {NUM_FILES} JSONL files", flush=True)
+    timed_subprocess(["--_run", "make", "--work", str(work), "--size-mb", str(args.size_mb)])
+    if args.executor:
+        return executor_comparison(args, work)
     timings = {}
     for tool in ("ours", "datatrove"):
         timings[tool] = timed_subprocess(["--_run", tool, "--work", str(work), "--workers", str(args.workers)])
+    num_docs, pairs, where_to_index, size = read_planted(work)
+    print(f"input: {num_docs:,} documents, {size / 1e6:.1f} MB in {NUM_FILES} JSONL files", flush=True)
     removed_ours, filtered = rejected_by_ours(work, where_to_index)
     results = {}
     for tool, removed in (("ours", removed_ours), ("datatrove", removed_by_datatrove(work))):
         wall, rss = timings[tool]
-        results[tool] = {"wall": wall, "rss": rss, **score_removals(len(docs), pairs, removed, exclude=filtered)}
+        results[tool] = {"wall": wall, "rss": rss, **score_removals(num_docs, pairs, removed, exclude=filtered)}
         print(tool, json.dumps(results[tool]), flush=True)
     ours, dt = results["ours"], results["datatrove"]
     mb = size / 1e6
@@ -233,7 +335,7 @@ def main() -> None:
     ]
     table = (
         f"`python bench/corpus.py --size-mb {args.size_mb:g} --workers {args.workers}` on {time.strftime('%Y-%m-%d')}, "
-        f"{os.cpu_count()} cores: {len(docs):,} documents, {mb:.0f} MB of JSONL, "
+        f"{os.cpu_count()} cores: {num_docs:,} documents, {mb:.0f} MB of JSONL, "
         f"{len(pairs):,} planted duplicate pairs ({results['ours']['pairs_scored']:,} scored: pairs with a document "
         f"that our quality filters drop, {len(filtered):,} documents in all, are left out for both tools).\n\n"
         "| | hebrew-lm corpus build | datatrove MinHash | ratio ours / datatrove |\n|---|---|---|---|\n"
