@@ -38,6 +38,7 @@ import heapq
 import json
 import logging
 import resource
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,7 +269,7 @@ class RunJob(PipelineStep):
 
 
 # --------------------------------------------------------------------------------------------------
-# Jobs 2-5
+# Jobs 2-6
 
 
 def buckets_job(b: Build, rank: int) -> None:
@@ -397,6 +398,7 @@ def finish_job(b: Build, rank: int) -> None:
         stats.merge(json.loads((t / "stats.json").read_text(encoding="utf-8")))
     stats.check_invariant()
     names = {int(k): v for t in tasks for k, v in json.loads((t / "names.json").read_text(encoding="utf-8")).items()}
+    started = time.time()
     rejects = open_rejects(b.work / "rejects.jsonl.gz")
     for line in _merged([t / "rejects.tsv" for t in tasks]):
         if '"duplicate_of": ' in line:  # the filter job wrote the original's ordinal: name it
@@ -405,6 +407,7 @@ def finish_job(b: Build, rank: int) -> None:
             line = json.dumps(row, ensure_ascii=False) + "\n"
         rejects.write(line.encode("utf-8"))
     rejects.close()
+    log.info("corpus: rejects of %d tasks merged in %.1f s", len(tasks), time.time() - started)
     for tmp in b.out.glob(".*.tmp"):
         tmp.unlink()  # a shard a killed task had not finished
     manifest = manifest_of(b.config, {split: [s for k in range(b.num_buckets) for s in json.loads(
