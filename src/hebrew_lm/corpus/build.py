@@ -6,8 +6,10 @@ Two phases, so that a killed build never leaves a folder that looks finished:
 1. scan: read every input in order; normalize, filter and MinHash in worker processes; deduplicate
    in this process (first copy wins); send each kept document to a shuffle bucket chosen by a
    seeded hash of its text, and each dropped one to the rejects file. Ends with `_work/scan.json`.
-2. shards: shuffle each bucket in memory with a seeded RNG and cut the train and validation
-   splits into shards; then `manifest.json`, `stats.json`, `config.yaml` and, last, `_SUCCESS`.
+2. shards: shuffle each bucket in memory with a seeded RNG and write it as shards of its own; then
+   `manifest.json`, `stats.json`, `config.yaml` and, last, `_SUCCESS`.
+With `tasks >= 1` the same stage runs as a datatrove pipeline instead (`hebrew_lm.corpus.distributed`)
+and writes the same bytes.
 A rerun after a kill repeats phase 1 from the start if it had not finished (its output depends
 only on the config and the inputs, so the result is byte-identical) and otherwise goes on from
 phase 2.
