@@ -136,3 +136,15 @@ def test_the_slurm_jobs_chain_and_pickle_as_sbatch_would_load_them(tmp_path, pla
     loaded = dill.loads(dill.dumps(chain[0]))
     assert loaded.pipeline[0].build.items == items and loaded.depends is None
 
+
+
+def test_the_plan_shows_the_single_machine_index_growing_and_a_task_staying_put(tmp_path):
+    from hebrew_lm.plan import corpus_cost
+
+    single = CorpusConfig(output_dir=str(tmp_path / "c"))
+    assert "single machine" in corpus_cost(single, 50e9) and "GB" in corpus_cost(single, 500e9)
+    assert corpus_cost(single, 50e9) != corpus_cost(single, 500e9)  # the dedup index grows with the corpus
+    spread = CorpusConfig(output_dir=str(tmp_path / "c"), executor="slurm", tasks=64)
+    small, big = corpus_cost(spread, 50e9), corpus_cost(spread, 500e9)
+    assert "slurm, 64 tasks" in small
+    assert small.split("the largest task about ")[1] == big.split("the largest task about ")[1]

@@ -137,9 +137,31 @@ def corpus_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: floa
     specs = corpus.inputs or [InputSpec(path=p) for p in DEFAULT_INPUTS]
     try:
         size = sum(r.size_estimate for r in resolve_inputs(specs))
-        return [f"Corpus: {len(specs)} input(s), about {_bytes(size)} of raw text (compressed files x4)."]
+        lines = [f"Corpus: {len(specs)} input(s), about {_bytes(size)} of raw text (compressed files x4)."]
     except ValueError as e:
-        return [f"Corpus: inputs not on this machine ({e}); the paper's corpus was 49.1 GB after deduplication."]
+        size = 49.1e9
+        lines = [f"Corpus: inputs not on this machine ({e}); the paper's corpus was 49.1 GB after deduplication."]
+    return lines + [corpus_cost(corpus, size)]
+
+
+# Measured by bench/corpus.py at 1 GB on 2 cores (BENCHMARKS.md, docs/corpus.md): the single-machine
+# path's throughput, the datatrove path's read+filter rate per task, the benchmark's mean document size,
+# the single-machine dedup index per kept document, and a shuffle bucket's RSS per MB of text.
+SINGLE_MACHINE_MB_S, PROCESS_MB_S_PER_TASK, DOC_BYTES, INDEX_BYTES_PER_DOC, BUCKET_RSS = 7.6, 4.7, 5_400, 1_400, 2.6
+
+
+def corpus_cost(corpus, size: float) -> str:
+    """The build's time and largest process on the configured path, from the measured rates."""
+    bucket = BUCKET_RSS * corpus.shuffle_buffer_mb * 2**20
+    if not corpus.tasks:
+        index = size / DOC_BYTES * INDEX_BYTES_PER_DOC
+        return (f"  single machine (tasks 0): about {_duration(size / 1e6 / SINGLE_MACHINE_MB_S)} on 2 cores, "
+                f"largest process about {_bytes(index + bucket)} (the dedup index grows with the corpus; "
+                f"past one host's memory, set corpus.tasks and an executor: docs/corpus.md)")
+    return (f"  datatrove on {corpus.executor}, {corpus.tasks} tasks: the read+filter job about "
+            f"{_duration(size / 1e6 / (PROCESS_MB_S_PER_TASK * corpus.tasks))} with one core a task, the largest "
+            f"task about {_bytes(bucket)} (a shards task holding one shuffle bucket); the clusters and "
+            f"finish jobs are one task each (docs/corpus.md)")
 
 
 def tokenizer_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
