@@ -37,6 +37,7 @@ import gzip
 import heapq
 import json
 import logging
+import os
 import resource
 import time
 from collections import defaultdict
@@ -332,7 +333,7 @@ def filter_job(b: Build, rank: int) -> None:
     """This task's documents: kept into the shuffle buckets, or rejected with their reason; its counts."""
     c = b.config
     exact_drops = _load_all(b.work / "exact_drops", 1)[:, 0]
-    exact = set(int(o) for o in exact_drops if b.owner(int(o)) == rank)
+    exact = set((exact_drops[(exact_drops >> np.uint64(ITEM_SHIFT)) % np.uint64(b.tasks) == rank]).tolist())
     decided = json.loads((b.work / "near" / f"{rank:05d}.json").read_text(encoding="utf-8"))
     near = {int(k): v for k, v in decided["near"].items()}
     to_name, names = set(decided["name"]), {}
@@ -444,31 +445,20 @@ def pipelines(b: Build) -> dict[str, tuple[list, int]]:
 
 
 def _executor(config: CorpusConfig, pipeline: list, tasks: int, logging_dir: Path, depends):
+    from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, SlurmPipelineExecutor
+
     options = dict(config.executor_options)
     workers = config.workers or -1
-    if config.executor == "local":
-        import os
-
-        from datatrove.executor import LocalPipelineExecutor
-
-        if workers == -1:
-            workers = min(tasks, os.cpu_count() or 1)
-        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir),
-                                     depends=depends, **options)
+    if config.executor == "local" and workers == -1:
+        workers = min(tasks, os.cpu_count() or 1)
     if config.executor == "slurm":
-        from datatrove.executor import SlurmPipelineExecutor
-
         missing = [k for k in ("partition", "time") if k not in options]
         if missing:
             raise ValueError(f"corpus.executor slurm needs corpus.executor_options {' and '.join(missing)} "
                              f"(e.g. {{partition: cpu, time: \"04:00:00\"}})")
         options.setdefault("job_name", f"hebrew-lm-corpus-{logging_dir.name}")
-        return SlurmPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir),
-                                     depends=depends, **options)
-    from datatrove.executor import RayPipelineExecutor
-
-    return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir),
-                               depends=depends, **options)
+    cls = {"local": LocalPipelineExecutor, "slurm": SlurmPipelineExecutor, "ray": RayPipelineExecutor}[config.executor]
+    return cls(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir), depends=depends, **options)
 
 
 def executors(config: CorpusConfig, items: list[ResolvedInput], fp: str, num_buckets: int):
