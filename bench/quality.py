@@ -61,6 +61,29 @@ def grid(results: dict) -> str:
             "seeds and its 3 splits).")
 
 
+def fill_mask(pretrain_stats: dict) -> str:
+    """The held-out fill-mask accuracy against the unigram guess, where the stats have it."""
+    f = pretrain_stats.get("fill_mask")
+    return (f", held-out fill-mask top-1 {100 * f['top1']:.1f}% (unigram {100 * f['unigram_top1']:.1f}%), top-5 "
+            f"{100 * f['top5']:.1f}% ({100 * f['unigram_top5']:.1f}%)") if f else ""
+
+
+def learning_curve_rows(results: dict, first: str, second: str) -> list[str]:
+    """The two models' learning curves side by side, one row per task and training-set size."""
+    curves = results.get("learning_curves")
+    if not curves:
+        return []
+    lines = ["", "Learning curves (the same hyperparameters as the full set, the same seeds; test x 100):", "",
+             f"| task | train examples | {first} | {second} | difference | beyond seed noise |", "|---|---:|---:|---:|---:|---|"]
+    for task, points in curves[first].items():
+        for ours, theirs in zip(points, curves[second][task]):
+            a, b = ({"mean": p["test"][0], "std": p["test"][1]} for p in (ours, theirs))
+            lines.append(f"| {task} | {ours['train_size']:,} | {100 * a['mean']:.2f} ± {100 * a['std']:.2f} | "
+                         f"{100 * b['mean']:.2f} ± {100 * b['std']:.2f} | {100 * (a['mean'] - b['mean']):+.2f} | "
+                         f"{'yes' if beyond_seed_noise(a, b) else 'no'} |")
+    return lines
+
+
 def pretrained_vs_random_init(run: Path) -> str:
     results = read_json(run / "finetune" / "results.json")
     pre = read_json(run / "pretrain" / "stats.json")
@@ -71,8 +94,9 @@ def pretrained_vs_random_init(run: Path) -> str:
     return "\n".join([
         f"Pretraining: tiny preset ({pre['parameters']:,} parameters), {pre['steps']:,} steps, {pre['tokens_seen'] / 1e6:.1f}M "
         f"tokens in {pre['wall_seconds'] / 60:.0f} min on 2 CPU cores, final validation perplexity "
-        f"{math.exp(pre['final_val_loss']):,.0f}; fine-tuning {timings.get('finetune', results.get('seconds', 0)) / 60:.0f} min. "
-        + grid(results), "", *comparison(results, pretrained, baseline, "pretrained − random init")])
+        f"{math.exp(pre['final_val_loss']):,.0f}{fill_mask(pre)}; fine-tuning {timings.get('finetune', results.get('seconds', 0)) / 60:.0f} min. "
+        + grid(results), "", *comparison(results, pretrained, baseline, "pretrained − random init"),
+        *learning_curve_rows(results, pretrained, baseline)])
 
 
 def whole_word_vs_token(run: Path) -> str:
