@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -18,6 +19,13 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     import torch
 
     torch.set_num_threads(int(_threads))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most slow tests run first (test order within a file is kept): on several workers,
+    a worker that picks up a long file last would finish it alone while the others wait."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ def eval_run(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # its module fixture runs the evaluation stage
 def test_eval_scores_every_embedded_task_side_by_side_with_logs_card_and_report(eval_run):
     out = eval_run / "run" / "eval"
     table = json.loads((out / "results.json").read_text())

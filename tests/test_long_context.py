@@ -164,6 +164,7 @@ def test_the_needle_is_planted_at_its_depth_and_the_long_document_answer_follows
         assert len(wrong) == 3 and all(c.strip() in " ".join(text[item["words"] // 3:]) for c in wrong)
 
 
+@pytest.mark.slow
 def test_eval_scores_the_long_context_grid_with_whole_contexts(cpt_run, tmp_path):
     from hebrew_lm.cli import main
 
