@@ -14,11 +14,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # Each worker gets its share of the cores, and so do the processes its tests start: two workers
     # each running torch on every core would only fight over them.
-    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    os.environ["OMP_NUM_THREADS"] = _threads
     import torch
 
-    torch.set_num_threads(int(_threads))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
 
 
 def pytest_collection_modifyitems(config, items):
