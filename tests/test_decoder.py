@@ -10,6 +10,8 @@ import torch
 from hebrew_lm.decoder.model import PRESETS, decoder_config, parameter_counts
 from hebrew_lm.decoder.objective import CausalLMObjective, chunked_causal_lm_loss
 
+from helpers import run_ok
+
 
 def tiny(preset="decoder-tiny", vocab=300, seed=0):
     from transformers import AutoModelForCausalLM
@@ -262,11 +264,10 @@ def json_meta(store):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
-def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(english_run, tmp_path, sharding):
+def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(english_run, tmp_path):
+    """DDP and FSDP each against the one single-process run (started once: a process start is most of it)."""
     import json
     import os
-    import subprocess
     import sys
 
     import yaml
@@ -283,20 +284,19 @@ def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(eng
         return path
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "hebrew_lm", "decoder", "pretrain", str(config("one"))], check=True,
-                   capture_output=True, env=env)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
-                    "-m", "hebrew_lm", "decoder", "pretrain", str(config("two", fsdp=sharding == "fsdp"))],
-                   check=True, capture_output=True, env=env)
-    stats = json.loads((tmp_path / "two" / "decoder" / "stats.json").read_text())
-    assert stats["sharding"] == sharding and stats["processes"] == 2
+    run_ok([sys.executable, "-m", "hebrew_lm", "decoder", "pretrain", str(config("one"))], env=env)
     one = load_file(str(tmp_path / "one" / "decoder" / "model" / "model.safetensors"))
-    two = load_file(str(tmp_path / "two" / "decoder" / "model" / "model.safetensors"))
-    assert one.keys() == two.keys()
     biases = [k for k in one if k.endswith("e_score_correction_bias")]
     assert biases and all(one[k].abs().sum() > 0 for k in biases)  # the routers moved, alike on both processes
-    for name in one:
-        assert torch.allclose(one[name], two[name], atol=1e-5), name
+    for sharding, port in (("ddp", 29527), ("fsdp", 29528)):
+        run_ok([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "hebrew_lm", "decoder", "pretrain", str(config(sharding, fsdp=sharding == "fsdp"))], env=env)
+        stats = json.loads((tmp_path / sharding / "decoder" / "stats.json").read_text())
+        assert stats["sharding"] == sharding and stats["processes"] == 2
+        two = load_file(str(tmp_path / sharding / "decoder" / "model" / "model.safetensors"))
+        assert one.keys() == two.keys()
+        for name in one:
+            assert torch.allclose(one[name], two[name], atol=1e-5), (sharding, name)
 
 
 def test_length_bucketed_stream_groups_lengths_and_still_sees_every_piece_once_an_epoch():
@@ -410,7 +410,7 @@ def test_killed_decoder_run_resumes_with_the_exact_same_losses_and_router_bias(e
 
     cmd = [sys.executable, "-m", "hebrew_lm", "decoder", "pretrain"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(cmd + [str(config("straight"))], check=True, capture_output=True, env=env)
+    run_ok(cmd + [str(config("straight"))], env=env)
     killed, out = config("killed"), tmp_path / "killed" / "decoder"
     proc = subprocess.Popen(cmd + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
@@ -421,7 +421,7 @@ def test_killed_decoder_run_resumes_with_the_exact_same_losses_and_router_bias(e
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "_SUCCESS").exists()
-    subprocess.run(cmd + [str(killed)], check=True, capture_output=True, env=env)
+    run_ok(cmd + [str(killed)], env=env)
     assert losses(out) == losses(tmp_path / "straight" / "decoder")  # bit for bit, bucketed stream included
     one = load_file(str(tmp_path / "straight" / "decoder" / "model" / "model.safetensors"))
     two = load_file(str(out / "model" / "model.safetensors"))

@@ -16,7 +16,7 @@ import yaml
 from hebrew_lm.config import PretrainConfig
 from hebrew_lm.mlm import train as pretrain
 
-from helpers import corpus_and_tokenizer
+from helpers import corpus_and_tokenizer, run_ok
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_killed_run_resumes_with_the_exact_same_losses(inputs, tmp_path):
         return path
 
     cmd = [sys.executable, "-m", "hebrew_lm", "pretrain"]
-    subprocess.run(cmd + [str(config("straight"))], check=True, capture_output=True)
+    run_ok(cmd + [str(config("straight"))])
     reference = losses(tmp_path / "straight" / "pretrain")
     killed = config("killed")
     out = tmp_path / "killed" / "pretrain"
@@ -83,7 +83,7 @@ def test_killed_run_resumes_with_the_exact_same_losses(inputs, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "_SUCCESS").exists()
-    resumed = subprocess.run(cmd + [str(killed)], check=True, capture_output=True, text=True)
+    resumed = run_ok(cmd + [str(killed)])
     assert losses(out) == reference  # bit for bit, on CPU with a fixed seed
     # ... and it got there from the checkpoint: a restart from step 0 would reproduce the same losses with a
     # fixed seed, so the resumed process must have logged no step at or before the one it resumed from.
@@ -156,8 +156,8 @@ def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path, hebrew_lines):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
-def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path, sharding):
+def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path):
+    """DDP and FSDP each against the one single-process run (started once: a process start is most of it)."""
     from safetensors.torch import load_file
 
     def config(name, **kw):
@@ -168,18 +168,17 @@ def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inpu
         return path
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], check=True,
-                   capture_output=True, env=env)
-    two_config = config("two", fsdp=sharding == "fsdp")
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    "29517", "-m", "hebrew_lm", "pretrain", str(two_config)], check=True, capture_output=True, env=env)
-    stats = json.loads((tmp_path / "two" / "pretrain" / "stats.json").read_text())
-    assert stats["sharding"] == sharding and stats["processes"] == 2
+    run_ok([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], env=env)
     one = load_file(str(tmp_path / "one" / "pretrain" / "model" / "model.safetensors"))
-    two = load_file(str(tmp_path / "two" / "pretrain" / "model" / "model.safetensors"))
-    assert one.keys() == two.keys()
-    for name in one:
-        assert torch.allclose(one[name], two[name], atol=1e-5), name
+    for sharding, port in (("ddp", 29517), ("fsdp", 29521)):
+        run_ok([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "hebrew_lm", "pretrain", str(config(sharding, fsdp=sharding == "fsdp"))], env=env)
+        stats = json.loads((tmp_path / sharding / "pretrain" / "stats.json").read_text())
+        assert stats["sharding"] == sharding and stats["processes"] == 2
+        two = load_file(str(tmp_path / sharding / "pretrain" / "model" / "model.safetensors"))
+        assert one.keys() == two.keys()
+        for name in one:
+            assert torch.allclose(one[name], two[name], atol=1e-5), (sharding, name)
 
 
 @pytest.mark.slow
@@ -233,7 +232,7 @@ def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launch = torchrun(29519, "-m", "hebrew_lm", "pretrain")
-    subprocess.run(launch + [str(config("straight"))], check=True, capture_output=True, env=env)
+    run_ok(launch + [str(config("straight"))], env=env)
     killed, out = config("killed"), tmp_path / "killed" / "pretrain"
     proc = subprocess.Popen(launch + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
@@ -243,7 +242,7 @@ def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs
     kill_process_tree(proc.pid)  # the workers too: killing the launcher's process group left them running
     proc.wait()
     assert not (out / "_SUCCESS").exists()
-    resumed_run = subprocess.run(launch + [str(killed)], check=True, capture_output=True, text=True, env=env)
+    resumed_run = run_ok(launch + [str(killed)], env=env)
     # from a checkpoint past step 0 (a failed restore would fall back to step 0 and also match)
     assert "is corrupt" not in resumed_run.stderr
     assert re.search(r"resumed from \S+ckpt-\d+ \(step [1-9]\d*\)", resumed_run.stderr), resumed_run.stderr[-3000:]

@@ -272,10 +272,12 @@ def extend_section(folder: Path) -> list[Section]:
         f"{stats['tokens_added']:,} Hebrew tokens added to `{stats['base']}` (ids {stats['first_new_id']:,} to "
         f"{stats['vocab_size'] - 1:,}; every existing id unchanged), each new embedding row the mean of the rows of "
         f"the pieces that spelled it. Newest examples: {', '.join(stats['examples'])}.")
-    s.tables.append(("Before and after, on the Hebrew corpus's validation text", ["", "before", "after"], [
-        ["tokens per word", f"{stats['tokens_per_word_before']:.2f}", f"{stats['tokens_per_word_after']:.2f}"],
-        ["training, words/s", f"{before['train_words_per_s']:,.0f}", f"{after['train_words_per_s']:,.0f}"],
-        ["generation, characters/s", f"{before['generate_chars_per_s']:,.1f}", f"{after['generate_chars_per_s']:,.1f}"]]))
+    rows = [["tokens per word", f"{stats['tokens_per_word_before']:.2f}", f"{stats['tokens_per_word_after']:.2f}"]]
+    if before is not None:  # extend.measure_speed
+        rows += [["training, words/s", f"{before['train_words_per_s']:,.0f}", f"{after['train_words_per_s']:,.0f}"],
+                 ["generation, characters/s", f"{before['generate_chars_per_s']:,.1f}",
+                  f"{after['generate_chars_per_s']:,.1f}"]]
+    s.tables.append(("Before and after, on the Hebrew corpus's validation text", ["", "before", "after"], rows))
     s.summary.append(f"Vocabulary extension: {stats['tokens_added']:,} Hebrew tokens, "
                      f"{stats['tokens_per_word_before']:.2f} -> {stats['tokens_per_word_after']:.2f} tokens per word.")
     return [s]

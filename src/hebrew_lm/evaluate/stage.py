@@ -141,7 +141,9 @@ def run(config, force: bool = False) -> Path:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=sorted({str(specs[t].parent) for t in tasks}))
+    # every task has its YAML in our folders (collect_tasks refuses others), so lm-eval's own 14,000 task
+    # files need no indexing: 9 s saved on every run
+    manager = TaskManager(include_path=sorted({str(specs[t].parent) for t in tasks}), include_defaults=False)
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     long_scores: dict[str, dict[str, Any]] = {}

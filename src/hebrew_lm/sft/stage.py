@@ -34,8 +34,8 @@ import torch
 
 from hebrew_lm.config import SftConfig
 from hebrew_lm.decoder.data import pad_batch
-from hebrew_lm.runs import atomic_write_json, atomic_write_text, claim_output_dir, fingerprint, sha256_file
-from hebrew_lm.sft.data import (DEMO_SOURCES, TURN_END, Conversation, chat_tokenizer, demo_conversations, encode,
+from hebrew_lm.runs import atomic_write_text, claim_output_dir, fingerprint, sha256_file
+from hebrew_lm.sft.data import (TURN_END, Conversation, chat_tokenizer, demo_conversations, encode,
                                 is_validation, read_conversations)
 from hebrew_lm.tokens.stream import WeightedStream, slot_counts
 

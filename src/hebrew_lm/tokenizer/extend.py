@@ -175,7 +175,8 @@ def run(config, force: bool = False) -> Path:
     (out / "tokenizer.json").write_text(json.dumps(extended_json, ensure_ascii=False), encoding="utf-8")
 
     before, after = tokens_per_word(base_tok, val), tokens_per_word(extended_tok, val)
-    speed_before, speed_after = words_per_second(base, val), words_per_second(out, val)
+    speed_before, speed_after = (words_per_second(base, val), words_per_second(out, val)) if c.measure_speed \
+        else (None, None)
     stats = {"base": str(base), "tokens_added": len(new_tokens), "first_new_id": first_id,
              "vocab_size": first_id + len(new_tokens), "tokens_per_word_before": round(before, 3),
              "tokens_per_word_after": round(after, 3), "speed_before": speed_before, "speed_after": speed_after,
@@ -183,9 +184,9 @@ def run(config, force: bool = False) -> Path:
     atomic_write_json(out / "extension.json", stats)
     atomic_write_json(out / "stats.json", stats)
     mark_success(out, fp, stage="extend")
-    log.info("tokenizer extend: %d Hebrew tokens added (ids %d-%d); tokens per word %.2f -> %.2f; training %.0f -> "
-             "%.0f words/s, generation %.1f -> %.1f words/s -> %s", len(new_tokens), first_id,
-             first_id + len(new_tokens) - 1, before, after, speed_before["train_words_per_s"],
-             speed_after["train_words_per_s"], speed_before["generate_words_per_s"],
-             speed_after["generate_words_per_s"], out)
+    speed = "" if speed_before is None else "; training %.0f -> %.0f words/s, generation %.1f -> %.1f words/s" % (
+        speed_before["train_words_per_s"], speed_after["train_words_per_s"], speed_before["generate_words_per_s"],
+        speed_after["generate_words_per_s"])
+    log.info("tokenizer extend: %d Hebrew tokens added (ids %d-%d); tokens per word %.2f -> %.2f%s -> %s",
+             len(new_tokens), first_id, first_id + len(new_tokens) - 1, before, after, speed, out)
     return out
