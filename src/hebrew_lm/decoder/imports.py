@@ -97,7 +97,10 @@ def import_gguf(source: str | Path, out: str | Path, upcycle_experts: int = 0, f
         config = loaded.config
         if hasattr(config, "quantization_config"):  # dequantized: nothing of GGUF is left in the weights
             del config.quantization_config
-        model = AutoModelForCausalLM.from_config(config)  # a plain model: the loaded one will not save
+        from transformers.initialization import no_init_weights
+
+        with no_init_weights():  # every weight is overwritten next: a random init of 135M would cost 8 s
+            model = AutoModelForCausalLM.from_config(config)  # a plain model: the loaded one will not save
         model.load_state_dict(loaded.state_dict(), strict=True)
         if model.config.tie_word_embeddings:
             model.tie_weights()
