@@ -233,6 +233,9 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
 
     rows = extend_section(out)[0].tables[0][2]
     assert [r[0] for r in rows] == ["tokens per word", "training, words/s", "generation, characters/s"]
+    # the same folder without the timings is another config: refused, not silently kept
+    assert main(["tokenizer", "extend", "--base_dir", str(base), "--corpus_dir", str(cpt_run / "run" / "hebrew_corpus"),
+                 "--add", "40", "--measure_speed", "false", "--output_dir", str(out)]) == 2
     # each new row is the mean of the base's rows of the pieces that spelled its token (input and output)
     old = AutoModelForCausalLM.from_pretrained(str(base))
     new = AutoModelForCausalLM.from_pretrained(str(out))

@@ -148,7 +148,9 @@ def run(config, force: bool = False) -> Path:
     fp = fingerprint({"version": FORMAT_VERSION, "add": c.add, "sample_documents": c.sample_documents,
                       "tokenizer": sha256_file(base / "tokenizer.json"),
                       "weights": sha256_file(weights) if weights else str(base),
-                      "corpus": read_success(corpus).get("fingerprint")})
+                      "corpus": read_success(corpus).get("fingerprint"),
+                      # only when off: folders that measured keep their fingerprint
+                      **({} if c.measure_speed else {"measure_speed": False})})
     if check_finished(out, fp, "extend", force):
         return out
     claim_output_dir(out, "extend")
