@@ -212,6 +212,7 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hebrew_lm.cli import main
+    from hebrew_lm.report import extend_section
 
     base, out = cpt_run / "run" / "decoder" / "model", tmp_path / "extend"
     assert main(["tokenizer", "extend", "--base_dir", str(base), "--corpus_dir", str(cpt_run / "run" / "hebrew_corpus"),
@@ -229,8 +230,6 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
     stats = json.loads((out / "extension.json").read_text())
     assert stats["tokens_added"] == 40 and stats["tokens_per_word_after"] < stats["tokens_per_word_before"]
     assert {"train_words_per_s", "generate_words_per_s"} <= set(stats["speed_after"])
-    from hebrew_lm.report import extend_section
-
     rows = extend_section(out)[0].tables[0][2]
     assert [r[0] for r in rows] == ["tokens per word", "training, words/s", "generation, characters/s"]
     # the same folder without the timings is another config: refused, not silently kept

@@ -171,8 +171,7 @@ def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inpu
     run_ok([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], env=env)
     one = load_file(str(tmp_path / "one" / "pretrain" / "model" / "model.safetensors"))
     for sharding, port in (("ddp", 29517), ("fsdp", 29521)):
-        run_ok([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                "-m", "hebrew_lm", "pretrain", str(config(sharding, fsdp=sharding == "fsdp"))], env=env)
+        run_ok(torchrun(port, "-m", "hebrew_lm", "pretrain", str(config(sharding, fsdp=sharding == "fsdp"))), env=env)
         stats = json.loads((tmp_path / sharding / "pretrain" / "stats.json").read_text())
         assert stats["sharding"] == sharding and stats["processes"] == 2
         two = load_file(str(tmp_path / sharding / "pretrain" / "model" / "model.safetensors"))
