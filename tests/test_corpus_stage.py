@@ -153,29 +153,6 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
 
 
 @pytest.mark.slow
-def test_embedded_default_builds_without_leaking_evaluation_text(tmp_path):
-    from hebrew_lm.datasets.embedded import _htb_sentences
-    from hebrew_lm.text.normalize import Normalizer
-
-    preset = load_preset(REPO / "configs/tiny.yaml")
-    config = stage_config(preset, "corpus", {"output_dir": str(tmp_path / "corpus")})
-    assert config.inputs == []
-    out = run(config)
-    # The same corpus from datatrove's local executor in two tasks (issue 18; tests/test_corpus_distributed.py)
-    two = run(stage_config(preset, "corpus", {"output_dir": str(tmp_path / "two"), "tasks": 2}))
-    assert corpus_files(two) == corpus_files(out)
-    stats = read_stats(out)
-    assert set(stats["sources"]) == {"embedded:scriptures", "embedded:htb-train"}
-    assert stats["sources"]["embedded:htb-train"]["kept"] > 400
-    assert stats["splits"]["validation"]["documents"] > 50
-    normalize = Normalizer()
-    corpus_text = "\n".join(r["text"] for split in ("train", "validation") for r in read_corpus(out, split))
-    eval_sentences = [normalize(s["text_from_ud"]) for s in _htb_sentences() if s["set"] in ("dev", "test")]
-    leaked = [s for s in eval_sentences if len(s.split()) >= 6 and s in corpus_text]
-    assert leaked == []
-    assert "בראשית ברא אלהים את השמים ואת הארץ" in corpus_text
-
-
 def test_changed_inputs_are_refused_until_force(tmp_path, corpus_input, caplog):
     build(tmp_path / "out", [corpus_input])
     with open(corpus_input, "a", encoding="utf-8") as f:

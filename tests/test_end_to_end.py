@@ -1,4 +1,6 @@
-"""The main job end to end: the tiny preset, made smaller still, from raw embedded text to the report."""
+"""The main job end to end: the tiny preset, made smaller still, from raw embedded text to the report.
+Its corpus is also where the embedded default corpus is checked: what it holds, that no treebank dev or
+test sentence is in it, and that datatrove's executor builds the same bytes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,12 @@ import pytest
 import yaml
 
 from hebrew_lm.cli import main
+from hebrew_lm.config import load_preset, stage_config
+from hebrew_lm.corpus.build import run as build_corpus
+from hebrew_lm.datasets.embedded import _htb_sentences
+from hebrew_lm.text.normalize import Normalizer
+
+from helpers import corpus_files, read_corpus, read_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_tiny_preset_end_to_end_report_has_every_section_with_real_numbers(tmp_path):
     preset = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text(encoding="utf-8"))
     preset["run_dir"] = str(tmp_path / "tiny")  # the model row is named after the run folder
+    assert preset["finetune"]["tasks"][1] == {"name": "sentiment-demo", "max_epochs": 15}
+    preset["finetune"]["tasks"][1]["max_epochs"] = 2  # still a per-task override, 8 s less
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(preset, allow_unicode=True), encoding="utf-8")
     smaller = ["--tokenizer.audit_baselines", "false", "--tokenizer.audit_max_docs", "50",
@@ -41,6 +51,21 @@ def test_tiny_preset_end_to_end_report_has_every_section_with_real_numbers(tmp_p
     html = (run / "report" / "index.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 4  # corpus, tokenizer audit, pretraining curves, results
     assert (run / "finetune" / "models" / "tiny" / "htb-ner" / "README.md").is_file()
+
+    # The embedded corpus (the default input), and the same corpus from datatrove's local executor in two
+    # tasks (issue 18; tests/test_corpus_distributed.py), with no treebank dev or test sentence in either.
+    corpus = run / "corpus"
+    stats = read_stats(corpus)
+    assert set(stats["sources"]) == {"embedded:scriptures", "embedded:htb-train"}
+    assert stats["sources"]["embedded:htb-train"]["kept"] > 400
+    assert stats["splits"]["validation"]["documents"] > 50
+    two = build_corpus(stage_config(load_preset(config), "corpus", {"output_dir": str(tmp_path / "two"), "tasks": 2}))
+    assert corpus_files(two) == corpus_files(corpus)
+    normalize = Normalizer()
+    corpus_text = "\n".join(r["text"] for split in ("train", "validation") for r in read_corpus(corpus, split))
+    eval_sentences = [normalize(s["text_from_ud"]) for s in _htb_sentences() if s["set"] in ("dev", "test")]
+    assert [s for s in eval_sentences if len(s.split()) >= 6 and s in corpus_text] == []
+    assert "בראשית ברא אלהים את השמים ואת הארץ" in corpus_text
 
     # A second run finds everything finished and changes nothing but the report.
     before = (run / "finetune" / "_SUCCESS").stat().st_mtime_ns
