@@ -155,26 +155,40 @@ def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path, hebrew_lines):
         pretrain.run(PretrainConfig(**settings(inputs, tmp_path / "pt2", max_seq_len=1024)))
 
 
+TWO_PROCESS_RUN = dict(max_steps=30, checkpoint_every=3, eval_every=10, dropout=0.0)
+
+
+def two_process_config(inputs, root, name, **overrides):
+    """A run of TWO_PROCESS_RUN in ROOT/NAME: the settings the sharded tests share, so one FSDP run serves
+    as the reference of them all (dropout 0 so that one process can reach the same weights)."""
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"run_dir": str(root / name), "pretrain": settings(
+        inputs, root / name / "pretrain", **TWO_PROCESS_RUN, **overrides)}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fsdp_run(inputs, tmp_path_factory):
+    """TWO_PROCESS_RUN on two processes with FSDP, uninterrupted."""
+    root = tmp_path_factory.mktemp("fsdp")
+    run_ok(torchrun(29521, "-m", "hebrew_lm", "pretrain", str(two_process_config(inputs, root, "fsdp", fsdp=True))),
+           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return root / "fsdp" / "pretrain"
+
+
 @pytest.mark.slow
-def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, tmp_path):
-    """DDP and FSDP each against the one single-process run (started once: a process start is most of it)."""
+def test_two_processes_reach_the_weights_of_one_with_twice_the_accumulation(inputs, fsdp_run, tmp_path):
+    """DDP and FSDP each against one process (a process start is most of each run)."""
     from safetensors.torch import load_file
 
-    def config(name, **kw):
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name),
-                                        "pretrain": settings(inputs, tmp_path / name / "pretrain", max_steps=6,
-                                                             dropout=0.0, eval_every=100, **kw)}))
-        return path
-
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run_ok([sys.executable, "-m", "hebrew_lm", "pretrain", str(config("one"))], env=env)
+    run_ok([sys.executable, "-m", "hebrew_lm", "pretrain", str(two_process_config(inputs, tmp_path, "one"))], env=env)
     one = load_file(str(tmp_path / "one" / "pretrain" / "model" / "model.safetensors"))
-    for sharding, port in (("ddp", 29517), ("fsdp", 29521)):
-        run_ok(torchrun(port, "-m", "hebrew_lm", "pretrain", str(config(sharding, fsdp=sharding == "fsdp"))), env=env)
-        stats = json.loads((tmp_path / sharding / "pretrain" / "stats.json").read_text())
+    run_ok(torchrun(29517, "-m", "hebrew_lm", "pretrain", str(two_process_config(inputs, tmp_path, "ddp"))), env=env)
+    for sharding, out in (("ddp", tmp_path / "ddp" / "pretrain"), ("fsdp", fsdp_run)):
+        stats = json.loads((out / "stats.json").read_text())
         assert stats["sharding"] == sharding and stats["processes"] == 2
-        two = load_file(str(tmp_path / sharding / "pretrain" / "model" / "model.safetensors"))
+        two = load_file(str(out / "model" / "model.safetensors"))
         assert one.keys() == two.keys()
         for name in one:
             assert torch.allclose(one[name], two[name], atol=1e-5), (sharding, name)
@@ -218,21 +232,15 @@ def kill_process_tree(pid):
 
 
 @pytest.mark.slow
-def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs, tmp_path):
+def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs, fsdp_run, tmp_path):
     """The sharded paths of a checkpoint: gathering full weights and optimizer state from both
-    processes, and scattering them back on resume."""
+    processes, and scattering them back on resume. (Dropout's random state is the single-process
+    test's: every rank draws alike, and rank 0's state is the one saved.)"""
     from safetensors.torch import load_file
-
-    def config(name):
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / name), "pretrain": settings(
-            inputs, tmp_path / name / "pretrain", max_steps=30, checkpoint_every=3, eval_every=10, fsdp=True)}))
-        return path
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launch = torchrun(29519, "-m", "hebrew_lm", "pretrain")
-    run_ok(launch + [str(config("straight"))], env=env)
-    killed, out = config("killed"), tmp_path / "killed" / "pretrain"
+    killed, out = two_process_config(inputs, tmp_path, "killed", fsdp=True), tmp_path / "killed" / "pretrain"
     proc = subprocess.Popen(launch + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     deadline = time.time() + 120
@@ -245,10 +253,9 @@ def test_fsdp_run_killed_mid_run_resumes_with_the_same_losses_and_weights(inputs
     # from a checkpoint past step 0 (a failed restore would fall back to step 0 and also match)
     assert "is corrupt" not in resumed_run.stderr
     assert re.search(r"resumed from \S+ckpt-\d+ \(step [1-9]\d*\)", resumed_run.stderr), resumed_run.stderr[-3000:]
-    reference = tmp_path / "straight" / "pretrain"
     assert json.loads((out / "stats.json").read_text())["sharding"] == "fsdp"
-    assert losses(out) == pytest.approx(losses(reference), abs=1e-6)
-    straight = load_file(str(reference / "model" / "model.safetensors"))
+    assert losses(out) == pytest.approx(losses(fsdp_run), abs=1e-6)
+    straight = load_file(str(fsdp_run / "model" / "model.safetensors"))
     resumed = load_file(str(out / "model" / "model.safetensors"))
     for name in straight:
         assert torch.allclose(straight[name], resumed[name], atol=1e-6), name
