@@ -17,7 +17,10 @@ def make_optimizer(model: torch.nn.Module, c) -> torch.optim.AdamW:
             continue
         (no_decay if p.ndim < 2 or name.endswith(".bias") else decay).append(p)
     groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps)
+    # fused: one kernel per tensor instead of a dozen, on CPU as on GPU: optimizer steps 3.4-4.9x faster on
+    # CPU, whole training steps 3-9% (bench/optimizer.py)
+    return torch.optim.AdamW(groups, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2), eps=c.adam_eps,
+                             fused=True)
 
 
 def lr_factor(step: int, c) -> float:
