@@ -33,7 +33,7 @@ HYPER = SimpleNamespace(learning_rate=1e-3, weight_decay=0.01, adam_beta1=0.9, a
 
 def models(batch: int, seq: int):
     """(name, objective, batch) for each model: a loss we can call backward on."""
-    from transformers import LlamaConfig, LlamaForCausalLM, RobertaForMaskedLM
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, RobertaForMaskedLM
 
     from hebrew_lm.decoder.model import decoder_config
     from hebrew_lm.decoder.objective import CausalLMObjective
@@ -44,8 +44,6 @@ def models(batch: int, seq: int):
     labels = torch.where(torch.rand(batch, seq) < 0.15, ids, torch.full_like(ids, -100))
     for preset in ("tiny", "small"):
         yield f"encoder {preset}", MaskedLMObjective(RobertaForMaskedLM(roberta_config(preset, 8000))), (ids, labels)
-    from transformers import AutoModelForCausalLM
-
     yield "decoder-tiny", CausalLMObjective(AutoModelForCausalLM.from_config(decoder_config("decoder-tiny", 8000))), (ids,)
     smol = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                        num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
@@ -89,7 +87,6 @@ def main() -> None:
                     f"{timed['foreach'] * 1e3:,.1f} | {timed['fused'] * 1e3:,.1f} | "
                     f"**{timed['loop'] / timed['fused']:.1f}** | **{whole:.2f}** |")
         print(rows[-1], flush=True)
-        del objective, fused
 
     table = "\n".join([
         f"`python bench/optimizer.py --batch {args.batch} --seq {args.seq} --repeats {args.repeats}` on {date.today()}, "

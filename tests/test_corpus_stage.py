@@ -7,18 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from hebrew_lm.cli import main
-from hebrew_lm.config import load_preset, stage_config
 from hebrew_lm.corpus.build import run
 
 from helpers import build, corpus_files, read_corpus, read_stats, run_ok
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -152,7 +148,6 @@ def test_killed_build_resumes_to_identical_output(tmp_path, hebrew_docs):
     assert corpus_files(out) == reference
 
 
-@pytest.mark.slow
 def test_changed_inputs_are_refused_until_force(tmp_path, corpus_input, caplog):
     build(tmp_path / "out", [corpus_input])
     with open(corpus_input, "a", encoding="utf-8") as f:
