@@ -87,7 +87,7 @@ def learning_curve_rows(results: dict, first: str, second: str) -> list[str]:
 def pretrained_vs_random_init(run: Path) -> str:
     results = read_json(run / "finetune" / "results.json")
     pre = read_json(run / "pretrain" / "stats.json")
-    timings = read_json(run / "timings.json") if (run / "timings.json").is_file() else {}
+    timings = read_json(run / "timings" / "timings.json") if (run / "timings" / "timings.json").is_file() else {}
     models = results["models"]
     pretrained = next(m for m, r in models.items() if not r["random_init"])
     baseline = next(m for m, r in models.items() if r["random_init"])

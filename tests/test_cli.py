@@ -115,7 +115,7 @@ def test_run_from_until_and_force_choose_the_stages(tmp_path, hebrew_lines, capl
     assert main(["run", str(config), "--force", "tokenizer"]) == 0  # the corpus is finished: skipped
     assert (run / "corpus" / "_SUCCESS").stat().st_mtime_ns == corpus_mark
     assert (run / "tokenizer" / "_SUCCESS").stat().st_mtime_ns != tokenizer_mark
-    assert set(json.loads((run / "timings.json").read_text())) == {"corpus", "tokenizer"}
+    assert set(json.loads((run / "timings" / "timings.json").read_text())) == {"corpus", "tokenizer"}
     assert main(["run", str(config), "--from", "tokenizer", "--until", "corpus"]) == 2
     assert "--from tokenizer comes after --until corpus" in caplog.text
 

@@ -37,7 +37,7 @@ def test_tiny_preset_end_to_end_report_has_every_section_with_real_numbers(tmp_p
     assert main(["run", str(config), *smaller]) == 0
 
     run = tmp_path / "tiny"
-    timings = json.loads((run / "timings.json").read_text(encoding="utf-8"))
+    timings = json.loads((run / "timings" / "timings.json").read_text(encoding="utf-8"))
     assert list(timings) == ["corpus", "tokenizer", "pretrain", "finetune", "report"]
     md = (run / "report" / "report.md").read_text(encoding="utf-8")
     assert "has not run" not in md

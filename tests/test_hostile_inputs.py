@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,48 @@ def test_a_stage_refuses_another_stages_folder_even_with_force(world, monkeypatc
     # The marker names the stage that made the folder.
     marker = json.loads((world / "made" / "corpus" / ".hebrew-lm-stage").read_text())
     assert marker["stage"] == "corpus"
+
+
+def _input_cases() -> list[tuple[str, str, dict]]:
+    """(stage, field, section) for every input field of every registered stage (nested specs included),
+    the field pointing inside the stage's own output folder: a new stage or field is covered unasked."""
+    import dataclasses
+    import typing
+
+    from hebrew_lm.config import is_input_field
+    from hebrew_lm.stages import STAGES
+
+    inside = "made/out/model"
+    cases = []
+    for name, stage in STAGES.items():
+        hints = typing.get_type_hints(stage.config)
+        for f in dataclasses.fields(stage.config):
+            item = typing.get_args(hints[f.name])[0] if typing.get_origin(hints[f.name]) is list else hints[f.name]
+            if dataclasses.is_dataclass(item):  # a corpus input's path, a fine-tuning task's files
+                for sub in dataclasses.fields(item):
+                    if is_input_field(sub.name):
+                        cases.append((name, f"{f.name}.{sub.name}", {f.name: [{"name": "x", sub.name: inside}]}))
+            elif is_input_field(f.name):
+                cases.append((name, f.name, {f.name: [inside] if item is str and hints[f.name] != str else inside}))
+    return cases
+
+
+@pytest.mark.parametrize("stage, field, section", _input_cases(), ids=lambda v: v if isinstance(v, str) else "")
+def test_force_never_clears_a_folder_that_holds_one_of_the_stages_inputs(world, monkeypatch, stage, field, section):
+    """`cpt --init_from runs/x/model --output_dir runs/x --force` once deleted the model it was to read."""
+    from hebrew_lm.config import stage_config
+    from hebrew_lm.runs import OWNER, SUCCESS
+    from hebrew_lm.stages import STAGES
+
+    monkeypatch.chdir(world)
+    out = world / "made" / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "model.safetensors").write_text("the only copy of a trained model\n")
+    for name in (OWNER, SUCCESS):  # a folder this stage finished: --force may clear it
+        (out / name).write_text(json.dumps({"stage": stage, "fingerprint": "an earlier run"}))
+    before = tree_hash(out)
+    config = stage_config({"run_dir": "made", "kinds": {}}, stage, {**section, "output_dir": "made/out"}, source="test")
+    with pytest.raises(ValueError, match=rf"{stage}: {field} made/out/model lies inside output_dir made/out"):
+        STAGES[stage].run(config, force=True)
+    assert tree_hash(out) == before

@@ -256,14 +256,29 @@ def _selected_stages(stages: list[str], first: str | None, last: str | None) -> 
     return stages[start:end]
 
 
-def _record_timing(run_dir: Path, stage: str, seconds: float) -> None:
+TIMINGS = Path("timings") / "timings.json"
+"""Where `run` records each stage's wall time: a folder of its own under RUN_DIR, never a file it did not write."""
+
+
+def _claim_timings(run_dir: Path) -> Path:
+    from hebrew_lm.runs import claim_output_dir
+
+    return claim_output_dir(run_dir / TIMINGS.parent, "run", "the timings folder") / TIMINGS.name
+
+
+def _record_timing(path: Path, stage: str, seconds: float) -> None:
     """Wall time of each stage's last real run, for the report."""
     import json
 
     from hebrew_lm.runs import atomic_write_json
 
-    path = run_dir / "timings.json"
-    timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    try:
+        timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        timings = None
+    if not isinstance(timings, dict):
+        log.warning("%s was not a mapping of stage to seconds; starting it over", path)
+        timings = {}
     timings[stage] = round(seconds, 1)
     order = list(STAGE_CONFIGS)
     atomic_write_json(path, {k: timings[k] for k in sorted(timings, key=lambda k: order.index(k) if k in order else 99)})
@@ -286,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             if set(args.force) - set(preset["stages"]):
                 raise ValueError(f"--force {' '.join(sorted(set(args.force) - set(preset['stages'])))}: this preset's "
                                  f"stages are {', '.join(preset['stages'])}")
+            timings = _claim_timings(Path(preset["run_dir"])) if preset.get("run_dir") and rank == 0 else None
             first_distributed = next((i for i, s in enumerate(stages) if stage_of(preset, s).distributed), len(stages))
             for i, stage in enumerate(stages):
                 config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
@@ -312,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.time()
                 out = stage_of(preset, stage).run(config, force=stage in args.force)
                 if rank == 0:
-                    if preset.get("run_dir") and marker.is_file() and marker.stat().st_mtime_ns != before:
-                        _record_timing(Path(preset["run_dir"]), stage, time.time() - started)
+                    if timings and marker.is_file() and marker.stat().st_mtime_ns != before:
+                        _record_timing(timings, stage, time.time() - started)
                     print(f"{stage}: {out}")
         elif args.command == "tokenizer" and args.action == "audit":
             from hebrew_lm.tokenizer.audit import run_audit

@@ -76,6 +76,35 @@ def check_ranges(config: Any, where: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Which fields name a stage's inputs: one rule, read by the ownership check
+
+
+OUTPUT_FIELDS = frozenset({"output_dir", "cache_dir"})
+INPUT_FIELDS = frozenset({"init_from", "models", "inputs", "path", "train", "dev", "test", "timings"})
+
+
+def is_input_field(name: str) -> bool:
+    """A field that names something a stage reads: `init_from`, `models`, `inputs`, a task's `path`/`train`/
+    `dev`/`test`, `timings`, and every `*_dir`/`*_dirs` but the stage's own output_dir and cache_dir."""
+    return name in INPUT_FIELDS or (name.endswith(("_dir", "_dirs")) and name not in OUTPUT_FIELDS)
+
+
+def input_paths(config: Any, prefix: str = "") -> list[tuple[str, Path]]:
+    """(field, path) for every input a config names, nested specs included (a corpus input's path, a
+    fine-tuning task's files); embedded sources are skipped and a glob stands for the folder it starts in."""
+    found: list[tuple[str, Path]] = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for item in value if isinstance(value, list) else [value]:
+            if dataclasses.is_dataclass(item):
+                found += input_paths(item, f"{prefix}{f.name}.")
+            elif isinstance(item, str) and item and is_input_field(f.name) and not item.startswith("embedded:"):
+                fixed = re.split(r"[*?[]", item, maxsplit=1)[0]  # a glob: the folder its fixed part ends in
+                found.append((f"{prefix}{f.name}", Path(item) if fixed == item else Path(fixed + "x").parent))
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
 # Stage configs
 
 
@@ -424,9 +453,9 @@ class PhaseSpec:
         if len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1:
             raise ValueError(f"phase {self.name!r}: quantiles must be [low, high) with 0 <= low < high <= 1, got {self.quantiles}")
         check_ranges(self, f"phase {self.name!r}")
-        if max(self.anchor_share, 0) + self.replay_share >= 1:
-            raise ValueError(f"phase {self.name!r}: anchor_share + replay_share must leave room for the phase's own "
-                             f"documents, got {max(self.anchor_share, 0)} + {self.replay_share}")
+        if self.anchor_share != -1 and not 0 <= self.anchor_share < 1:
+            raise ValueError(f"phase {self.name!r}: anchor_share must be -1 (the stage's anchor_share) or lie in "
+                             f"[0, 1), got {self.anchor_share}")
 
 
 @dataclass
@@ -461,8 +490,21 @@ class CptConfig(DecoderConfig):
         super().__post_init__()
         if not self.init_from:
             raise ValueError("cpt.init_from: continued pretraining needs a base model folder")
-        if (self.anchor_share > 0 or any(p.anchor_share > 0 for p in self.phases)) and not self.anchor_corpus_dir:
+        for phase in self.phases:  # the shares a phase trains with, once it inherits the stage's anchor_share
+            if self.resolved_anchor_share(phase) + phase.replay_share >= 1:
+                raise ValueError(f"cpt.phases: phase {phase.name!r}: anchor_share + replay_share must leave room for "
+                                 f"the phase's own documents, got {self.resolved_anchor_share(phase)} + "
+                                 f"{phase.replay_share}" + (" (anchor_share from cpt.anchor_share)"
+                                                            if phase.anchor_share == -1 else ""))
+        if len(self.phases) > self.max_steps and self.curriculum != "shuffled":
+            raise ValueError(f"cpt.max_steps {self.max_steps} is fewer than the {len(self.phases)} phases; every phase "
+                             "needs a step at least")
+        if any(self.resolved_anchor_share(p) > 0 for p in self.phases) and not self.anchor_corpus_dir:
             raise ValueError("cpt.anchor_corpus_dir: an anchor share above 0 needs an anchor corpus")
+
+    def resolved_anchor_share(self, phase: PhaseSpec) -> float:
+        """The phase's anchor share: its own, or the stage's when it says -1."""
+        return self.anchor_share if phase.anchor_share == -1 else phase.anchor_share
 
 
 @dataclass
@@ -635,7 +677,7 @@ class EvalConfig:
     models: list[str]
     """Local Hugging Face causal-LM folders to evaluate (default: RUN_DIR/decoder/model and RUN_DIR/cpt/model)."""
     model_names: list[str] = field(default_factory=list)
-    """A row name for each model (default: its folder's name, or its stage's for a `model` folder)."""
+    """A row name for each model, each distinct (default: its folder's name, or its stage's for a `model` folder, with as many parent folders as tell the models apart: a/cpt, b/cpt)."""
     tasks: list[str] = field(default_factory=lambda: ["embedded"])
     """embedded (every embedded task the corpora and packages allow: he_cloze, en_cloze, he_arith, he_sentiment, he_entity_type, verses_he2en, verses_en2he); long_context (he_needle and he_longdoc from the Hebrew corpus's held-out text, at every length of context_words, with the whole context: never cut to max_length); public sets read from data_dir (heq, hebnli, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
     task_dirs: list[str] = field(default_factory=list)
@@ -667,6 +709,8 @@ class EvalConfig:
         check_ranges(self, "eval")
         if self.model_names and len(self.model_names) != len(self.models):
             raise ValueError(f"eval.model_names: {len(self.model_names)} names for {len(self.models)} models")
+        if len(set(self.model_names)) < len(self.model_names):
+            raise ValueError(f"eval.model_names: each model needs its own name (a row and a folder), got {self.model_names}")
         if not self.models:
             raise ValueError("eval.models: give at least one causal-LM folder")
 
@@ -678,7 +722,7 @@ class ReportConfig:
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "pretrain_dir": "pretrain", "finetune_dir": "finetune",
         "decoder_dir": "decoder", "extend_dir": "extend", "cpt_dir": "cpt", "sft_dir": "sft", "eval_dir": "eval",
-        "timings": "timings.json",
+        "timings": "timings/timings.json",
         "output_dir": "report"}
 
     output_dir: str
@@ -704,7 +748,7 @@ class ReportConfig:
     stages: list[str] = field(default_factory=list)
     """The stages to report, in order (default: the preset's `stages`; with no preset, the encoder track's); a second instance of a stage as NAME=STAGE (hebrew_corpus=corpus), its folder beside the report's."""
     timings: str = ""
-    """Wall time per stage, as `hebrew-lm run` records it (default: RUN_DIR/timings.json)."""
+    """Wall time per stage, as `hebrew-lm run` records it (default: RUN_DIR/timings/timings.json, a folder `run` owns)."""
     title: str = "hebrew-lm run report"
     """The report's title."""
 

@@ -225,10 +225,11 @@ def decoder_flops_per_token(config, counts, max_seq_len: int) -> float:
     """Training FLOPs per token of a (MoE) causal LM: 6 x the active parameters that multiply (everything
     active but the input embeddings: the output projection runs at every position) + attention scores
     over the attention layers. The Mamba-2 scan itself is left out (small against its projections)."""
-    input_embeddings = config.vocab_size * config.hidden_size
-    attention_layers = sum(1 for kind in config.layers_block_type if kind in ("attention", "full_attention"))
-    width = config.num_attention_heads * config.head_dim
-    return 6 * (counts.active - input_embeddings) + 12 * attention_layers * max_seq_len * width
+    from hebrew_lm.decoder.model import model_shape
+
+    shape = model_shape(config)
+    input_embeddings = shape.vocab * shape.hidden
+    return 6 * (counts.active - input_embeddings) + 12 * shape.attention_layers * max_seq_len * shape.attention_width
 
 
 def engine_for(total_params: int, routed_experts: int, n_experts: int, memory_gb: float, devices_per_node: int = 8) -> str:
@@ -315,11 +316,11 @@ def cpt_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float |
     """The curriculum: the decoder's cost lines for the continued model, then each phase's steps and tokens."""
     lines = causal_lm_plan(preset, preset_path, overrides, cpu_flops, "cpt")
     c = stage_config(preset, "cpt", overrides.get("cpt"), source=preset_path)
-    total = sum(p.share for p in c.phases)
+    from hebrew_lm.cpt.mixture import allocate_steps
+
     lines.insert(2, f"  curriculum        {c.curriculum}, {c.schedule} schedule; anchor {c.anchor_corpus_dir or 'none'}")
-    for n, p in enumerate(c.phases):
-        steps = round(c.max_steps * p.share / total)
-        anchor = p.anchor_share if p.anchor_share >= 0 else c.anchor_share
+    for n, (p, steps) in enumerate(zip(c.phases, allocate_steps(c.max_steps, [p.share for p in c.phases]))):
+        anchor = c.resolved_anchor_share(p)
         what = ", ".join(filter(None, [f"sources {p.sources}" if p.sources else "",
                                         f"{p.difficulty} quantiles {p.quantiles}" if p.difficulty else ""])) or "all documents"
         lines.insert(3 + n, f"  phase {n + 1} {p.name:<10} {steps:,} steps (~{steps * c.global_batch_size * c.max_seq_len * (1 - anchor):,.0f} "
@@ -330,7 +331,7 @@ def cpt_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float |
 def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None, section: str) -> list[str]:
     from transformers import AutoConfig
 
-    from hebrew_lm.decoder.model import decoder_config, parameter_counts
+    from hebrew_lm.decoder.model import decoder_config, model_shape, parameter_counts
 
     dec = stage_config(preset, section, overrides.get(section), source=preset_path)
     if section != "decoder" and not (Path(dec.init_from) / "config.json").is_file() and "decoder" in preset:
@@ -355,19 +356,19 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     tokens_per_step = dec.global_batch_size * dec.max_seq_len
     total_tokens = tokens_per_step * dec.max_steps
     flops = flops_per_token * total_tokens
-    experts = getattr(config, "n_routed_experts", 0) or 0
-    top_k = getattr(config, "num_experts_per_tok", 0) or 0
+    shape = model_shape(config)
+    experts, top_k = shape.experts, shape.top_k
     state = 16 * counts.total  # fp32 weights and gradients, two AdamW moments
-    layers, hidden = len(config.layers_block_type), config.hidden_size
+    layers, hidden = len(shape.layer_kinds), shape.hidden
     act_bytes = 4 if dec.precision == "fp32" else 2
     activations = layers * 34 * dec.max_seq_len * dec.micro_batch_size * hidden * act_bytes / 2
     lines = [
         "",
         f"{'Decoder' if section == 'decoder' else f'Continued pretraining ({section})'}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
         f"({counts.active_without_embeddings:,} without the input and output embeddings)",
-        f"  layers            {layers} ({', '.join(f'{config.layers_block_type.count(k)} {k}' for k in dict.fromkeys(config.layers_block_type))}), "
-        f"hidden {hidden}, vocab {config.vocab_size:,}" + (f", {experts} routed experts top-{top_k} + "
-                                                          f"{config.n_shared_experts} shared" if experts else ""),
+        f"  layers            {layers} ({', '.join(f'{shape.layer_kinds.count(k)} {k}' for k in dict.fromkeys(shape.layer_kinds))}), "
+        f"hidden {hidden}, vocab {shape.vocab:,}" + (f", {experts} routed experts top-{top_k}" + (
+            f" + {shape.shared_experts} shared" if shape.shared_experts else "") if experts else ""),
         f"  tokens per step   {tokens_per_step:,} ({dec.global_batch_size:,} sequences x at most {dec.max_seq_len:,})",
         f"  steps             {dec.max_steps:,} -> up to {total_tokens:,} tokens ({total_tokens / 1e9:,.2f}B)",
         f"  training FLOPs    {flops:.3g} ({flops_per_token:.3g} per token: 6 x active parameters that multiply + "

@@ -7,10 +7,17 @@ rerun with the same ones is a no-op and a rerun with other ones is refused until
 The ownership rule (one function, `claim_output_dir`): a stage writes only into a folder that is
 new, empty, or holds its own marker `.hebrew-lm-stage` naming that stage, and it deletes only inside
 such a folder (`clear_owned_dir`). Anything else is an error naming the folder, and nothing is touched.
+Its inputs never lie inside it (`check_inputs_outside`, before anything is cleared).
+
+`--force` never destroys a finished build before its replacement exists: the finished entries move
+into OUTPUT/.previous (`set_aside_finished`), the stage builds, and `.previous` is deleted only once
+the new `_SUCCESS` is written (`mark_success`). A stage that fails with an error puts the previous
+build back (`restore_on_failure`); an interrupted one leaves it in `.previous` until a rerun finishes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -29,6 +36,8 @@ log = logging.getLogger("hebrew_lm")
 
 SUCCESS = "_SUCCESS"
 OWNER = ".hebrew-lm-stage"
+PREVIOUS = ".previous"
+"""Inside a stage's folder: its last finished build, kept while `--force` builds the next."""
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -96,7 +105,11 @@ def read_success(out: Path) -> dict[str, Any]:
 
 
 def mark_success(out: Path, fp: str, **extra: Any) -> None:
+    """`_SUCCESS`, written last; only then is the build that `--force` replaced deleted."""
     atomic_write_json(Path(out) / SUCCESS, {"fingerprint": fp, **extra})
+    previous = Path(out) / PREVIOUS
+    if previous.is_dir() and not previous.is_symlink():
+        shutil.rmtree(previous)
 
 
 def check_output_path(out: Path, what: str, field: str = "output_dir") -> None:
@@ -149,24 +162,82 @@ def claim_output_dir(out: Path, stage: str, field: str = "output_dir") -> Path:
     return out
 
 
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink()
+
+
 def clear_owned_dir(out: Path, stage: str, why: str) -> None:
-    """Empty a folder that `stage` provably made (see `claim_output_dir`), saying so first."""
+    """Empty a folder that `stage` provably made (see `claim_output_dir`), saying so first. The finished
+    build that a `--force` run set aside (`.previous`) stays until the new build finishes."""
     out = claim_output_dir(out, stage)
-    entries = [e for e in out.iterdir() if e.name != OWNER]
+    entries = [e for e in out.iterdir() if e.name not in (OWNER, PREVIOUS)]
     if entries:
         log.info("%s: %s: removing the %d entries of %s (a folder this stage made)", stage, why, len(entries), out)
     for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+        _remove(entry)
+
+
+def check_inputs_outside(out: Path, inputs: list[tuple[str, Path]], stage: str) -> None:
+    """The rule that keeps `--force` from deleting a stage's own input: no input path (a model, a corpus,
+    a tokenizer, a data file) may be the output folder or lie inside it. Checked before anything is cleared."""
+    root = Path(out).resolve()
+    for field_name, path in inputs:
+        if Path(path).resolve().is_relative_to(root):
+            raise ValueError(f"{stage}: {field_name} {path} lies inside output_dir {out}, which this stage clears "
+                             f"and rewrites; copy the input elsewhere or choose another output_dir")
+
+
+def set_aside_finished(out: Path, stage: str) -> None:
+    """`--force` on a finished folder: its entries move into OUTPUT/.previous, kept until the new build's
+    `_SUCCESS`."""
+    out = claim_output_dir(out, stage)
+    previous = out / PREVIOUS
+    if previous.is_dir() and not previous.is_symlink():  # stale: its successor finished before it was deleted
+        shutil.rmtree(previous)
+    entries = [e for e in out.iterdir() if e.name != OWNER]
+    log.info("%s: --force given: the finished build in %s moves to %s until the new one finishes", stage, out, previous)
+    previous.mkdir()
+    for entry in entries:
+        os.replace(entry, previous / entry.name)
+    fsync_dir(out)
+
+
+def restore_previous(out: Path, stage: str) -> bool:
+    """Put the finished build that `--force` set aside back in place of an unfinished one; True if it did."""
+    out = Path(out)
+    previous = out / PREVIOUS
+    if is_finished(out) or not previous.is_dir() or previous.is_symlink() or stage_owner(out) != stage:
+        return False
+    for entry in out.iterdir():
+        if entry.name not in (OWNER, PREVIOUS):
+            _remove(entry)
+    for entry in previous.iterdir():
+        os.replace(entry, out / entry.name)
+    previous.rmdir()
+    fsync_dir(out)
+    return True
+
+
+@contextlib.contextmanager
+def restore_on_failure(out: Path, stage: str, main: bool = True):
+    """Around a stage's run: when it fails with an error, the build that its `--force` set aside comes
+    back (the partial new one is dropped). Ctrl-C or a kill leaves both, so a rerun resumes the new one."""
+    try:
+        yield
+    except Exception:
+        if main and restore_previous(out, stage):
+            log.error("%s: the run failed; the previous finished build is back in %s", stage, out)
+        raise
 
 
 def check_finished(out: Path, fp: str, stage: str, force: bool) -> bool:
     """True when `out` already holds this stage finished with fingerprint `fp` (nothing to do).
 
     A folder finished with another config or other inputs is an error unless `force`, which
-    empties it (only when this stage provably made it) so the stage starts over.
+    sets the finished build aside (only when this stage provably made it) so the stage starts over.
     """
     out = Path(out)
     check_output_path(out, stage)
@@ -174,7 +245,7 @@ def check_finished(out: Path, fp: str, stage: str, force: bool) -> bool:
         return False
     claim_output_dir(out, stage)  # a finished folder of another stage, or of nobody we know, is refused
     if force:
-        clear_owned_dir(out, stage, "--force given")
+        set_aside_finished(out, stage)
         return False
     if read_success(out).get("fingerprint") == fp:
         log.info("%s: already finished at %s with the same config and inputs; nothing to do", stage, out)

@@ -9,6 +9,7 @@ against it, `plan` prints each listed stage's entry, `report` writes each listed
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,14 @@ class Stage:
     """The function in `hebrew_lm.report` that turns the stage's folder into report sections."""
 
     def run(self, config, force: bool = False) -> Path:
-        return importlib.import_module(self.runner).run(config, force=force)
+        """The stage on `config`, under the rules every stage keeps (docs/rules.md): no input inside its
+        output folder, checked before anything is cleared; a failed `--force` run puts the previous build back."""
+        from hebrew_lm.config import input_paths
+        from hebrew_lm.runs import check_inputs_outside, restore_on_failure
+
+        check_inputs_outside(config.output_dir, input_paths(config), self.name)
+        with restore_on_failure(config.output_dir, self.name, main=os.environ.get("RANK", "0") == "0"):
+            return importlib.import_module(self.runner).run(config, force=force)
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (

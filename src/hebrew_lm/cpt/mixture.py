@@ -63,19 +63,31 @@ def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[
             raise ValueError(f"cpt.phases: phase {spec.name!r} selects no document of {c.corpus_dir} "
                              f"(sources {spec.sources or 'any'}, {spec.difficulty or 'no difficulty'} {spec.quantiles})")
         pools.append(pool)
-    share = lambda spec: spec.anchor_share if spec.anchor_share >= 0 else c.anchor_share  # noqa: E731
     if c.curriculum == "shuffled":  # no phases: every phase's documents from the start
         return [Phase("shuffled", 0, c.max_steps, np.unique(np.concatenate(pools)), c.anchor_share)]
     order = list(range(len(specs)))[::-1] if c.curriculum == "reversed" else list(range(len(specs)))
-    total = sum(spec.share for spec in specs)
+    steps = allocate_steps(c.max_steps, [spec.share for spec in specs])
     phases, first = [], 0
     for n, i in enumerate(order):
-        steps = c.max_steps - first if n == len(order) - 1 else round(c.max_steps * specs[i].share / total)
         earlier = np.unique(np.concatenate([pools[j] for j in order[:n]])) if n else None
         replay = specs[i].replay_share if n else 0.0
-        phases.append(Phase(specs[i].name, first, steps, pools[i], share(specs[i]), replay, earlier))
-        first += steps
+        phases.append(Phase(specs[i].name, first, steps[i], pools[i], c.resolved_anchor_share(specs[i]), replay, earlier))
+        first += steps[i]
     return phases
+
+
+def allocate_steps(total: int, shares: list[float]) -> list[int]:
+    """`total` steps split in proportion to `shares`, exactly: every phase gets one step, the rest go by the
+    largest remainder (Hamilton's method), so the counts sum to `total` and none is zero or negative."""
+    if total < len(shares):
+        raise ValueError(f"cpt.max_steps {total} is fewer than the {len(shares)} phases; every phase needs a step")
+    spare = total - len(shares)
+    exact = [spare * share / sum(shares) for share in shares]
+    steps = [1 + int(x) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - int(exact[i])), i))
+    for i in by_remainder[:total - sum(steps)]:
+        steps[i] += 1
+    return steps
 
 
 class MixtureStream(StepStream):
@@ -85,10 +97,13 @@ class MixtureStream(StepStream):
                  batch: int, seed: int) -> None:
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
         self.parts: list[list[Pool]] = []
+        self.slots: list[dict[str, int]] = []
+        """Each phase's pieces per batch from its own pool, the replay pool and the anchor pool."""
         for p, phase in enumerate(phases):
             n_anchor = round(batch * phase.anchor_share) if anchor_lengths is not None else 0
             n_replay = round(batch * phase.replay_share) if phase.replay_pool is not None else 0
-            n_anchor = min(n_anchor, batch - 1 - n_replay)
+            n_anchor = min(n_anchor, batch - 1 - n_replay)  # whole pieces: a small batch rounds (stats.json says so)
+            self.slots.append({"hebrew": batch - n_anchor - n_replay, "replay": n_replay, "anchor": n_anchor})
             parts = [Pool(phase.pool, batch - n_anchor - n_replay, seed + 101 * p, hebrew_lengths[phase.pool])]
             if n_replay:
                 parts.append(Pool(phase.replay_pool, n_replay, seed + 101 * p + 25, hebrew_lengths[phase.replay_pool]))
@@ -215,14 +230,21 @@ def units_of(ids: list[str]) -> list[list[int]]:
     return [[row for _, row in sorted(members)] for members in groups.values()]
 
 
-def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, int]:
-    """Hebrew and anchor tokens the phase's steps read (real tokens, padding not counted)."""
-    hebrew = anchor = 0
+def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, Any]:
+    """What the phase's steps read, measured: Hebrew and anchor tokens (real tokens, padding not counted)
+    and the shares of the pieces drawn from the anchor and replay pools (the configured shares, rounded to
+    whole pieces of each batch)."""
+    hebrew = anchor = pieces = anchor_pieces = 0
     for step in range(phase.first_step, phase.first_step + phase.steps):
         ids = np.asarray(stream.step_indices(step))
         hebrew += int(lengths[ids[ids < stream.offset]].sum())
         anchor += int(lengths[ids[ids >= stream.offset]].sum())
-    return {"hebrew_tokens": hebrew, "anchor_tokens": anchor}
+        pieces += len(ids)
+        anchor_pieces += int((ids >= stream.offset).sum())
+    n_replay = stream.slots[stream.phases.index(phase)]["replay"]
+    return {"hebrew_tokens": hebrew, "anchor_tokens": anchor,
+            "anchor_share_drawn": round(anchor_pieces / pieces, 4) if pieces else None,
+            "replay_share_drawn": round(n_replay / stream.batch, 4)}
 
 
 def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:

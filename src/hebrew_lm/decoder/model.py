@@ -98,10 +98,47 @@ def parameter_counts(config) -> ParameterCounts:
         total += p.numel()
         if ".experts." in name:
             routed += p.numel()
-    experts = getattr(config, "n_routed_experts", 0) or getattr(config, "num_experts", 0) or 1
-    top_k = getattr(config, "num_experts_per_tok", experts)
+    shape = model_shape(config)
+    experts = shape.experts or 1
+    top_k = shape.top_k or experts
     active = total - routed + routed * top_k // experts
     embeddings = model.get_input_embeddings().weight.numel()
     if not getattr(config, "tie_word_embeddings", False):
         embeddings += model.get_output_embeddings().weight.numel()
     return ParameterCounts(total, routed, active, embeddings)
+
+
+@dataclass
+class ModelShape:
+    """What `plan` needs of any causal family's config, read the same way for NemotronH, Llama, Mixtral,
+    Qwen3-MoE and Gemma 3 (each names these fields differently)."""
+
+    layer_kinds: list[str]
+    """One entry a layer: NemotronH's block types, a family's `layer_types`, or `attention` throughout."""
+    hidden: int
+    vocab: int
+    attention_width: int
+    """Query heads x head size: what attention's score FLOPs scale with."""
+    experts: int
+    """Routed experts of each MoE layer (0: dense)."""
+    top_k: int
+    shared_experts: int
+
+    @property
+    def attention_layers(self) -> int:
+        # NemotronH calls its Mamba-2 layers linear_attention: no seq x seq scores there
+        return sum(1 for kind in self.layer_kinds if kind in ("attention", "full_attention", "sliding_attention"))
+
+
+def model_shape(config) -> ModelShape:
+    """The `ModelShape` of a transformers config of any causal family (a multimodal one's text part)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = text.num_hidden_layers
+    kinds = getattr(text, "layers_block_type", None) or getattr(text, "layer_types", None) or ["attention"] * layers
+    heads = text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    experts = next((getattr(text, k) for k in ("n_routed_experts", "num_local_experts", "num_experts")
+                    if getattr(text, k, None)), 0)
+    return ModelShape(list(kinds), text.hidden_size, text.vocab_size, heads * head_dim, experts,
+                      getattr(text, "num_experts_per_tok", 0) or 0 if experts else 0,
+                      getattr(text, "n_shared_experts", 0) or 0 if experts else 0)

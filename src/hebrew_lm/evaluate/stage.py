@@ -59,9 +59,16 @@ def check_model(folder: Path) -> None:
         raise ValueError(f"eval: {folder}'s tokenizer has no end-of-sequence token")
 
 
+def _json_type(value: Any) -> str:
+    """A value's type as a dataset column holds it (an int and a float are both numbers)."""
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
 def check_task(yaml_path: Path) -> dict[str, Any]:
     """Read a task YAML and check its local files line by line: JSON objects, the columns its templates use,
-    labels inside the choices, non-empty choices and answers, and no scored item among the shots."""
+    one type per column across all its files (a label that is a string in one file and a number in another
+    breaks the dataset), labels inside the choices and never NaN, non-empty choices and answers, each scored
+    item (and id) once, and no scored item among the shots."""
     task = load_task_yaml(yaml_path)
     files = (task.get("dataset_kwargs") or {}).get("data_files") or {}
     if task.get("dataset_path") != "json" or not files:
@@ -69,29 +76,79 @@ def check_task(yaml_path: Path) -> dict[str, Any]:
     templates = " ".join(str(task.get(k, "")) for k in ("doc_to_text", "doc_to_choice", "doc_to_target"))
     target = str(task.get("doc_to_target", ""))
     columns = set(re.findall(r"\{\{\s*(\w+)", templates)) | ({target} if re.fullmatch(r"\w+", target) else set())
+    test_split = task.get("test_split", "test")
     seen: dict[str, dict[str, str]] = {}
+    types: dict[str, tuple[str, str]] = {}
     for split, name in files.items():
         path = Path(name)
         if not path.is_file():
             raise ValueError(f"{yaml_path}: {split} file {path} not found")
-        seen[split] = {}
+        seen[split], ids = {}, {}
         for where, row in read_jsonl(path, tuple(sorted(columns))):
+            for column in sorted(columns | {"id"} & set(row)):
+                value = row[column]
+                if isinstance(value, float) and value != value:
+                    raise ValueError(f"{where}: `{column}` is NaN; give a value")
+                kind, first = types.setdefault(column, (_json_type(value), where))
+                if _json_type(value) != kind:
+                    raise ValueError(f"{where}: `{column}` is a {_json_type(value)} here but a {kind} at {first}; "
+                                     "a column holds one type in every file of a task")
             if task.get("output_type") == "multiple_choice" and "choices" in row:
                 if not isinstance(row["choices"], list) or not row["choices"]:
                     raise ValueError(f"{where}: `choices` must be a non-empty list")
                 gold = row.get(target)
                 if isinstance(gold, int) and not 0 <= gold < len(row["choices"]):
                     raise ValueError(f"{where}: label {gold} is outside its {len(row['choices'])} choices")
+                if gold is not None and not isinstance(gold, (int, str)):
+                    raise ValueError(f"{where}: label {gold!r} is neither a choice's index nor a choice")
             if "answers" in row and (not isinstance(row["answers"], list) or not row["answers"]):
                 raise ValueError(f"{where}: `answers` must be a non-empty list")
-            key = {k: v for k, v in row.items() if k != "where"}  # the same item from two places is still one item
-            seen[split][json.dumps(key, sort_keys=True, ensure_ascii=False)] = where
-    test, shots = seen.get(task.get("test_split", "test"), {}), seen.get(task.get("fewshot_split", "train"), {})
+            key = json.dumps({k: v for k, v in row.items() if k != "where"}, sort_keys=True, ensure_ascii=False)
+            if split == test_split:  # a scored item counted twice weighs twice in the mean, silently
+                if key in seen[split]:
+                    raise ValueError(f"{where}: the same scored item as {seen[split][key]}; score each item once")
+                if "id" in row and row["id"] in ids:
+                    raise ValueError(f"{where}: id {row['id']!r} again (first at {ids[row['id']]}); ids are unique")
+                ids[row.get("id")] = where
+            seen[split].setdefault(key, where)
+    test, shots = seen.get(test_split, {}), seen.get(task.get("fewshot_split", "train"), {})
     overlap = sorted(set(test) & set(shots))
     if overlap:
         raise ValueError(f"{test[overlap[0]]}: a scored item is also a few-shot example ({shots[overlap[0]]}); "
                          "the two must not overlap")
     return task
+
+
+def check_continuations(task: dict[str, Any], tokenizer, max_length: int, model: Path) -> None:
+    """--max_length must hold every answer a multiple-choice task scores (lm-eval cuts the context, never the
+    continuation, and stops with a bare assertion otherwise): checked on the tokenizer before a model loads."""
+    files = (task.get("dataset_kwargs") or {}).get("data_files") or {}
+    test = files.get(task.get("test_split", "test"))
+    if task.get("output_type") != "multiple_choice" or not test:
+        return
+    delimiter = task.get("target_delimiter", " ")
+    for where, row in read_jsonl(Path(test), ()):
+        for choice in row.get("choices") or []:
+            n = len(tokenizer(delimiter + str(choice), add_special_tokens=False)["input_ids"])
+            if n > max_length:
+                raise ValueError(f"eval.max_length {max_length} is shorter than an answer of task {task.get('task')} "
+                                 f"({where}: {n} tokens with {model}'s tokenizer); raise --max_length or leave it 0")
+
+
+def model_names(models: list[Path], given: list[str]) -> list[str]:
+    """One row name per model, each distinct (also as a folder name): the given ones, or from the path (the
+    folder's name, its parent's for a stage's `model/`), with as many parent folders as tell them apart."""
+    if given:
+        folders = [safe_component(n, "eval: model name") for n in given]
+        if len(set(folders)) < len(folders):
+            raise ValueError(f"eval.model_names: each model needs its own name, got {given}")
+        return list(given)
+    parts = [m.resolve().parts[:-1] if m.name == "model" else m.resolve().parts for m in models]
+    for depth in range(1, max(map(len, parts)) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len({safe_component(n, "eval: model name") for n in names}) == len(names):
+            return names
+    raise ValueError(f"eval.models: the same folder given twice ({[str(m) for m in models]})")
 
 
 def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
@@ -122,7 +179,7 @@ def run(config, force: bool = False) -> Path:
     c = config
     out = Path(c.output_dir)
     models = [Path(m) for m in c.models]
-    names = c.model_names or [m.parent.name if m.name == "model" else m.name for m in models]
+    names = model_names(models, c.model_names)
     for m in models:
         check_model(m)
     weights = {str(m): [sha256_file(w) for w in sorted(m.glob("*.safetensors"))] for m in models}
@@ -135,6 +192,13 @@ def run(config, force: bool = False) -> Path:
     tasks_dir = out / "tasks"
     tasks, specs = collect_tasks(c, tasks_dir)
     kinds = {t: check_task(specs[t]) for t in tasks}  # every file checked before any model loads
+    if c.max_length:
+        from transformers import AutoTokenizer
+
+        for model in models:
+            tokenizer = AutoTokenizer.from_pretrained(str(model))
+            for t in tasks:
+                check_continuations(kinds[t], tokenizer, c.max_length, model)
     contamination = contamination_report(kinds, [Path(d) for d in c.train_corpus_dirs], c.contamination_ngram)
 
     import lm_eval

@@ -94,6 +94,10 @@ def reply(tokenizer, model, messages: list[dict[str, str]], max_new_tokens: int,
 
 def chat(folder: Path, prompt: str | None = None, system: str | None = None, max_new_tokens: int = 128,
          bidi: str = "auto", stats: bool = False, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    if prompt is not None and not prompt.strip():  # before the model loads: an empty turn has nothing to answer
+        raise ValueError("chat: --prompt is empty; give the message to answer")
+    if system is not None and not system.strip():
+        raise ValueError("chat: --system is empty; give a system message or leave the flag out")
     tokenizer, model = load_chat_model(folder)
     display = Display(stdout, bidi == "on" or (bidi == "auto" and stdout.isatty()))
     start = [{"role": "system", "content": system}] if system else []

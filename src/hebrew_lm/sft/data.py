@@ -4,7 +4,8 @@ with the assistant's tokens marked (the only ones that carry loss).
 A conversation file is JSONL, one conversation per line, either
     {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}
 or  {"prompt": "...", "completion": "..."}          (one user turn and one assistant turn)
-Every line must be a JSON object with at least one assistant turn and no empty content; anything else
+Every line must be a JSON object with at least one assistant turn, the user's turn first (after an
+optional system turn) and no empty content; anything else
 stops with the file, the line and the problem. A conversation longer than `max_seq_len` tokens is
 dropped and counted (cutting it would train on an answer without its end-of-turn token).
 
@@ -54,7 +55,7 @@ class Conversation:
 
 def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
     """The one rule for a conversation: a list of {role, content} turns, known roles, no empty content,
-    at least one assistant turn."""
+    at least one assistant turn, and the user's turn first (after an optional system turn)."""
     if not isinstance(messages, list) or not messages:
         raise ValueError(f"{where}: `messages` must be a non-empty list of turns")
     for i, turn in enumerate(messages):
@@ -66,6 +67,10 @@ def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
             raise ValueError(f"{where}: turn {i + 1} ({turn['role']}) has empty content")
     if not any(t["role"] == "assistant" for t in messages):
         raise ValueError(f"{where}: no assistant turn (nothing to learn from)")
+    first = next(t["role"] for t in messages if t["role"] != "system")
+    if first != "user":  # an answer to nothing: the chat template has no prompt to show for it
+        raise ValueError(f"{where}: the conversation opens with the assistant's turn; the user speaks first "
+                         "(after an optional system turn)")
     return [{"role": t["role"], "content": t["content"]} for t in messages]
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from hebrew_lm.runs import atomic_write_json, check_finished, claim_output_dir, clear_owned_dir, fingerprint, \
+from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, fingerprint, \
     mark_success, read_success, sha256_file
 
 log = logging.getLogger("hebrew_lm")
@@ -132,6 +132,26 @@ def words_per_second(model_dir: Path, texts: list[str], seq: int = 256, batch: i
             "generate_chars_per_s": round(len(generated) / seconds, 1)}
 
 
+def model_card(base: Path, stats: dict) -> str:
+    """The extended model's card: what was asked, what was added, what it changed."""
+    short = (f" ({stats['tokens_asked']:,} were asked for: the sampled corpus held no more new Hebrew merges)"
+             if stats["tokens_added"] < stats["tokens_asked"] else "")
+    return f"""---
+library_name: transformers
+pipeline_tag: text-generation
+tags: [hebrew-lm, hebrew]
+---
+
+# {base.name} with a Hebrew vocabulary extension
+
+`hebrew-lm tokenizer extend` added **{stats['tokens_added']:,} Hebrew tokens**{short} to the tokenizer of
+`{base}` (new ids {stats['first_new_id']:,} to {stats['vocab_size'] - 1:,}; every existing id unchanged), each new
+embedding row starting as the mean of the rows of the pieces that spelled it before. Tokens per Hebrew word
+on held-out text: {stats['tokens_per_word_before']} before, {stats['tokens_per_word_after']} after. The model's
+license is its base's.
+"""
+
+
 def run(config, force: bool = False) -> Path:
     """Extend `config.base_dir`'s vocabulary with Hebrew into `config.output_dir` and return that folder."""
     from tokenizers import Tokenizer
@@ -165,6 +185,9 @@ def run(config, force: bool = False) -> Path:
     if not merges:
         raise ValueError(f"{corpus}: no Hebrew merge to add (does its text hold Hebrew letters?)")
     new_tokens = [a + b for a, b in merges]
+    if len(new_tokens) < c.add:
+        log.warning("tokenizer extend: %d Hebrew tokens asked for, but the %d documents sampled from %s hold only "
+                    "%d new Hebrew merges; %d are added", c.add, len(texts), corpus, len(new_tokens), len(new_tokens))
     extended_json = extended_tokenizer_json(base_json, merges, first_id)
     extended_tok = Tokenizer.from_str(json.dumps(extended_json))
 
@@ -179,12 +202,13 @@ def run(config, force: bool = False) -> Path:
     before, after = tokens_per_word(base_tok, val), tokens_per_word(extended_tok, val)
     speed_before, speed_after = (words_per_second(base, val), words_per_second(out, val)) if c.measure_speed \
         else (None, None)
-    stats = {"base": str(base), "tokens_added": len(new_tokens), "first_new_id": first_id,
+    stats = {"base": str(base), "tokens_asked": c.add, "tokens_added": len(new_tokens), "first_new_id": first_id,
              "vocab_size": first_id + len(new_tokens), "tokens_per_word_before": round(before, 3),
              "tokens_per_word_after": round(after, 3), "speed_before": speed_before, "speed_after": speed_after,
              "examples": [extended_tok.decoder.decode([t]) for t in new_tokens[-10:]]}
     atomic_write_json(out / "extension.json", stats)
     atomic_write_json(out / "stats.json", stats)
+    atomic_write_text(out / "README.md", model_card(base, stats))
     mark_success(out, fp, stage="extend")
     speed = "" if speed_before is None else "; training %.0f -> %.0f words/s, generation %.1f -> %.1f words/s" % (
         speed_before["train_words_per_s"], speed_after["train_words_per_s"], speed_before["generate_words_per_s"],
