@@ -132,6 +132,34 @@ def test_plan_prints_hebatrons_exact_counts_and_the_engine_it_needs(capsys):
     assert "decoder-tiny preset" in out and "engine            one process or DDP" in out
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen3_moe", "gemma3_text", "mixtral"])
+def test_plan_reads_any_causal_familys_config_for_a_cpt_base(tmp_path, capsys, family):
+    """`plan` once read NemotronH's field names only: a Llama base (SmolLM2) ended in AttributeError."""
+    from transformers import AutoConfig
+
+    shape = {"llama": dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                           intermediate_size=1536, vocab_size=49152, tie_word_embeddings=True, head_dim=64),
+             "qwen3_moe": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                               moe_intermediate_size=32, num_experts=8, num_experts_per_tok=2, vocab_size=1000),
+             "gemma3_text": dict(hidden_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=1,
+                                 intermediate_size=128, vocab_size=1000, head_dim=16),
+             "mixtral": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             intermediate_size=128, vocab_size=1000, num_local_experts=4)}[family]
+    AutoConfig.for_model(family, **shape).save_pretrained(tmp_path / "base")
+    (tmp_path / "p.yaml").write_text(f"run_dir: {tmp_path / 'run'}\nstages: [cpt]\ncpt:\n  init_from: {tmp_path / 'base'}\n"
+                                     f"  tokenizer_dir: {tmp_path / 'base'}\n  max_steps: 10\n  warmup_steps: 1\n")
+    assert main(["plan", str(tmp_path / "p.yaml")]) == 0
+    out = capsys.readouterr().out
+    if family == "llama":  # SmolLM2-135M's shape: its published parameter count
+        assert "134,515,008 parameters in total, 134,515,008 active per token" in out
+        assert "layers            30 (30 attention), hidden 576, vocab 49,152" in out
+    if family == "qwen3_moe":  # 8 experts top-2: a quarter of the routed weights are active
+        assert "252,288 parameters in total, 178,560 active per token" in out and "8 routed experts top-2" in out
+    if family == "gemma3_text":
+        assert "5 sliding_attention, 1 full_attention" in out
+    assert "phase 1 all" in out and "engine            one process or DDP" in out and not (tmp_path / "run").exists()
+
+
 def test_every_registered_stage_has_a_verb_a_runner_a_plan_entry_and_a_run_name(capsys):
     """The stage registry is the one place a stage is declared: the CLI, `run` and `plan` find it there."""
     import importlib

@@ -79,7 +79,41 @@ def test_plan_phases_gives_replay_the_union_of_the_phases_before(cpt_run):
     assert first.replay_pool is None and first.replay_share == 0
     assert second.replay_share == 0.25 and second.replay_pool.tolist() == first.pool.tolist() == [0, 1, 4, 5]
     with pytest.raises(ValueError, match="must leave room"):
-        PhaseSpec("x", anchor_share=0.5, replay_share=0.5)
+        type(config)(**{**vars(config), "phases": [PhaseSpec("x", anchor_share=0.5, replay_share=0.5)]})
+
+
+def test_phase_shares_are_validated_as_the_phase_trains_with_them(cpt_run):
+    from hebrew_lm.config import PhaseSpec, load_preset, stage_config
+
+    config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
+
+    def with_phases(*phases, **fields):
+        return type(config)(**{**vars(config), **fields, "phases": list(phases)})
+
+    # an inherited anchor share (0.25 here) plus a replay share that leave no room for the phase's own text
+    with pytest.raises(ValueError, match=r"phase 'b': anchor_share \+ replay_share .* got 0\.5 \+ 0\.5 \(anchor_share "
+                                         r"from cpt\.anchor_share\)"):
+        with_phases(PhaseSpec("a"), PhaseSpec("b", replay_share=0.5), anchor_share=0.5)
+    with pytest.raises(ValueError, match=r"anchor_share must be -1 \(the stage's anchor_share\) or lie in \[0, 1\), got -0\.5"):
+        PhaseSpec("x", anchor_share=-0.5)
+    with pytest.raises(ValueError, match="max_steps 3 is fewer than the 4 phases"):
+        with_phases(*(PhaseSpec(n) for n in "abcd"), max_steps=3, warmup_steps=0)
+
+
+@pytest.mark.parametrize("total, shares, expected", [
+    (4, [0.3, 0.3, 0.3, 0.1], [1, 1, 1, 1]),  # rounding once gave the last phases 0 and -1 steps
+    (5, [0.3, 0.3, 0.3, 0.1], [2, 1, 1, 1]),
+    (10, [0.3, 0.3, 0.3, 0.1], [3, 3, 3, 1]),
+    (60, [0.34, 0.33, 0.33], [20, 20, 20]),
+    (48000, [0.5, 0.25, 0.25], [24000, 12000, 12000]),
+    (7, [1.0], [7]),
+])
+def test_steps_are_allocated_exactly_with_a_step_for_every_phase(total, shares, expected):
+    from hebrew_lm.cpt.mixture import allocate_steps
+
+    assert allocate_steps(total, shares) == expected
+    with pytest.raises(ValueError, match="fewer than the"):
+        allocate_steps(len(shares) - 1, shares)
 
 
 HEBREW_WORDS = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
@@ -142,6 +176,8 @@ def test_cpt_stage_runs_phases_logs_the_bases_losses_and_reports_forgetting(cpt_
     stats = json.loads((out / "stats.json").read_text())
     assert [(p["phase"], p["first_step"], p["steps"]) for p in stats["phases"]] == [("formal", 0, 6), ("hard", 6, 2)]
     assert all(p["anchor_tokens"] > 0 and p["hebrew_tokens"] > p["anchor_tokens"] for p in stats["phases"])
+    # what was drawn, measured: 1 anchor piece of each batch of 4
+    assert [(p["anchor_share_drawn"], p["replay_share_drawn"]) for p in stats["phases"]] == [(0.25, 0.0)] * 2
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in line]
     assert [r["step"] for r in evals] == [0, 4, 8]
     assert {"anchor_loss", "val_loss/formal", "val_loss/other"} <= set(evals[0])
@@ -205,6 +241,23 @@ def test_anchoring_holds_forgetting_well_below_the_run_without_it(tmp_path):
     assert results[0.0]["forgetting"] > 0.5  # Hebrew alone pushes the English loss up...
     assert results[0.5]["forgetting"] < results[0.0]["forgetting"] / 3  # ... anchoring holds most of it
     assert results[0.5]["hebrew_gain"] > 0
+
+
+def test_extension_asked_for_more_tokens_than_exist_warns_and_records_both(cpt_run, tmp_path, caplog):
+    import logging
+
+    from hebrew_lm.cli import main
+
+    out = tmp_path / "extend"
+    with caplog.at_level(logging.WARNING, logger="hebrew_lm"):
+        assert main(["tokenizer", "extend", "--base_dir", str(cpt_run / "run" / "decoder" / "model"), "--corpus_dir",
+                     str(cpt_run / "run" / "hebrew_corpus"), "--add", "1000000", "--measure_speed", "false",
+                     "--output_dir", str(out)]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["tokens_asked"] == 1_000_000 and 0 < stats["tokens_added"] < 1_000_000
+    assert f"1000000 Hebrew tokens asked for" in caplog.text and f"; {stats['tokens_added']} are added" in caplog.text
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"**{stats['tokens_added']:,} Hebrew tokens** (1,000,000 were asked for" in card
 
 
 def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from_their_pieces(cpt_run, tmp_path):
@@ -297,6 +350,8 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     assert model.config.model_type == "llama" and sum(p.numel() for p in model.parameters()) > 100_000_000
     prompt = tok("The capital of France is", return_tensors="pt")
     assert "Paris" in tok.decode(model.generate(**prompt, max_new_tokens=4, do_sample=False)[0])
+    card = (tmp_path / "smol" / "README.md").read_text(encoding="utf-8")
+    assert "license: apache-2.0" in card and "metadata states it: apache-2.0" in card  # from the file, not assumed
     assert main(["tokenizer", "extend", "--base_dir", str(tmp_path / "smol"), "--corpus_dir",
                  str(run / "hebrew_corpus"), "--add", "30", "--measure_speed", "false",  # timed on the tiny base
                  "--output_dir", str(tmp_path / "smol-he")]) == 0

@@ -164,10 +164,18 @@ ITEM = {"query": "שאלה", "choices": [" כן", " לא"], "gold": 0}
     ({**ITEM, "gold": 2}, r"t\.test\.jsonl:2: label 2 is outside its 2 choices"),
     ({**ITEM, "choices": []}, r"t\.test\.jsonl:2: `choices` must be a non-empty list"),
     ({**ITEM, "query": "אחרת", "where": "a shot"}, r"t\.test\.jsonl:2: a scored item is also a few-shot example"),
+    ({**ITEM, "query": "אחרת", "gold": float("nan")}, r"t\.test\.jsonl:2: `gold` is NaN"),
+    ({**ITEM, "query": "אחרת", "gold": "כן"}, r"t\.test\.jsonl:2: `gold` is a str here but a number at .*t\.test\.jsonl:1"),
+    ({**ITEM, "query": "אחרת", "gold": [0]}, r"t\.test\.jsonl:2: `gold` is a list here but a number"),
+    (ITEM, r"t\.test\.jsonl:2: the same scored item as .*t\.test\.jsonl:1; score each item once"),
+    ({**ITEM, "query": "אחרת", "id": 7}, r"t\.test\.jsonl:2: id 7 again \(first at .*t\.test\.jsonl:1\)"),
 ])
 def test_bad_task_files_stop_with_the_file_line_and_problem(tmp_path, bad, message):
-    shots = [{**ITEM, "query": "אחרת"}, {**ITEM, "query": "שלישית"}]
-    path = write_mc(tmp_path, shots, [ITEM, bad])
+    shots = [{**ITEM, "query": "אחרת2"}, {**ITEM, "query": "שלישית"}]
+    if "where" in bad:
+        shots[0]["query"] = "אחרת"
+    first = {**ITEM, "id": 7} if "id" in bad else ITEM
+    path = write_mc(tmp_path, shots, [first, bad])
     with pytest.raises(ValueError, match=message):
         check_task(path)
 
@@ -240,3 +248,38 @@ def test_bible_chapters_align_verse_by_verse_with_the_kjv_where_their_counts_agr
                          ("scriptures/mishnah.json:Berakhot 1", "x")], kjv)
     assert len(pairs) == 22 and pairs[0]["he"] == "פסוק 1" and pairs[0]["en"].startswith("Now it came to pass")
     assert pairs[-1]["verse"] == 22 and {p["chapter"] for p in pairs} == {"Ruth 1"}
+
+
+def test_max_length_shorter_than_an_answer_is_named_before_any_model_loads(eval_run, tmp_path):
+    from transformers import AutoTokenizer
+
+    from hebrew_lm.evaluate.stage import check_continuations
+
+    model = eval_run / "run" / "decoder" / "model"
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    long_answer = {**ITEM, "choices": [" כן", " " + " ".join(HEBREW[:12])]}
+    task = check_task(write_mc(tmp_path, [{**ITEM, "query": "אחרת"}], [ITEM, long_answer]))
+    short = max(len(tokenizer(" " + c.strip(), add_special_tokens=False)["input_ids"]) for c in ITEM["choices"])
+    check_continuations(task, tokenizer, 256, model)  # every answer fits
+    with pytest.raises(ValueError, match=rf"eval\.max_length {short} is shorter than an answer of task t "
+                                         r"\(.*t\.test\.jsonl:2: \d+ tokens"):
+        check_continuations(task, tokenizer, short, model)
+
+
+def test_models_get_distinct_names_or_the_command_refuses_before_loading(tmp_path):
+    from hebrew_lm.cli import main
+    from hebrew_lm.config import EvalConfig
+    from hebrew_lm.evaluate.stage import model_names
+
+    a, b = tmp_path / "a" / "cpt" / "model", tmp_path / "b" / "cpt" / "model"
+    assert model_names([a, b], []) == ["a/cpt", "b/cpt"]  # two stages' models of one name, told apart
+    assert model_names([a, tmp_path / "other"], []) == ["cpt", "other"]
+    assert model_names([a, b], ["A", "B"]) == ["A", "B"]
+    with pytest.raises(ValueError, match="each model needs its own name"):
+        model_names([a, b], ["x y", "x_y"])  # one folder name for both
+    with pytest.raises(ValueError, match="the same folder given twice"):
+        model_names([a, a], [])
+    with pytest.raises(ValueError, match=r"eval\.model_names: each model needs its own name"):
+        EvalConfig(output_dir="o", models=[str(a), str(b)], model_names=["same", "same"])
+    assert main(["eval", "--models", str(a), str(b), "--model_names", "same", "same", "--output_dir",
+                 str(tmp_path / "e")]) == 2

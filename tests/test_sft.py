@@ -101,6 +101,9 @@ def test_the_template_supervises_exactly_the_assistants_turns_and_its_end_of_tur
     ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}]}',
      r"c\.jsonl:2: turn 2 \(assistant\) has empty content"),
     ('{"text": "hi"}', r"c\.jsonl:2: expected `messages`, or `prompt` and `completion`"),
+    # once it trained, then failed at export ("Cannot apply chat template to an empty conversation")
+    ('{"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "hi"}, '
+     '{"role": "user", "content": "a"}]}', r"c\.jsonl:2: the conversation opens with the assistant's turn"),
 ])
 def test_bad_conversation_lines_stop_with_the_file_line_and_problem(tmp_path, line, message):
     good = '{"prompt": "a", "completion": "b"}'
@@ -180,3 +183,12 @@ def test_display_reorders_hebrew_lines_for_terminals():
         display.write(piece)
     display.close()
     assert out.getvalue() == "םלוע םולש\nabc\n"
+
+
+def test_chat_refuses_an_empty_prompt_before_loading_the_model(tmp_path, caplog):
+    from hebrew_lm.cli import main
+
+    for flags, message in ((["--prompt", " "], "--prompt is empty"), (["--prompt", "hi", "--system", ""], "--system is empty")):
+        caplog.clear()
+        assert main(["chat", str(tmp_path / "no-model-here"), *flags]) == 2
+        assert message in caplog.text and "no-model-here" not in caplog.text  # refused before any load
