@@ -109,8 +109,8 @@ def read_planted(work: Path):
 
 
 def run_ours(input_dir: Path, work: Path, workers: int, tasks: int = 0, name: str = "ours") -> None:
-    from hebrew_lm.config import CorpusConfig, InputSpec
-    from hebrew_lm.corpus.build import run
+    from hebrew_lm.corpus.config import CorpusConfig, InputSpec
+    from hebrew_lm.corpus.stage import run
 
     run(CorpusConfig(output_dir=str(work / name), inputs=[InputSpec(path=str(input_dir / "*.jsonl"))],
                      num_workers=workers, shard_size_mb=64, tasks=tasks, workers=workers), force=True)

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     args = parser.parse_args()
 
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.cpt import stage
 
     preset = load_preset(args.preset)
@@ -97,7 +97,7 @@ def main() -> None:
 
 def few_shot(preset: dict, cpt_dir: Path, out: Path) -> dict[str, float]:
     """The Hebrew and English few-shot averages of a cpt run's model (the preset's eval section otherwise)."""
-    from hebrew_lm.config import stage_config
+    from hebrew_lm.presets import stage_config
     from hebrew_lm.evaluate.stage import run
 
     config = stage_config(preset, "eval")

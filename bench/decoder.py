@@ -55,14 +55,14 @@ def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, s
 
     from transformers import AutoTokenizer
 
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.decoder.data import DocumentPieces, pad_batch
     from hebrew_lm.decoder.objective import CausalLMObjective
-    from hebrew_lm.decoder.train import build_decoder
-    from hebrew_lm.tokens.store import build_token_store, eos_token
-    from hebrew_lm.tokens.stream import SequenceStream
-    from hebrew_lm.train.dist import Dist
-    from hebrew_lm.train.loop import train
+    from hebrew_lm.decoder.stage import build_decoder
+    from hebrew_lm.engine.token_store import build_token_store, eos_token
+    from hebrew_lm.engine.stream import SequenceStream
+    from hebrew_lm.engine.dist import Dist
+    from hebrew_lm.engine.loop import train
 
     c = stage_config(load_preset("configs/tiny-decoder.yaml"), "decoder")
     c = type(c)(**{**vars(c), "output_dir": str(out), "max_seq_len": seq, "global_batch_size": micro,
@@ -191,8 +191,8 @@ def engine_table(args) -> None:
 
 
 def model_table(args, run_dir: Path) -> None:
-    from hebrew_lm.config import load_preset, stage_config
-    from hebrew_lm.decoder.train import run
+    from hebrew_lm.presets import load_preset, stage_config
+    from hebrew_lm.decoder.stage import run
 
     base = stage_config(load_preset("configs/tiny-decoder.yaml"), "decoder")
     rows = []

@@ -132,8 +132,8 @@ def main() -> None:
 
     from hebrew_lm.decoder.data import DocumentPieces
     from hebrew_lm.plan import measured_matmul_flops
-    from hebrew_lm.tokens.store import build_token_store
-    from hebrew_lm.tokens.stream import SequenceStream
+    from hebrew_lm.engine.token_store import build_token_store
+    from hebrew_lm.engine.stream import SequenceStream
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "tokenizer" / "_SUCCESS").is_file():

@@ -20,14 +20,15 @@ from pathlib import Path
 
 from benchmarks_md import write_block
 
-from hebrew_lm.evaluate.tasks import SENTIMENT_WORDS, Task, letters, write_task
+from hebrew_lm.embedded.sentiment_demo import SENTIMENT_WORDS
+from hebrew_lm.evaluate.tasks import Task, letters, write_task
 
 SETTINGS = [("batch 1 (baseline)", 1, True), ("batch 8", 8, True), ("batch 32", 32, True),
             ("batch auto", "auto", True), ("batch 8, logits cache off", 8, False)]
 
 
 def build_task(folder: Path, items: int) -> str:
-    from hebrew_lm.datasets.sentiment_demo import LABELS, sentiment_demo
+    from hebrew_lm.embedded.sentiment_demo import LABELS, sentiment_demo
 
     splits = sentiment_demo()
     options = [SENTIMENT_WORDS[label] for label in LABELS]

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from hebrew_lm.config import FinetuneConfig, TaskSpec
-from hebrew_lm.datasets.htb_ner import read_htb_ner
+from hebrew_lm.finetune.config import FinetuneConfig, TaskSpec
+from hebrew_lm.embedded.htb_ner import read_htb_ner
 from hebrew_lm.finetune.stage import run
 
 from benchmarks_md import write_block

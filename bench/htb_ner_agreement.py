@@ -10,7 +10,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from hebrew_lm.datasets.htb_ner import read_htb_ner
+from hebrew_lm.embedded.htb_ner import read_htb_ner
 from hebrew_lm.finetune.data import read_tagged
 
 

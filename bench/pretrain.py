@@ -70,7 +70,7 @@ def stock(run_dir: Path, work: Path, preset: str, steps: int, seq: int, batch: i
                               TrainerCallback, TrainingArguments)
 
     from hebrew_lm.mlm.data import PackedSequences
-    from hebrew_lm.tokens.store import build_token_store
+    from hebrew_lm.engine.token_store import build_token_store
     from hebrew_lm.mlm.model import build_model, roberta_config
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(run_dir / "tokenizer"))

@@ -28,7 +28,7 @@ VARIANTS = [("plain shuffle (baseline)", False), ("length-bucketed (default)", T
 
 
 def child(preset: str, steps: int, bucketing: bool, out: str) -> None:
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.sft import stage
 
     config = stage_config(load_preset(preset), "sft")

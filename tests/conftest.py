@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def hebrew_docs() -> list[str]:
     """Normalized Mishnah and Bible chapters (real Hebrew, unpointed after normalization), in order."""
-    from hebrew_lm.datasets.embedded import read
+    from hebrew_lm.embedded.sources import read
     from hebrew_lm.text.normalize import Normalizer
 
     normalize = Normalizer()

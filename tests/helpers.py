@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from hebrew_lm.config import CorpusConfig, InputSpec
-from hebrew_lm.corpus.build import run
+from hebrew_lm.corpus.config import CorpusConfig, InputSpec
+from hebrew_lm.corpus.stage import run
 
 
 def run_ok(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -77,7 +77,7 @@ def write_jsonl(path: Path, texts: list[str]) -> Path:
 
 def corpus_and_tokenizer(root: Path, texts: list[str], vocab_size: int = 1000) -> Path:
     """root/corpus (10% validation) and root/tok (a byte-level BPE, no audit) built from `texts`."""
-    from hebrew_lm.config import TokenizerConfig
+    from hebrew_lm.tokenizer.config import TokenizerConfig
     from hebrew_lm.tokenizer.train import run as train_tokenizer
 
     build(root / "corpus", [write_jsonl(root / "in.jsonl", texts)], validation_fraction=0.1)

@@ -5,7 +5,7 @@ pytest's monkeypatch cannot reach the worker processes."""
 import sys
 
 from hebrew_lm.cli import main
-from hebrew_lm.mlm import train
+from hebrew_lm.mlm import stage as train
 
 fault_at = int(sys.argv[1])
 original = train.MaskedLMObjective.forward

@@ -164,16 +164,78 @@ def test_every_registered_stage_has_a_verb_a_runner_a_plan_entry_and_a_run_name(
     """The stage registry is the one place a stage is declared: the CLI, `run` and `plan` find it there."""
     import importlib
 
-    from hebrew_lm import plan as plan_module
-    from hebrew_lm.stages import STAGES
+    from hebrew_lm.stages import STAGES, resolve
 
     for stage in STAGES.values():
         with pytest.raises(SystemExit) as exit_:
             main([*stage.command.split(), "--help"])
         assert exit_.value.code == 0 and f"hebrew-lm {stage.command}" in capsys.readouterr().out
         assert callable(importlib.import_module(stage.runner).run)
-        assert callable(getattr(plan_module, stage.plan))
+        assert callable(resolve(stage.plan)) and (not stage.report or callable(resolve(stage.report)))
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert all(f"--{name}.output_dir" in out for name in STAGES)
+
+
+TOY_STAGE = """
+from dataclasses import dataclass
+from pathlib import Path
+
+from hebrew_lm.config import bounded
+from hebrew_lm.report.page import Section
+from hebrew_lm.runs import claim_output_dir, mark_success
+
+
+@dataclass
+class ToyConfig:
+    \"\"\"`hebrew-lm toy`: a stage that only counts.\"\"\"
+
+    RUN_DIR_DEFAULTS = {"output_dir": "toy"}
+
+    output_dir: str
+    \"\"\"Where the count goes.\"\"\"
+    count: int = bounded("[1, 100]", 3)
+    \"\"\"How far to count.\"\"\"
+
+
+def run(config, force=False):
+    out = claim_output_dir(Path(config.output_dir), "toy")
+    (out / "count.txt").write_text(" ".join(map(str, range(1, config.count + 1))))
+    mark_success(out, "", stage="toy")
+    return out
+
+
+def plan(preset, preset_path, overrides, cpu_flops):
+    return ["", "Toy: counts to a few, in no time"]
+
+
+def section(folder):
+    return [Section("toy", "Toy", paragraphs=[f"Counted: {(folder / 'count.txt').read_text()}"])]
+"""
+
+
+def test_a_stage_is_its_own_module_plus_one_registry_entry(tmp_path, monkeypatch, capsys):
+    """A toy stage in a module of its own, registered with one `Stage`: `--help`, `run`, `plan` and the report
+    all pick it up, with nothing else edited."""
+    from hebrew_lm.stages import STAGES, Stage
+
+    (tmp_path / "toy_stage.py").write_text(TOY_STAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    toy = __import__("toy_stage")
+    monkeypatch.setitem(STAGES, "toy", Stage("toy", toy.ToyConfig, "toy", "toy_stage", "count to a few",
+                                            "A toy stage.", plan="toy_stage:plan", report="toy_stage:section"))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "toy                  count to a few" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["toy", "--help"])
+    assert "--count N" in capsys.readouterr().out
+    preset = tmp_path / "p.yaml"
+    preset.write_text(f"run_dir: {tmp_path / 'run'}\nstages: [toy, report]\ntoy:\n  count: 4\n")
+    assert main(["plan", str(preset)]) == 0
+    assert "Toy: counts to a few" in capsys.readouterr().out
+    assert main(["run", str(preset)]) == 0
+    assert (tmp_path / "run" / "toy" / "count.txt").read_text() == "1 2 3 4"
+    assert "Counted: 1 2 3 4" in (tmp_path / "run" / "report" / "report.md").read_text()
+    assert main(["toy", str(preset), "--count", "200"]) == 2  # its declared range, checked like any stage's

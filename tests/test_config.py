@@ -4,15 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from hebrew_lm.config import (
-    CorpusConfig,
-    InputSpec,
-    NormalizeConfig,
-    field_docs,
-    flat_fields,
-    load_preset,
-    stage_config,
-)
+from hebrew_lm.config import field_docs, flat_fields
+from hebrew_lm.finetune.config import TaskSpec
+from hebrew_lm.corpus.config import CorpusConfig, InputSpec
+from hebrew_lm.presets import load_preset, stage_config
+from hebrew_lm.text.normalize import NormalizeConfig
 from hebrew_lm.stages import STAGE_CONFIGS, stage_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +96,7 @@ def _numeric_fields(cls):
 
 def _valid(cls):
     """A preset's worth of required fields: the tiny preset's resolved section, or the bare minimum."""
-    from hebrew_lm.config import TaskSpec
+    from hebrew_lm.finetune.config import TaskSpec
 
     if cls is TaskSpec:
         return {"name": "x"}
@@ -108,7 +104,7 @@ def _valid(cls):
     return dataclasses.asdict(stage_config(load_preset(REPO / "configs" / "tiny.yaml"), stage))
 
 
-@pytest.mark.parametrize("cls", [*STAGE_CONFIGS.values(), *[__import__("hebrew_lm.config").config.TaskSpec]],
+@pytest.mark.parametrize("cls", [*STAGE_CONFIGS.values(), TaskSpec],
                          ids=lambda c: c.__name__)
 def test_every_numeric_field_declares_a_range_that_load_time_enforces(cls):
     from hebrew_lm.config import field_range, from_dict
@@ -161,7 +157,7 @@ def test_threads_below_zero_is_one_line_error_not_a_traceback(tmp_path, caplog):
 
 @pytest.mark.parametrize("name", ["..", ".", "/", "..."])
 def test_model_and_task_names_that_would_leave_the_output_folder_are_refused(name):
-    from hebrew_lm.config import FinetuneConfig, TaskSpec
+    from hebrew_lm.finetune.config import FinetuneConfig, TaskSpec
 
     with pytest.raises(ValueError, match="cannot name a folder"):
         TaskSpec(name)

@@ -10,8 +10,8 @@ import time
 import pytest
 import yaml
 
-from hebrew_lm.config import CorpusConfig, InputSpec
-from hebrew_lm.corpus.build import run
+from hebrew_lm.corpus.config import CorpusConfig, InputSpec
+from hebrew_lm.corpus.stage import run
 from hebrew_lm.corpus.dedup_eval import plant_duplicates
 
 from helpers import build, corpus_files, read_rejects, read_stats, reasons

@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from hebrew_lm.cli import main
-from hebrew_lm.config import InputSpec
+from hebrew_lm.corpus.config import InputSpec
 from hebrew_lm.corpus.readers import read_input, resolve_inputs
 
 from helpers import build, read_corpus, reasons

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from hebrew_lm.cli import main
-from hebrew_lm.corpus.build import run
+from hebrew_lm.corpus.stage import run
 
 from helpers import build, corpus_files, read_corpus, read_stats, run_ok
 
@@ -154,7 +154,7 @@ def test_changed_inputs_are_refused_until_force(tmp_path, corpus_input, caplog):
         f.write(json.dumps({"text": "שורה חדשה שנוספה לקובץ אחרי הבנייה הראשונה שלו"}, ensure_ascii=False) + "\n")
     with pytest.raises(ValueError, match="another config or other inputs"):
         build(tmp_path / "out", [corpus_input])
-    from hebrew_lm.config import CorpusConfig, InputSpec
+    from hebrew_lm.corpus.config import CorpusConfig, InputSpec
 
     run(CorpusConfig(output_dir=str(tmp_path / "out"), inputs=[InputSpec(path=str(corpus_input))], num_workers=1,
                      min_words=3, validation_fraction=0.0, exact_dedup=False, near_dedup=False), force=True)

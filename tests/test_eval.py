@@ -12,7 +12,8 @@ import yaml
 from hebrew_lm.evaluate.metrics import qa_scores, token_f1
 from hebrew_lm.evaluate.public import build_public_task
 from hebrew_lm.evaluate.stage import check_model, check_task, contamination_report
-from hebrew_lm.evaluate.tasks import Task, kjv_chapters, load_task_yaml, verse_pairs, write_task
+from hebrew_lm.embedded.kjv import kjv_chapters, verse_pairs
+from hebrew_lm.evaluate.tasks import Task, load_task_yaml, write_task
 
 HEBREW = ("ויאמר אלהים אל משה לאמר דבר אל בני ישראל ואמרת אליהם כי תבאו אל הארץ אשר אני נתן לכם "
           "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה העיר גדולה והשוק מלא אנשים").split()
@@ -99,7 +100,7 @@ def test_running_lm_eval_by_hand_on_the_written_tasks_gives_the_same_numbers(eva
 
 def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_path):
     """Small files in each public set's exact format: converted, checked and scored by the stage."""
-    from hebrew_lm.config import EvalConfig
+    from hebrew_lm.evaluate.config import EvalConfig
     from hebrew_lm.evaluate.stage import run
 
     data = tmp_path / "data"
@@ -268,7 +269,7 @@ def test_max_length_shorter_than_an_answer_is_named_before_any_model_loads(eval_
 
 def test_models_get_distinct_names_or_the_command_refuses_before_loading(tmp_path):
     from hebrew_lm.cli import main
-    from hebrew_lm.config import EvalConfig
+    from hebrew_lm.evaluate.config import EvalConfig
     from hebrew_lm.evaluate.stage import model_names
 
     a, b = tmp_path / "a" / "cpt" / "model", tmp_path / "b" / "cpt" / "model"

@@ -1,4 +1,4 @@
-from hebrew_lm.config import CorpusConfig
+from hebrew_lm.corpus.config import CorpusConfig
 from hebrew_lm.corpus.filters import (
     DocumentFilter,
     is_boilerplate_line,

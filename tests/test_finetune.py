@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from hebrew_lm.config import FinetuneConfig, PretrainConfig, TaskSpec
-from hebrew_lm.datasets.htb_ner import read_htb_ner
+from hebrew_lm.finetune.config import FinetuneConfig, TaskSpec
+from hebrew_lm.mlm.config import PretrainConfig
+from hebrew_lm.embedded.htb_ner import read_htb_ner
 from hebrew_lm.finetune.stage import run
-from hebrew_lm.mlm import train as pretrain
+from hebrew_lm.mlm import stage as pretrain
 
 from helpers import corpus_and_tokenizer
 
@@ -93,7 +94,7 @@ def test_grid_selection_on_dev_test_once_results_and_pipelines(encoder, tmp_path
 
     # The recorded scores belong to the predictions: the exported best sentiment model, run by hand over
     # the demo test set one text at a time, reproduces its test score.
-    from hebrew_lm.datasets.sentiment_demo import sentiment_demo
+    from hebrew_lm.embedded.sentiment_demo import sentiment_demo
     from hebrew_lm.finetune.metrics import classification_scores
 
     cell = json.loads((out / "trials" / "tiny-he" / "sentiment-demo" / "cell.json").read_text(encoding="utf-8"))

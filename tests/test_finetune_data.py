@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hebrew_lm.config import TaskSpec
-from hebrew_lm.datasets.htb_ner import read_htb_ner, token_tag
-from hebrew_lm.datasets.sentiment_demo import LABELS, sentiment_demo
-from hebrew_lm.finetune.data import (Example, Sentence, bio_to_bioes, bioes_to_bio, bioes_violations, check_classification,
-                                     check_ner, entities, read_classification, read_tagged, repair_bioes)
+from hebrew_lm.finetune.config import TaskSpec
+from hebrew_lm.embedded.htb_ner import read_htb_ner, token_tag
+from hebrew_lm.embedded.sentiment_demo import LABELS, sentiment_demo
+from hebrew_lm.finetune.data import check_classification, check_ner, read_classification, read_tagged
+from hebrew_lm.labels import bio_to_bioes, bioes_to_bio, bioes_violations, entities, repair_bioes
+from hebrew_lm.records import Example, Sentence
 from hebrew_lm.finetune.encode import IGNORE, choose_max_len, encode_ner, word_predictions
 from hebrew_lm.finetune.metrics import classification_errors, classification_scores, has_negation, ner_errors, ner_scores
 from hebrew_lm.finetune.tasks import load_task
@@ -235,7 +236,7 @@ def test_max_len_is_the_95th_percentile_rounded_up_to_64():
 
 
 def test_download_keeps_nothing_that_fails_its_checksum(tmp_path, monkeypatch):
-    from hebrew_lm.datasets import download as dl
+    from hebrew_lm import download as dl
 
     mirror = tmp_path / "mirror" / "OnlpLab" / "HebrewResources" / dl.SOURCES["bmc"][1] / "BMCNER" / "splits"
     mirror.mkdir(parents=True)
@@ -279,7 +280,7 @@ def test_nemo_morpheme_level_files_are_selectable(tmp_path):
 
 
 def test_a_task_can_set_its_own_epoch_budget(tmp_path):
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
 
     preset = load_preset(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
     config = stage_config(preset, "finetune")
@@ -383,7 +384,7 @@ def test_nemo_mention_scores_follow_the_official_scripts_two_rules():
 def test_viterbi_decoding_returns_the_best_legal_bioes_sequence():
     import numpy as np
 
-    from hebrew_lm.finetune.data import bioes_violations
+    from hebrew_lm.labels import bioes_violations
     from hebrew_lm.finetune.encode import bioes_viterbi
 
     labels = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-ORG", "E-ORG"]

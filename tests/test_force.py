@@ -8,7 +8,6 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
 
 from hebrew_lm.cli import main
 from hebrew_lm.runs import OWNER, PREVIOUS, SUCCESS

@@ -144,6 +144,8 @@ def _input_cases() -> list[tuple[str, str, dict]]:
                 for sub in dataclasses.fields(item):
                     if is_input_field(sub.name):
                         cases.append((name, f"{f.name}.{sub.name}", {f.name: [{"name": "x", sub.name: inside}]}))
+            elif is_input_field(f.name) and typing.get_origin(hints[f.name]) is dict:  # the report's `folders`
+                cases.append((name, f"{f.name}.x", {f.name: {"x": inside}}))
             elif is_input_field(f.name):
                 cases.append((name, f.name, {f.name: [inside] if item is str and hints[f.name] != str else inside}))
     return cases
@@ -152,7 +154,7 @@ def _input_cases() -> list[tuple[str, str, dict]]:
 @pytest.mark.parametrize("stage, field, section", _input_cases(), ids=lambda v: v if isinstance(v, str) else "")
 def test_force_never_clears_a_folder_that_holds_one_of_the_stages_inputs(world, monkeypatch, stage, field, section):
     """`cpt --init_from runs/x/model --output_dir runs/x --force` once deleted the model it was to read."""
-    from hebrew_lm.config import stage_config
+    from hebrew_lm.presets import stage_config
     from hebrew_lm.runs import OWNER, SUCCESS
     from hebrew_lm.stages import STAGES
 

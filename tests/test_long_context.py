@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from hebrew_lm.cpt.mixture import units_of
+from hebrew_lm.corpus.works import units_of
 from hebrew_lm.decoder.data import DocumentPieces
 
 from test_cpt import cpt_run, preset  # noqa: F401 (the module's fixture, shared)
@@ -25,7 +25,7 @@ def test_a_works_parts_make_one_unit_in_their_own_order_and_other_documents_stay
 
 
 def test_pieces_of_a_unit_run_across_its_documents_in_the_units_order(cpt_run):
-    from hebrew_lm.tokens.store import load_tokens
+    from hebrew_lm.engine.token_store import load_tokens
 
     store = next((cpt_run / "run" / "cache").glob("tokens-train-*"))
     tokens = np.asarray(load_tokens(store))

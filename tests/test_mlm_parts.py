@@ -117,7 +117,7 @@ def test_token_store_holds_every_document_once_and_is_cached_by_what_made_it(cor
     from tokenizers import Tokenizer
 
     from hebrew_lm.corpus.shards import read_texts
-    from hebrew_lm.tokens.store import build_token_store, load_tokens
+    from hebrew_lm.engine.token_store import build_token_store, load_tokens
 
     root = corpus_and_tokenizer
     store = build_token_store(root / "corpus", root / "tok", "validation", root / "cache")
@@ -136,7 +136,7 @@ def test_token_store_holds_every_document_once_and_is_cached_by_what_made_it(cor
 
 def test_full_sentences_packing_has_no_padding_and_no_gaps(corpus_and_tokenizer):
     from hebrew_lm.mlm.data import PackedSequences
-    from hebrew_lm.tokens.store import build_token_store, load_tokens
+    from hebrew_lm.engine.token_store import build_token_store, load_tokens
 
     root = corpus_and_tokenizer
     store = build_token_store(root / "corpus", root / "tok", "train", root / "cache")

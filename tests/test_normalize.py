@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from hebrew_lm.config import NormalizeConfig
+from hebrew_lm.text.normalize import NormalizeConfig
 from hebrew_lm.text.normalize import (
     Normalizer,
     maqaf_to_hyphen,

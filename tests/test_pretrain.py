@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from hebrew_lm.config import PretrainConfig
-from hebrew_lm.mlm import train as pretrain
+from hebrew_lm.mlm.config import PretrainConfig
+from hebrew_lm.mlm import stage as pretrain
 
 from helpers import corpus_and_tokenizer, run_ok
 

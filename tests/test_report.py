@@ -10,10 +10,12 @@ import subprocess
 
 import pytest
 
-from hebrew_lm.config import FinetuneConfig, PretrainConfig, ReportConfig, TaskSpec
+from hebrew_lm.finetune.config import FinetuneConfig, TaskSpec
+from hebrew_lm.mlm.config import PretrainConfig
+from hebrew_lm.report.config import ReportConfig
 from hebrew_lm.finetune.stage import run as finetune
-from hebrew_lm.mlm import train as pretrain
-from hebrew_lm.report import run as report
+from hebrew_lm.mlm import stage as pretrain
+from hebrew_lm.report.stage import run as report
 
 from helpers import corpus_and_tokenizer
 
@@ -38,8 +40,8 @@ def run_dir(tmp_path_factory, hebrew_docs):
     finetune(FinetuneConfig(output_dir=str(root / "ft"), models=[str(root / "pt" / "model")], model_names=["tiny-he"],
                             tasks=[TaskSpec("sentiment-demo")], learning_rates=[1e-3], batch_sizes=[32], seeds=[1, 2],
                             max_epochs=1, patience=1, export_best=False))
-    report(ReportConfig(output_dir=str(root / "report"), corpus_dir=str(root / "corpus"), tokenizer_dir=str(root / "tok"),
-                        pretrain_dir=str(root / "pt"), finetune_dir=str(root / "ft"), timings=""))
+    report(ReportConfig(output_dir=str(root / "report"), folders={"tokenizer": str(root / "tok"),
+                        "pretrain": str(root / "pt"), "finetune": str(root / "ft")}, timings=""))
     return root
 
 

@@ -62,7 +62,7 @@ def test_ownership_marker_claim_clear_and_legacy_success(tmp_path, caplog):
 def test_download_never_follows_a_symlink_out_of_its_folder(tmp_path, monkeypatch):
     import hashlib
 
-    from hebrew_lm.datasets import download as dl
+    from hebrew_lm import download as dl
 
     mirror = tmp_path / "mirror" / "OnlpLab" / "HebrewResources" / dl.SOURCES["bmc"][1] / "BMCNER" / "splits"
     mirror.mkdir(parents=True)
@@ -87,7 +87,7 @@ def test_download_never_follows_a_symlink_out_of_its_folder(tmp_path, monkeypatc
 
 
 def test_a_torn_last_metrics_line_is_dropped_with_a_warning_and_a_bad_middle_line_named(tmp_path, caplog):
-    from hebrew_lm.train.metrics import metrics_writer as _metrics_writer
+    from hebrew_lm.engine.metrics import metrics_writer as _metrics_writer
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')

@@ -141,7 +141,7 @@ def test_sft_trains_on_the_weighted_mix_and_exports_a_chat_model(sft_run):
 
 
 def test_a_stopped_sft_run_resumes_to_the_same_losses(sft_run, tmp_path, monkeypatch):
-    from hebrew_lm.config import load_preset, stage_config
+    from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.sft import stage
 
     config = stage_config(load_preset(sft_run / "p.yaml"), "sft")

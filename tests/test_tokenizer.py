@@ -6,7 +6,7 @@ import logging
 import pytest
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-from hebrew_lm.config import TokenizerConfig
+from hebrew_lm.tokenizer.config import TokenizerConfig
 from hebrew_lm.text.normalize import Normalizer, hf_normalizer
 from hebrew_lm.tokenizer.audit import (
     HFCandidate,
@@ -86,7 +86,7 @@ def test_the_tokenizer_normalizes_exactly_as_the_corpus_did(hebrew_docs):
         "\ufeffצה״ל\u200f\u202bעולם\u202c", "a\r\nb\u2028c\u00a0\u2003d", "x \n\n\n\n y", "ש\u200dל\u200cום 👨\u200d👩",
         "בית\u05beהמקדש “ציטוט” ‘ציטוט’", "\ufb2a\ufb35", "\t טאב  ורווחים \t",
     ]
-    from hebrew_lm.datasets.embedded import read
+    from hebrew_lm.embedded.sources import read
 
     pointed = [d.text for d in read("scriptures", "t")][:30]  # raw, with niqqud and te'amim
     for text in cases + pointed:
@@ -105,12 +105,12 @@ def test_the_tokenizer_follows_the_corpus_normalization_not_the_defaults(tmp_pat
     corpus's rules would strip it, as the defaults do)."""
     from transformers import AutoTokenizer
 
-    from hebrew_lm.datasets.embedded import read
+    from hebrew_lm.embedded.sources import read
 
     pointed = [d.text for d in read("scriptures", "t")][:40]
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in pointed), encoding="utf-8")
-    from hebrew_lm.config import NormalizeConfig
+    from hebrew_lm.text.normalize import NormalizeConfig
 
     build(tmp_path / "corpus", [path], normalize=NormalizeConfig(strip_niqqud=False))
     run(TokenizerConfig(corpus_dir=str(tmp_path / "corpus"), output_dir=str(tmp_path / "tok"), vocab_size=600,
@@ -266,9 +266,9 @@ QUOTING = 'באתר נכתב "<mask>" ואחריו </s> וגם <s> <pad> <unk> �
 def test_special_token_strings_in_user_text_are_text_in_the_store_and_in_fine_tuning(tokenizer_dir, tmp_path, hebrew_docs):
     from transformers import AutoTokenizer
 
-    from hebrew_lm.finetune.data import Sentence
+    from hebrew_lm.records import Sentence
     from hebrew_lm.finetune.encode import word_pieces
-    from hebrew_lm.tokens.store import build_token_store, load_tokens
+    from hebrew_lm.engine.token_store import build_token_store, load_tokens
 
     from helpers import write_jsonl
 

@@ -12,40 +12,42 @@ import logging
 import os
 import sys
 import textwrap
-import time
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 from hebrew_lm import __version__
-from hebrew_lm.config import flat_fields, load_preset, stage_config
-from hebrew_lm.stages import STAGE_CONFIGS, STAGES, Stage, stage_of
-from hebrew_lm.runs import is_finished, setup_logging
+from hebrew_lm.config import flat_fields
+from hebrew_lm.presets import load_preset, stage_config
+from hebrew_lm.stages import STAGE_CONFIGS, STAGES, Stage
+from hebrew_lm.runs import setup_logging
 
 log = logging.getLogger("hebrew_lm")
 
-DESCRIPTION = """\
-hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a time:
+# The commands that are not stages; each stage's line comes from the registry.
+OTHER_COMMANDS = {
+    "run": "every stage a preset lists, in order, skipping finished ones",
+    "tokenizer audit": "compare any tokenizers on Hebrew text and gold morphemes",
+    "decoder import-gguf": "a GGUF model (llama.cpp's format) -> a plain Hugging Face folder, a base for decoder or cpt",
+    "chat": "talk to a chat model in the terminal, or answer one --prompt",
+    "plan": "what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it",
+    "data download": "the public benchmarks (NEMO, BMC, SMCD, HeQ, HebNLI) at pinned commits",
+}
 
-  corpus     raw text (txt, jsonl, parquet, Wikipedia XML) -> clean, deduplicated, sharded corpus
-  tokenizer  corpus -> Hebrew byte-level BPE tokenizer (a Hugging Face folder) and its audit; extend a base's
-  pretrain   corpus + tokenizer -> RoBERTa masked-LM encoder (a Hugging Face folder)
-  finetune   encoders -> NER and sentiment scores (BMC, NEMO, SMCD) with a grid search, error analysis
-  report     every stage's outputs -> report/index.html (self-contained) and report/report.md
-  decoder    corpus + tokenizer -> a mixture-of-experts causal LM (Hebatron-shaped NemotronH); import-gguf a base
-  cpt        a base + Hebrew and anchor corpora -> the base continued on Hebrew, easy to hard, against forgetting
-  sft        a causal LM + conversations -> a chat model (loss on the assistant's turns only)
-  chat       talk to a chat model in the terminal, or answer one --prompt
-  eval       causal LMs -> few-shot scores side by side on Hebrew and English tasks (lm-evaluation-harness)
-  plan       what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it
-  data       download the public benchmarks (NEMO, BMC, SMCD, HeQ, HebNLI) at pinned commits
+
+def description() -> str:
+    """`hebrew-lm --help`: every registered stage's verb and help, then the other commands."""
+    lines = [f"  {stage.command:<20} {stage.help}" for stage in STAGES.values()]
+    lines += [f"  {command:<20} {what}" for command, what in OTHER_COMMANDS.items()]
+    return ("hebrew-lm builds, adapts and evaluates Hebrew language models, one stage at a time:\n\n"
+            + "\n".join(lines) + """
 
 Every stage reads a preset YAML file (see configs/) and takes --field value overrides; it writes one
 output folder with config.yaml, stats.json and a _SUCCESS marker, and a rerun with the same config
 does nothing. Start with:
 
   hebrew-lm run configs/tiny.yaml        # the whole pipeline on the embedded default data
-"""
+""")
 
 
 def _parse_bool(value: str) -> bool:
@@ -106,7 +108,7 @@ def _stage_parser(subparsers, stage: Stage) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hebrew-lm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="hebrew-lm", description=description(), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"hebrew-lm {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -245,45 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _selected_stages(stages: list[str], first: str | None, last: str | None) -> list[str]:
-    for name, flag in ((first, "--from"), (last, "--until")):
-        if name is not None and name not in stages:
-            raise ValueError(f"{flag} {name}: this preset's stages are {', '.join(stages)}")
-    start = stages.index(first) if first else 0
-    end = stages.index(last) + 1 if last else len(stages)
-    if start >= end:
-        raise ValueError(f"--from {first} comes after --until {last}")
-    return stages[start:end]
-
-
-TIMINGS = Path("timings") / "timings.json"
-"""Where `run` records each stage's wall time: a folder of its own under RUN_DIR, never a file it did not write."""
-
-
-def _claim_timings(run_dir: Path) -> Path:
-    from hebrew_lm.runs import claim_output_dir
-
-    return claim_output_dir(run_dir / TIMINGS.parent, "run", "the timings folder") / TIMINGS.name
-
-
-def _record_timing(path: Path, stage: str, seconds: float) -> None:
-    """Wall time of each stage's last real run, for the report."""
-    import json
-
-    from hebrew_lm.runs import atomic_write_json
-
-    try:
-        timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        timings = None
-    if not isinstance(timings, dict):
-        log.warning("%s was not a mapping of stage to seconds; starting it over", path)
-        timings = {}
-    timings[stage] = round(seconds, 1)
-    order = list(STAGE_CONFIGS)
-    atomic_write_json(path, {k: timings[k] for k in sorted(timings, key=lambda k: order.index(k) if k in order else 99)})
-
-
 def _run_stage(stage: str, preset_path: str | None, overrides: dict[str, Any], force: bool) -> Path:
     preset = load_preset(preset_path) if preset_path else {}
     config = stage_config(preset, stage, overrides, source=preset_path or "flags")
@@ -295,41 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.WARNING if args.quiet else logging.INFO)
     try:
         if args.command == "run":
-            preset = load_preset(args.config)
-            world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-            stages = _selected_stages(preset["stages"], args.from_stage, args.until_stage)
-            if set(args.force) - set(preset["stages"]):
-                raise ValueError(f"--force {' '.join(sorted(set(args.force) - set(preset['stages'])))}: this preset's "
-                                 f"stages are {', '.join(preset['stages'])}")
-            timings = _claim_timings(Path(preset["run_dir"])) if preset.get("run_dir") and rank == 0 else None
-            first_distributed = next((i for i, s in enumerate(stages) if stage_of(preset, s).distributed), len(stages))
-            for i, stage in enumerate(stages):
-                config = stage_config(preset, stage, _overrides(args, f"{stage}."), source=args.config)
-                if world > 1 and not stage_of(preset, stage).distributed and i > first_distributed:
-                    # Evaluation and the report run in one process after training, not once per process.
-                    if rank == 0:
-                        log.info("%s: not under torchrun; when training is done, run `hebrew-lm run %s --from %s`",
-                                 stage, args.config, stage)
-                    break
-                if world > 1 and not stage_of(preset, stage).distributed:
-                    # Under torchrun only the training stages run on every process; the data stages must
-                    # be finished already, or every process would build them into one folder at once.
-                    if not is_finished(config.output_dir):
-                        first = [f"hebrew-lm {stage_of(preset, s).command} {args.config}"
-                                 for s in preset["stages"] if not stage_of(preset, s).distributed]
-                        raise ValueError(
-                            f"under torchrun the {stage} stage must be finished first; run the data stages in one "
-                            f"process ({'; '.join(first)}), then launch torchrun again"
-                        )
-                    if rank != 0:
-                        continue
-                marker = Path(config.output_dir) / "_SUCCESS"
-                before = marker.stat().st_mtime_ns if marker.is_file() else None
-                started = time.time()
-                out = stage_of(preset, stage).run(config, force=stage in args.force)
-                if rank == 0:
-                    if timings and marker.is_file() and marker.stat().st_mtime_ns != before:
-                        _record_timing(timings, stage, time.time() - started)
+            from hebrew_lm.pipeline import run
+
+            folders = run(args.config, start=args.from_stage, until=args.until_stage, force=args.force,
+                          overrides={stage: _overrides(args, f"{stage}.") for stage in STAGE_CONFIGS})
+            if int(os.environ.get("RANK", "0")) == 0:
+                for stage, out in folders.items():
                     print(f"{stage}: {out}")
         elif args.command == "tokenizer" and args.action == "audit":
             from hebrew_lm.tokenizer.audit import run_audit
@@ -354,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return chat(Path(args.model_dir), args.prompt, args.system, args.max_new_tokens, args.bidi, args.stats)
         elif args.command == "data":
-            from hebrew_lm.datasets.download import download
+            from hebrew_lm.download import download
 
             for name in args.datasets:
                 print(download(name, args.output_dir))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hebrew_lm.config import load_preset, stage_config
+from hebrew_lm.presets import load_preset, stage_config
 
 # Dense peak FLOP/s per GPU (vendor data sheets, no sparsity).
 GPUS = {
@@ -111,8 +111,6 @@ def time_estimates(what: str, flops: float, precision: str, cpu_flops: float | N
 
 def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, cpu_flops: float | None = None) -> str:
     """Each listed stage's plan entry (the stage registry names it), in pipeline order."""
-    import sys
-
     from hebrew_lm.stages import stage_of
 
     preset = load_preset(preset_path)
@@ -121,17 +119,16 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
              f"Stages: {' -> '.join(preset['stages'])} (run_dir {preset.get('run_dir', '-')})", ""]
     for name in preset["stages"]:
         stage = stage_of(preset, name)
-        entry = getattr(sys.modules[__name__], stage.plan)
         # an instance section (`stage: corpus`) is planned as its stage, from its own section
         view = preset if name == stage.name else {**preset, stage.name: preset.get(name)}
-        lines += entry(view, preset_path, overrides, cpu_flops)
+        lines += stage.plan_lines(view, preset_path, overrides, cpu_flops)
     return "\n".join(lines).replace("\n\n\n", "\n\n")
 
 
 def corpus_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
-    from hebrew_lm.config import InputSpec
+    from hebrew_lm.corpus.config import InputSpec
     from hebrew_lm.corpus.readers import resolve_inputs
-    from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
+    from hebrew_lm.embedded.sources import DEFAULT_INPUTS
 
     corpus = stage_config(preset, "corpus", overrides.get("corpus"), source=preset_path)
     specs = corpus.inputs or [InputSpec(path=p) for p in DEFAULT_INPUTS]
@@ -338,7 +335,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
         # the base does not exist yet: the preset's decoder stage makes it
         import dataclasses
 
-        from hebrew_lm.config import DecoderConfig
+        from hebrew_lm.decoder.config import DecoderConfig
 
         known = {f.name for f in dataclasses.fields(DecoderConfig)}
         dec = DecoderConfig(**{**{k: v for k, v in vars(dec).items() if k in known}, "init_from": "",

@@ -41,14 +41,15 @@ PREVIOUS = ".previous"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    """Configure the package logger once: one line per event, to stderr."""
+    """Configure the package logger: one line per event, to stderr (the handler once; the level on every
+    call, so `-q` in one command of a process does not silence the next)."""
     logger = logging.getLogger("hebrew_lm")
+    logger.setLevel(level)
     if logger.handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logger.addHandler(handler)
-    logger.setLevel(level)
 
 
 def fsync_dir(path: Path) -> None:

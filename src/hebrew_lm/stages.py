@@ -1,20 +1,36 @@
-"""The stage registry: each stage declared once, with its config section, CLI verb, run function, help,
-plan entry and report section. `cli` builds its subcommands and `run` from it, `config` resolves presets
-against it, `plan` prints each listed stage's entry, `report` writes each listed stage's section. Adding a stage is adding one `Stage` here.
+"""The stage registry: each stage declared once, with its config, CLI verb, runner, help, plan entry and
+report section. `cli` builds its subcommands, `--help` and `run` from it, `presets` resolves presets
+against it, `plan` prints each listed stage's entry and the report writes each listed stage's section.
+Adding a stage is its own package (config, runner, and its plan and report functions where it likes)
+plus one `Stage` here.
 
     STAGES["corpus"].command          # "corpus build"
-    STAGES["pretrain"].run(config)    # imports hebrew_lm.mlm.train and runs it
+    STAGES["pretrain"].run(config)    # imports hebrew_lm.mlm.stage and runs it under the ownership rules
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hebrew_lm.config import (CorpusConfig, CptConfig, DecoderConfig, EvalConfig, ExtendConfig, FinetuneConfig,
-                              PretrainConfig, ReportConfig, SftConfig, TokenizerConfig)
+from hebrew_lm.corpus.config import CorpusConfig
+from hebrew_lm.cpt.config import CptConfig
+from hebrew_lm.decoder.config import DecoderConfig
+from hebrew_lm.evaluate.config import EvalConfig
+from hebrew_lm.finetune.config import FinetuneConfig
+from hebrew_lm.mlm.config import PretrainConfig
+from hebrew_lm.report.config import ReportConfig
+from hebrew_lm.sft.config import SftConfig
+from hebrew_lm.tokenizer.config import ExtendConfig, TokenizerConfig
+
+
+def resolve(reference: str) -> Callable:
+    """The function a `module:function` reference names, imported only when called (the CLI starts fast)."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
@@ -26,7 +42,8 @@ class Stage:
     command: str
     """The CLI verb: one word, or a group and a verb (`corpus build`)."""
     runner: str
-    """The module whose `run(config, force) -> Path` is the stage; imported only when it runs."""
+    """The module whose `run(config, force) -> Path` is the stage (in the package of the stage's name, or
+    named here); imported only when it runs."""
     help: str
     description: str
     examples: tuple[str, ...] = ()
@@ -37,9 +54,9 @@ class Stage:
     config_optional: bool = False
     """Flags alone are enough (no preset file needed)."""
     plan: str = ""
-    """The function in `hebrew_lm.plan` that says what the stage will do and cost."""
+    """`module:function` saying what the stage will do and cost: (preset, preset_path, overrides, cpu_flops) -> lines."""
     report: str = ""
-    """The function in `hebrew_lm.report` that turns the stage's folder into report sections."""
+    """`module:function` turning the stage's finished folder into report sections; empty: not reported."""
 
     def run(self, config, force: bool = False) -> Path:
         """The stage on `config`, under the rules every stage keeps (docs/rules.md): no input inside its
@@ -51,10 +68,16 @@ class Stage:
         with restore_on_failure(config.output_dir, self.name, main=os.environ.get("RANK", "0") == "0"):
             return importlib.import_module(self.runner).run(config, force=force)
 
+    def plan_lines(self, preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+        return resolve(self.plan)(preset, preset_path, overrides, cpu_flops) if self.plan else []
+
+    def report_sections(self, folder: Path) -> list:
+        return resolve(self.report)(folder) if self.report else []
+
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage(
-        "corpus", CorpusConfig, "corpus build", "hebrew_lm.corpus.build",
+        "corpus", CorpusConfig, "corpus build", "hebrew_lm.corpus.stage",
         'read, normalize, filter, deduplicate, shuffle and shard raw Hebrew text',
         'Read raw Hebrew text (plain text, JSONL, Parquet, MediaWiki XML dumps; .gz/.bz2/.zst), normalize it,'
         ' drop bad documents (each counted under its reason in stats.json and written to rejects.jsonl.gz), '
@@ -72,8 +95,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'hebrew-lm corpus build my.yaml --executor ray --tasks 64    # on the Ray cluster ray.init() finds',
         ),
         group_help='the corpus stage: build a clean, deduplicated Hebrew corpus',
-        plan="corpus_plan",
-        report="corpus_section",
+        plan="hebrew_lm.plan:corpus_plan",
+        report="hebrew_lm.report.sections:corpus_section",
     ),
     Stage(
         "tokenizer", TokenizerConfig, "tokenizer train", "hebrew_lm.tokenizer.train",
@@ -89,11 +112,11 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             '--audit_baselines false',
         ),
         group_help='the tokenizer stage: train a Hebrew byte-level BPE, audit tokenizers',
-        plan="tokenizer_plan",
-        report="tokenizer_section",
+        plan="hebrew_lm.plan:tokenizer_plan",
+        report="hebrew_lm.report.sections:tokenizer_section",
     ),
     Stage(
-        "pretrain", PretrainConfig, "pretrain", "hebrew_lm.mlm.train",
+        "pretrain", PretrainConfig, "pretrain", "hebrew_lm.mlm.stage",
         'pretrain a RoBERTa masked-LM encoder on the corpus',
         'Pretrain a RoBERTa encoder from scratch with masked-LM (no next-sentence task): dynamic 80/10/10 '
         'masking (or whole words), FULL-SENTENCES packing, AdamW with warmup and polynomial decay, gradient '
@@ -105,8 +128,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml',
         ),
         distributed=True,
-        plan="pretrain_plan",
-        report="pretrain_section",
+        plan="hebrew_lm.plan:pretrain_plan",
+        report="hebrew_lm.report.sections:pretrain_section",
     ),
     Stage(
         "finetune", FinetuneConfig, "finetune", "hebrew_lm.finetune.stage",
@@ -127,11 +150,11 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             ' ../shared/data --output_dir runs/ab --learning_rates 3e-5 5e-5 --seeds 1 2',
         ),
         config_optional=True,
-        plan="finetune_plan",
-        report="finetune_sections",
+        plan="hebrew_lm.plan:finetune_plan",
+        report="hebrew_lm.report.sections:finetune_sections",
     ),
     Stage(
-        "report", ReportConfig, "report", "hebrew_lm.report",
+        "report", ReportConfig, "report", "hebrew_lm.report.stage",
         "gather a run's outputs into one HTML page and a Markdown report",
         'Write RUN_DIR/report/index.html (one self-contained file: images inlined, opens in any browser with '
         "no server) and report.md, a section for each of the preset's stages: corpus statistics and drop "
@@ -143,10 +166,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'hebrew-lm report configs/tiny.yaml',
             'hebrew-lm run configs/tiny.yaml --from report',
         ),
-        plan="report_plan",
+        plan="hebrew_lm.plan:report_plan",
     ),
     Stage(
-        "decoder", DecoderConfig, "decoder pretrain", "hebrew_lm.decoder.train",
+        "decoder", DecoderConfig, "decoder pretrain", "hebrew_lm.decoder.stage",
         'pretrain or continue a mixture-of-experts causal LM on the corpus',
         'Train a causal LM on the corpus with the engine the encoder uses (exact resume, spike recovery, '
         'atomic checkpoints, DDP/FSDP2 under torchrun): a Hebatron-shaped NemotronH preset (Mamba-2, MoE with'
@@ -162,8 +185,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         group_help='the decoder stage: pretrain a mixture-of-experts causal LM',
         distributed=True,
-        plan="decoder_plan",
-        report="decoder_section",
+        plan="hebrew_lm.plan:decoder_plan",
+        report="hebrew_lm.report.sections:decoder_section",
     ),
     Stage(
         "extend", ExtendConfig, "tokenizer extend", "hebrew_lm.tokenizer.extend",
@@ -180,8 +203,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             '--output_dir runs/x/extend',
         ),
         config_optional=True,
-        plan="extend_plan",
-        report="extend_section",
+        plan="hebrew_lm.plan:extend_plan",
+        report="hebrew_lm.report.sections:extend_section",
     ),
     Stage(
         "cpt", CptConfig, "cpt", "hebrew_lm.cpt.stage",
@@ -200,8 +223,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'hebrew-lm cpt configs/tiny-decoder.yaml --curriculum reversed --output_dir runs/ablation/reversed',
         ),
         distributed=True,
-        plan="cpt_plan",
-        report="cpt_section",
+        plan="hebrew_lm.plan:cpt_plan",
+        report="hebrew_lm.report.sections:cpt_section",
     ),
     Stage(
         "sft", SftConfig, "sft", "hebrew_lm.sft.stage",
@@ -222,8 +245,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         ),
         distributed=True,
         config_optional=True,
-        plan="sft_plan",
-        report="sft_section",
+        plan="hebrew_lm.plan:sft_plan",
+        report="hebrew_lm.report.sections:sft_section",
     ),
     Stage(
         "eval", EvalConfig, "eval", "hebrew_lm.evaluate.stage",
@@ -245,11 +268,24 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'hebrew-lm eval configs/tiny-decoder.yaml --tasks embedded heq hebnli arc_he --data_dir data',
         ),
         config_optional=True,
-        plan="eval_plan",
-        report="eval_section",
+        plan="hebrew_lm.plan:eval_plan",
+        report="hebrew_lm.report.sections:eval_section",
     ),
 )}
-STAGE_CONFIGS: dict[str, type] = {name: s.config for name, s in STAGES.items()}
+class _StageConfigs(Mapping):
+    """Each stage's config class by its name: a view of STAGES, so a stage is registered in one place."""
+
+    def __getitem__(self, name: str) -> type:
+        return STAGES[name].config
+
+    def __iter__(self):
+        return iter(STAGES)
+
+    def __len__(self) -> int:
+        return len(STAGES)
+
+
+STAGE_CONFIGS: Mapping[str, type] = _StageConfigs()
 # What a preset without `stages:` runs: the encoder track.
 DEFAULT_STAGES = ["corpus", "tokenizer", "pretrain", "finetune", "report"]
 

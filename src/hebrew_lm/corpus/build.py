@@ -34,20 +34,19 @@ from typing import Any
 
 from tqdm import tqdm
 
-from hebrew_lm.config import CorpusConfig, InputSpec, to_dict
+from hebrew_lm.config import to_dict
+from hebrew_lm.corpus.config import CorpusConfig, InputSpec
 from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
 from hebrew_lm.corpus.filters import DocumentFilter
-from hebrew_lm.datasets.records import RawDoc
+from hebrew_lm.records import RawDoc
 from hebrew_lm.corpus.readers import ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
 from hebrew_lm.corpus.shards import MB, ShardWriter
 from hebrew_lm.runs import (
     atomic_write_json,
     atomic_write_text,
-    check_finished,
     dump_yaml,
     fingerprint,
     mark_success,
-    claim_output_dir,
     clear_owned_dir,
 )
 from hebrew_lm.text.normalize import Normalizer
@@ -398,7 +397,7 @@ def _log_summary(stats: dict[str, Any], out: Path) -> None:
 
 def input_specs(config: CorpusConfig) -> list[InputSpec]:
     """The configured inputs, or the embedded default when none are given."""
-    from hebrew_lm.datasets.embedded import DEFAULT_INPUTS
+    from hebrew_lm.embedded.sources import DEFAULT_INPUTS
 
     return config.inputs or [InputSpec.from_str(p) for p in DEFAULT_INPUTS]
 
@@ -431,18 +430,8 @@ def check_scan(stats: dict[str, Any], items: list[ResolvedInput], work: Path) ->
         raise ValueError(f"every document was dropped ({reasons}); see {work / 'rejects.jsonl.gz'}")
 
 
-def run(config: CorpusConfig, force: bool = False) -> Path:
-    """Build the corpus into `config.output_dir` and return that folder: in this process tree, or
-    with `tasks` >= 1 as a datatrove pipeline on `executor` (`hebrew_lm.corpus.distributed`)."""
-    out, items, fp, num_buckets = build_plan(config)
-    if check_finished(out, fp, "corpus", force):
-        return out
-    claim_output_dir(out, "corpus")
-    if config.tasks:
-        from hebrew_lm.corpus.distributed import run_pipeline
-
-        run_pipeline(config, items, fp, num_buckets)  # its last task calls `finish`
-        return out
+def build_here(config: CorpusConfig, out: Path, items: list[ResolvedInput], fp: str, num_buckets: int) -> None:
+    """The build in this process tree: scan (resumed when an earlier one finished), then shards."""
     work = out / "_work"
     started = time.time()
     if finished_scan(work, fp) is not None:
@@ -457,7 +446,6 @@ def run(config: CorpusConfig, force: bool = False) -> Path:
         check_scan(stats, items, work)
         atomic_write_json(work / "scan.json", {"fingerprint": fp, "stats": stats, "seconds": time.time() - started})
     finish(config, out, fp, num_buckets)
-    return out
 
 
 def finish(config: CorpusConfig, out: Path, fp: str, num_buckets: int, manifest: dict[str, Any] | None = None,

@@ -54,7 +54,7 @@ except ImportError:  # pragma: no cover - datatrove is a dependency; a broken in
     raise ValueError("corpus.tasks >= 1 runs the corpus stage on datatrove, which is not installed: "
                      "pip install 'datatrove>=0.10,<0.11'") from None
 
-from hebrew_lm.config import CorpusConfig
+from hebrew_lm.corpus.config import CorpusConfig
 from hebrew_lm.corpus.build import (
     SPLITS,
     CorpusStats,
@@ -70,7 +70,7 @@ from hebrew_lm.corpus.build import (
 )
 from hebrew_lm.corpus.dedup import NearDupIndex, lsh_params
 from hebrew_lm.corpus.readers import ResolvedInput, read_input
-from hebrew_lm.datasets.records import RawDoc
+from hebrew_lm.records import RawDoc
 from hebrew_lm.runs import atomic_write_json, clear_owned_dir, fingerprint
 
 log = logging.getLogger("hebrew_lm")

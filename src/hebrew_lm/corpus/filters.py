@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from hebrew_lm.config import CorpusConfig
+from hebrew_lm.corpus.config import CorpusConfig
 from hebrew_lm.text.script import hebrew_letter_ratio
 
 # Gopher: the most frequent n-gram may cover at most this share of the characters ...

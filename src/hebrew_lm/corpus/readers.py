@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from hebrew_lm.config import InputSpec
-from hebrew_lm.datasets.records import RawDoc
+from hebrew_lm.corpus.config import InputSpec
+from hebrew_lm.records import RawDoc
 
 log = logging.getLogger("hebrew_lm")
 
@@ -58,7 +58,7 @@ def _format_of(path: str) -> str:
 
 def resolve_inputs(specs: list[InputSpec]) -> list[ResolvedInput]:
     """Expand globs and check that every input exists; errors name the input."""
-    from hebrew_lm.datasets import embedded
+    from hebrew_lm.embedded import sources as embedded
 
     resolved = []
     seen: dict[str, str] = {}  # real path -> the path it was first read as
@@ -353,7 +353,7 @@ def read_input(item: ResolvedInput, max_chars: int) -> Iterator[RawDoc]:
     line where it broke, after every complete document before it."""
     spec, path, source = item.spec, item.path, item.spec.name
     if item.format == "embedded":
-        from hebrew_lm.datasets import embedded
+        from hebrew_lm.embedded import sources as embedded
 
         yield from embedded.read(path, source)
         return

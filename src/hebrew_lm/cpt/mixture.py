@@ -14,14 +14,13 @@ order.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hebrew_lm.tokens.stream import Pool, StepStream
+from hebrew_lm.engine.stream import Pool, StepStream
 
 log = logging.getLogger("hebrew_lm")
 
@@ -128,8 +127,9 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
     from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
     from hebrew_lm.decoder.data import DocumentPieces
-    from hebrew_lm.decoder.train import TrainingData, evaluate
-    from hebrew_lm.train.stage import token_stores
+    from hebrew_lm.decoder.stage import TrainingData, evaluate
+    from hebrew_lm.corpus.works import related_units
+    from hebrew_lm.engine.folder import token_stores
 
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
     units = {split: related_units(corpus_dir, split) if c.join_related else None for split in ("train", "validation")}
@@ -206,28 +206,6 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
                         describe=describe, evaluate_first=True, summarize=summarize,
                         stats={"train_pieces": len(hebrew), "train_documents": hebrew.num_documents,
                                "anchor_pieces": len(anchor) if anchor else 0})
-
-
-RELATED_ID = re.compile(r"(.+) (\d+)$")
-
-
-def related_units(corpus_dir: Path, split: str) -> list[list[int]]:
-    """The split's documents grouped by work (`units_of` their ids)."""
-    from hebrew_lm.corpus.shards import read_records
-
-    return units_of([doc_id for (doc_id,) in read_records(corpus_dir, split, ("id",))])
-
-
-def units_of(ids: list[str]) -> list[list[int]]:
-    """Documents (by row) grouped by work, each group in its own order: documents whose ids differ only in a
-    last number (`scriptures/bible.json:Genesis 1`, `... 2`: one book) make one unit, read by that number;
-    any other document is a unit alone. Units follow the order of their first document."""
-    groups: dict[str, list[tuple[int, int]]] = {}
-    for row, doc_id in enumerate(ids):
-        m = RELATED_ID.match(doc_id or "")
-        key, number = (m.group(1), int(m.group(2))) if m else (f"\0{row}", 0)  # \0: never an id's prefix
-        groups.setdefault(key, []).append((number, row))
-    return [[row for _, row in sorted(members)] for members in groups.values()]
 
 
 def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, Any]:

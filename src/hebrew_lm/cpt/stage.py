@@ -1,4 +1,4 @@
-"""The curriculum stage: the decoder's training (`hebrew_lm.decoder.train.train_causal_lm`, the shared
+"""The curriculum stage: the decoder's training (`hebrew_lm.decoder.stage.train_causal_lm`, the shared
 engine) with the curriculum's data (`hebrew_lm.cpt.mixture`).
 
     hebrew-lm cpt configs/tiny-decoder.yaml
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hebrew_lm.config import CptConfig
+from hebrew_lm.cpt.config import CptConfig
 from hebrew_lm.cpt.mixture import curriculum_data
-from hebrew_lm.decoder.train import train_causal_lm
+from hebrew_lm.decoder.stage import train_causal_lm
 from hebrew_lm.runs import read_success
 
 

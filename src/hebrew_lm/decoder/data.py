@@ -1,6 +1,6 @@
-"""Causal-LM data: a token store (`hebrew_lm.tokens.store`) cut at its document ends, each document
+"""Causal-LM data: a token store (`hebrew_lm.engine.token_store`) cut at its document ends, each document
 into pieces of at most `max_seq_len` tokens, and micro-batches of pieces padded on the right (the
-engine's stream groups pieces of about one length into a step: `hebrew_lm.tokens.stream`).
+engine's stream groups pieces of about one length into a step: `hebrew_lm.engine.stream`).
 
     data = DocumentPieces(store, max_seq_len=1024)
     ids, mask = pad_batch([data[i] for i in indices], pad_id)
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hebrew_lm.tokens.store import load_tokens
+from hebrew_lm.engine.token_store import load_tokens
 
 
 class DocumentPieces(torch.utils.data.Dataset):

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from hebrew_lm.train.export import write_model_folder
+from hebrew_lm.engine.export import write_model_folder
 
 CARD = """---
 license: other

@@ -70,7 +70,7 @@ PUBLIC: dict[str, tuple[str, Task]] = {name: (fmt, task) for name, fmt, task in 
 def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) of each line (the one labelled-JSONL reader, `jsonl_records`); a missing column is an
     error naming the file and line."""
-    from hebrew_lm.finetune.data import jsonl_records
+    from hebrew_lm.records import jsonl_records
 
     for n, row in jsonl_records(path):
         where = f"{path}:{n}"

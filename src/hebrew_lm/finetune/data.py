@@ -11,37 +11,15 @@ illegal BIOES transition) are counted and reported, and `repair` fixes them.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hebrew_lm.labels import TAG_RE, bio_to_bioes, bioes_violations, repair_bioes, tag_type
+from hebrew_lm.records import Example, Sentence, jsonl_records, read_lines
+
 log = logging.getLogger("hebrew_lm")
-
-
-@dataclass
-class Sentence:
-    """One NER sentence: words and their tags (empty tags: an unlabelled file)."""
-
-    words: list[str]
-    tags: list[str]
-    where: str = ""
-    """file:line of the sentence's first word, for error messages and examples."""
-    one_line: bool = False
-    """The whole sentence is one line (JSONL): its token i is not at line + i."""
-    file_tags: list[str] | None = None
-    """The tags as the file wrote them, when they were converted (BIO -> BIOES), for error messages."""
-
-
-@dataclass
-class Example:
-    """One classification example."""
-
-    text: str
-    label: str
-    where: str = ""
 
 
 @dataclass
@@ -58,124 +36,7 @@ class Split:
 
 
 # --------------------------------------------------------------------------------------------------
-# Tag schemes
-
-
-TAG_RE = re.compile(r"^(O|[BIES]-[^\s]+)$")
-
-
-def tag_type(tag: str) -> str:
-    return tag[2:] if tag != "O" else ""
-
-
-def bio_to_bioes(tags: list[str]) -> list[str]:
-    """BIO (IOB2) -> BIOES: single-word entities become S-, last words E-."""
-    out = []
-    for i, tag in enumerate(tags):
-        nxt = tags[i + 1] if i + 1 < len(tags) else "O"
-        continues = nxt == f"I-{tag_type(tag)}"
-        if tag.startswith("B-"):
-            out.append(tag if continues else "S-" + tag[2:])
-        elif tag.startswith("I-"):
-            out.append(tag if continues else "E-" + tag[2:])
-        else:
-            out.append(tag)
-    return out
-
-
-def bioes_to_bio(tags: list[str]) -> list[str]:
-    """BIOES -> BIO (IOB2)."""
-    return ["B-" + t[2:] if t[0] == "S" else "I-" + t[2:] if t[0] == "E" else t for t in tags]
-
-
-def legal_transition(prev: str, tag: str) -> bool:
-    """Whether BIOES lets `tag` follow `prev` (a sentence starts and ends after and before an O): I and
-    E only continue an open entity of their type; O, B and S only come when none is open."""
-    inside = prev[0] in "BI"
-    if tag[0] in "IE":
-        return inside and tag_type(tag) == tag_type(prev)
-    return not inside
-
-
-def bioes_violations(tags: list[str]) -> list[int]:
-    """Positions whose tag cannot follow the previous one in BIOES (or that leave an entity open)."""
-    bad = []
-    prev = "O"
-    for i, tag in enumerate(tags + ["O"]):
-        if not legal_transition(prev, tag):
-            bad.append(i)
-        prev = tag
-    return [min(i, len(tags) - 1) for i in bad]
-
-
-def repair_bioes(tags: list[str]) -> list[str]:
-    """The nearest legal BIOES sequence: a stray I/E opens an entity, an entity left open is closed."""
-    out = list(tags)
-    for i, tag in enumerate(out):
-        prev = out[i - 1] if i else "O"
-        open_before = prev[0] in "BI" and tag_type(prev) == tag_type(tag)
-        if tag[0] in "IE" and not open_before:
-            out[i] = ("B-" if tag[0] == "I" else "S-") + tag[2:]
-    for i, tag in enumerate(out):
-        nxt = out[i + 1] if i + 1 < len(out) else "O"
-        continues = nxt[0] in "IE" and tag_type(nxt) == tag_type(tag)
-        if tag[0] == "B" and not continues:
-            out[i] = "S-" + tag[2:]
-        elif tag[0] == "I" and not continues:
-            out[i] = "E-" + tag[2:]
-    return out
-
-
-def entities(tags: list[str]) -> list[tuple[str, int, int]]:
-    """(type, start, end exclusive) of each well-formed BIOES entity; a broken one yields nothing (seqeval's strict mode)."""
-    spans = []
-    start, kind = None, ""
-    for i, tag in enumerate(tags):
-        p, t = tag[0], tag_type(tag)
-        if p == "S":
-            spans.append((t, i, i + 1))
-            start = None
-        elif p == "B":
-            start, kind = i, t
-        elif p == "I":
-            if start is None or t != kind:
-                start = None
-        elif p == "E":
-            if start is not None and t == kind:
-                spans.append((t, start, i + 1))
-            start = None
-        else:
-            start = None
-    return spans
-
-
-# --------------------------------------------------------------------------------------------------
 # Readers
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """The one line reader of labelled files: UTF-8 (a BOM is dropped), lines split on \\n only with one
-    trailing \\r stripped (str.splitlines would also break on U+2028, U+0085, \\v, \\f inside valid text
-    and shift every line number after them). A missing file or another encoding is an error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        lines = raw.decode("utf-8").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        return [line[:-1] if line.endswith("\r") else line for line in lines]
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        try:
-            raw.decode("cp1255")
-            hint = " (it decodes as Windows-1255: convert it with `iconv -f cp1255 -t utf-8`)"
-        except UnicodeDecodeError:
-            hint = ""
-        raise ValueError(f"{path}:{line}: not UTF-8{hint}") from None
 
 
 def _to_bioes(sentences: list[Sentence], scheme: str) -> str:
@@ -242,21 +103,6 @@ def read_tagged(path: str | Path, scheme: str = "auto", require_tags: bool = Tru
     if not sentences:
         raise ValueError(f"{path}: no sentences")
     return sentences, _to_bioes(sentences, scheme)
-
-
-def jsonl_records(path: Path):
-    """(line number, record) for each non-empty line of a labelled JSONL file (fine-tuning, eval and SFT
-    files alike); not UTF-8, bad JSON, or JSON that is not an object is an error naming the line."""
-    for n, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(record).__name__} ({line.strip()[:40]})")
-        yield n, record
 
 
 def _read_tagged_jsonl(path: Path) -> list[Sentence]:

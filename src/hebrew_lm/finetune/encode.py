@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hebrew_lm.finetune.data import Example, Sentence
+from hebrew_lm.records import Example, Sentence
 
 IGNORE = -100
 
@@ -143,7 +143,7 @@ def word_predictions(predictions: np.ndarray, label_ids: np.ndarray, sentences: 
 def bioes_viterbi(log_probs: np.ndarray, labels: list[str]) -> list[int]:
     """The likeliest label sequence under per-word log-probabilities [words, labels] among the legal BIOES
     sequences (`legal_transition`; it starts and ends outside an entity). Illegal moves cost -inf."""
-    from hebrew_lm.finetune.data import legal_transition
+    from hebrew_lm.labels import legal_transition
 
     n = len(labels)
     allowed = np.array([[legal_transition(a, b) for b in labels] for a in labels])

@@ -16,7 +16,8 @@ from collections import Counter
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 
-from hebrew_lm.finetune.data import Example, Sentence, entities
+from hebrew_lm.labels import entities
+from hebrew_lm.records import Example, Sentence
 
 NONE = "(none)"
 

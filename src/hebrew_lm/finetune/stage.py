@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from hebrew_lm.config import FinetuneConfig, to_dict
+from hebrew_lm.config import to_dict
+from hebrew_lm.finetune.config import FinetuneConfig
 from hebrew_lm.finetune.encode import choose_max_len, sentence_lengths, text_lengths
 from hebrew_lm.finetune.metrics import classification_errors, ner_errors
 from hebrew_lm.finetune.tasks import LoadedTask, load_task

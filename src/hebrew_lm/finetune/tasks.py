@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hebrew_lm.config import TaskSpec
-from hebrew_lm.finetune.data import (Split, check_classification, check_ner, read_classification, read_lines,
-                                     read_tagged)
+from hebrew_lm.finetune.config import TaskSpec
+from hebrew_lm.finetune.data import Split, check_classification, check_ner, read_classification, read_tagged
+from hebrew_lm.records import read_lines
 
 BUILTIN = {"nemo": "ner", "bmc": "ner", "smcd": "classification", "htb-ner": "ner",
            "sentiment-demo": "classification"}
@@ -112,14 +112,14 @@ def load_task(spec: TaskSpec, data_dir: str, repair_tags: bool = False) -> list[
     title = TITLES.get(spec.name, spec.name)
     license = LICENSES.get(spec.name, "")
     if spec.name == "htb-ner":
-        from hebrew_lm.datasets.htb_ner import LICENSE, read_htb_ner
+        from hebrew_lm.embedded.htb_ner import LICENSE, read_htb_ner
 
         s = read_htb_ner()
         train, dev, test, types, notes = check_ner(s["train"], s["dev"], s["test"], repair_tags)
         return [LoadedTask(spec.name, spec.name, "", kind, Split(train, dev, test, types, notes), LICENSE, title,
                            spec.max_epochs)]
     if spec.name == "sentiment-demo":
-        from hebrew_lm.datasets.sentiment_demo import LABELS, LICENSE, sentiment_demo
+        from hebrew_lm.embedded.sentiment_demo import LABELS, LICENSE, sentiment_demo
 
         s = sentiment_demo()
         labels, notes = check_classification(s["train"], s["dev"], s["test"], list(LABELS))

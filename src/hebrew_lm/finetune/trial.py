@@ -16,7 +16,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoMo
                           TrainerCallback, TrainingArguments, set_seed)
 from transformers.utils import logging as hf_logging
 
-from hebrew_lm.finetune.data import bioes_violations
+from hebrew_lm.labels import bioes_violations
 from hebrew_lm.finetune.encode import (Encoded, encode_classification, encode_ner, word_predictions)
 from hebrew_lm.finetune.metrics import classification_scores, ner_scores
 from hebrew_lm.finetune.tasks import LoadedTask

@@ -1,4 +1,4 @@
-"""Masked-LM data: RoBERTa's FULL-SENTENCES packing of a token store (`hebrew_lm.tokens.store`) into
+"""Masked-LM data: RoBERTa's FULL-SENTENCES packing of a token store (`hebrew_lm.engine.token_store`) into
 fixed-length sequences with no padding.
 
     data = PackedSequences(store, max_seq_len=512)     # data[i]: <s> + 510 tokens + </s>
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from hebrew_lm.tokenizer.specials import BOS, EOS, SPECIAL_TOKENS
-from hebrew_lm.tokens.store import load_tokens
+from hebrew_lm.engine.token_store import load_tokens
 
 
 class PackedSequences(torch.utils.data.Dataset):

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hebrew_lm.train.export import write_model_folder
+from hebrew_lm.engine.export import write_model_folder
 
 CARD = """---
 language: he

@@ -22,7 +22,7 @@ PROBE = "ירושלים היא <mask> של ישראל."
 def fill_mask_scores(model, masker, val_sequences, train_store: Path, sequences: int = 64,
                      batch_size: int = 8, seed: int = 0) -> dict[str, float]:
     """Top-1/top-5 accuracy of `model` at masked held-out positions, and the unigram baseline's."""
-    from hebrew_lm.tokens.store import load_tokens
+    from hebrew_lm.engine.token_store import load_tokens
 
     counts = np.bincount(np.asarray(load_tokens(train_store)), minlength=masker.vocab_size)[: masker.vocab_size]
     counts[masker.is_special.numpy()] = 0

@@ -76,7 +76,7 @@ def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
 
 def read_conversations(path: Path, source: str) -> list[Conversation]:
     """A JSONL file of conversations (messages, or prompt/completion), every line checked."""
-    from hebrew_lm.finetune.data import jsonl_records
+    from hebrew_lm.records import jsonl_records
 
     out = []
     for n, row in jsonl_records(path):
@@ -104,11 +104,11 @@ def demo_conversations(hebrew_corpus: Path | None, english_corpus: Path | None,
                        per_source: int = 600, seed: int = 0) -> dict[str, list[Conversation]]:
     """The embedded demo mix, {source: conversations}; a source whose data is missing is left out."""
     from hebrew_lm.corpus.shards import read_records, read_texts
-    from hebrew_lm.datasets.htb_ner import read_htb_ner
-    from hebrew_lm.datasets.sentiment_demo import sentiment_demo
-    from hebrew_lm.evaluate.tasks import (ENTITY_TYPES, SENTIMENT_WORDS, arithmetic_items, eval_arithmetic_questions,
-                                          kjv_chapters, verse_pairs)
-    from hebrew_lm.finetune.data import entities
+    from hebrew_lm.embedded.arithmetic import arithmetic_items, eval_arithmetic_questions
+    from hebrew_lm.embedded.htb_ner import ENTITY_TYPES, read_htb_ner
+    from hebrew_lm.embedded.kjv import kjv_chapters, verse_pairs
+    from hebrew_lm.embedded.sentiment_demo import SENTIMENT_WORDS, sentiment_demo
+    from hebrew_lm.labels import entities
 
     rng = random.Random(seed)
     mix: dict[str, list[Conversation]] = {}

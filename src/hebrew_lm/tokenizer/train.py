@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from hebrew_lm.config import NormalizeConfig, TokenizerConfig, from_dict, to_dict
+from hebrew_lm.config import from_dict, to_dict
+from hebrew_lm.text.normalize import NormalizeConfig
+from hebrew_lm.tokenizer.config import TokenizerConfig
 from hebrew_lm.corpus.shards import load_manifest, read_texts
 from hebrew_lm.runs import (
     atomic_write_json,

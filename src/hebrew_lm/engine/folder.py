@@ -10,8 +10,8 @@ from typing import Any
 
 from hebrew_lm.runs import (atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir,
                             dump_yaml, fingerprint, is_finished, mark_success, read_success, sha256_file)
-from hebrew_lm.train.dist import Dist
-from hebrew_lm.train.metrics import read_metrics
+from hebrew_lm.engine.dist import Dist
+from hebrew_lm.engine.metrics import read_metrics
 
 log = logging.getLogger("hebrew_lm")
 
@@ -57,7 +57,7 @@ def begin(c, stage: str, config_fp: str, dist_: Dist, force: bool) -> bool:
 
 def token_stores(corpus_dir: Path, tokenizer_dir: Path, cache_dir: str, dist_: Dist) -> tuple[Path, Path]:
     """The train and validation token stores, tokenized once by rank 0 (the others then find them)."""
-    from hebrew_lm.tokens.store import build_token_store
+    from hebrew_lm.engine.token_store import build_token_store
 
     if dist_.main:
         for split in ("train", "validation"):

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from hebrew_lm.datasets.records import RawDoc
+from hebrew_lm.records import RawDoc
 
 SOURCES = ("scriptures", "htb-train", "shakespeare")
 DEFAULT_INPUTS = ["embedded:scriptures", "embedded:htb-train"]

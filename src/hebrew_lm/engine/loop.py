@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
-from hebrew_lm.tokens.stream import SequenceStream
-from hebrew_lm.train.checkpoint import Weights, load_checkpoint, save_checkpoint
-from hebrew_lm.train.dist import Dist
-from hebrew_lm.train.metrics import metrics_writer
-from hebrew_lm.train.optim import lr_factor, make_optimizer
+from hebrew_lm.engine.stream import SequenceStream
+from hebrew_lm.engine.checkpoint import Weights, load_checkpoint, save_checkpoint
+from hebrew_lm.engine.dist import Dist
+from hebrew_lm.engine.metrics import metrics_writer
+from hebrew_lm.engine.optim import lr_factor, make_optimizer
 
 log = logging.getLogger("hebrew_lm")
 

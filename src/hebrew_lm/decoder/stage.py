@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from hebrew_lm.config import DecoderConfig
+from hebrew_lm.decoder.config import DecoderConfig
 from hebrew_lm.decoder.data import DocumentPieces, pad_batch
 from hebrew_lm.decoder.objective import CausalLMObjective
 from hebrew_lm.runs import atomic_write_json, sha256_file
-from hebrew_lm.tokens.store import eos_token
-from hebrew_lm.train.dist import Dist
-from hebrew_lm.train.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.train.stage import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
+from hebrew_lm.engine.token_store import eos_token
+from hebrew_lm.engine.dist import Dist
+from hebrew_lm.engine.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
+from hebrew_lm.engine.folder import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
 
 log = logging.getLogger("hebrew_lm")
 
@@ -199,7 +199,7 @@ def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., 
                    sequence_lengths=data.lengths if c.length_bucketing else None)
     if dist_.main:
         from hebrew_lm.decoder.export import export_decoder, plot_expert_load
-        from hebrew_lm.train.export import plot_curves
+        from hebrew_lm.engine.export import plot_curves
 
         if result.sharding == "fsdp":  # export from a plain copy holding the gathered weights
             model = build_decoder(c, len(tokenizer), special)

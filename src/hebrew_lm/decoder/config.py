@@ -1,0 +1,34 @@
+"""The decoder stage's config (`hebrew-lm decoder pretrain --help`); cpt and sft extend it."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+from hebrew_lm.config import bounded
+from hebrew_lm.engine.config import CorpusTrainingConfig
+
+
+@dataclass
+class DecoderConfig(CorpusTrainingConfig):
+    """`hebrew-lm decoder pretrain`: corpus + tokenizer -> a mixture-of-experts causal LM (a Hugging Face folder), from scratch or continued from a base."""
+
+    SECTION: typing.ClassVar[str] = "decoder"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
+        "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "decoder", "cache_dir": "cache"}
+
+    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "attention-tiny", "hebatron"] = "decoder-tiny"
+    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), attention-tiny (decoder-tiny with attention in place of every Mamba-2 layer, the same parameters within 1%), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
+    init_from: str = ""
+    """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
+    max_seq_len: int = bounded("[8, 1000000]", 1024)
+    """Tokens per training sequence at most: a longer document is cut into pieces; shorter ones are padded, never packed together (documents must not attend to each other)."""
+    length_bucketing: bool = True
+    """Give each step pieces of about one length (shuffled windows sorted by length), so padding them to the longest costs little; false: plain shuffle."""
+    chunk_tokens: int = bounded("[0, inf)", 0)
+    """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole; 0: as many as make 256 MiB of fp32 logits (512 at vocabulary 131,072)."""
+    balance_rate: float = bounded("[0, 1]", 1e-3)
+    """MoE routers with a correction bias (NemotronH): after each step, each expert's bias moves by this toward an equal share of tokens (aux-loss-free balancing; Megatron's default 1e-3); 0 turns it off."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them: memory per step grows with one layer's activations, not all of them (long sequences), for about a third more compute."""
