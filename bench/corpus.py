@@ -279,7 +279,6 @@ def executor_comparison(args, work: Path) -> None:
     timings = {name: timed_subprocess(["--_run", "ours", "--work", str(work), "--workers", str(args.workers),
                                        "--_tasks", str(tasks), "--_name", name]) for name, tasks in runs.items()}
     num_docs, pairs, where_to_index, size = read_planted(work)
-    mb = size / 1e6
     results, digests = {}, {}
     for name, (wall, rss) in timings.items():
         removed, filtered = rejected_by_ours(work, where_to_index, name)

@@ -24,9 +24,9 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks_md import write_block  # noqa: E402
+from benchmarks_md import write_block
 
-from hebrew_lm.engine.optim import make_optimizer  # noqa: E402
+from hebrew_lm.engine.optim import make_optimizer
 
 HYPER = SimpleNamespace(learning_rate=1e-3, weight_decay=0.01, adam_beta1=0.9, adam_beta2=0.98, adam_eps=1e-6)
 

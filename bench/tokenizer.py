@@ -136,7 +136,8 @@ def main() -> None:
     if args._run == "spm":
         return train_spm(sample, args._vocab, Path(args._out))
 
-    from hebrew_lm.tokenizer.audit import load_candidate, measure, read_conllu_words
+    from hebrew_lm.tokenizer.audit import load_candidate, measure
+    from hebrew_lm.tokenizer.morphemes import read_conllu_words
 
     work.mkdir(parents=True, exist_ok=True)
     size = make_sample(sample, args.size_mb)

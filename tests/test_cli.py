@@ -32,7 +32,7 @@ def test_run_executes_the_preset_stages_with_dotted_overrides(tmp_path, hebrew_l
     assert main(["run", str(config), "--corpus.num_workers", "1", "--corpus.min_words", "12"]) == 0
     stats = json.loads((tmp_path / "run" / "corpus" / "stats.json").read_text())
     assert stats["documents_in"] == 30
-    assert stats["dropped"]["too_short"]["documents"] == sum(1 for l in hebrew_lines[:30] if len(l.split()) < 12)
+    assert stats["dropped"]["too_short"]["documents"] == sum(1 for line in hebrew_lines[:30] if len(line.split()) < 12)
 
 
 def test_bad_flag_value_is_rejected_by_the_parser(tmp_path, capsys):

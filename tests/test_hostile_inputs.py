@@ -147,7 +147,7 @@ def _input_cases() -> list[tuple[str, str, dict]]:
             elif is_input_field(f.name) and typing.get_origin(hints[f.name]) is dict:  # the report's `folders`
                 cases.append((name, f"{f.name}.x", {f.name: {"x": inside}}))
             elif is_input_field(f.name):
-                cases.append((name, f.name, {f.name: [inside] if item is str and hints[f.name] != str else inside}))
+                cases.append((name, f.name, {f.name: [inside] if item is str and hints[f.name] is not str else inside}))
     return cases
 
 

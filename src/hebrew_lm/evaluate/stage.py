@@ -202,8 +202,6 @@ def run(config, force: bool = False) -> Path:
                     check_continuations(kinds[t], tokenizer, c.max_length, model)
     contamination = contamination_report(kinds, [Path(d) for d in c.train_corpus_dirs], c.contamination_ngram)
 
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     # every task has its YAML in our folders (collect_tasks refuses others), so lm-eval's own 14,000 task
@@ -216,38 +214,10 @@ def run(config, force: bool = False) -> Path:
     for model, name in zip(models, names):
         log.info("eval: %s on %s", name, ", ".join(tasks))
         started = time.perf_counter()
-        # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
-        lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
-                  **({"max_length": c.max_length} if c.max_length else {}))
-        runs = [(short, lm)]
-        if long:  # the long-context tasks see their whole context: the same loaded model, no max_length
-            runs.append((long, HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)))
-        output = {"results": {}, "n-samples": {}, "configs": {}, "samples": {}}
-        for group, group_lm in runs:
-            if group:
-                got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
-                                              limit=c.limit or None)
-                for key in output:
-                    output[key].update(got[key])
+        output = evaluate_model(c, model, manager, short, long)
         # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
         seconds[name] = round(time.perf_counter() - started, 1)
-        row = {}
-        for task in tasks:
-            metric = primary_metric(kinds[task])
-            got = output["results"][task]
-            key = next(k for k in got if k.split(",")[0] == metric)
-            stderr = got.get(key.replace(",", "_stderr,", 1))
-            scale = 100.0 if metric in ("chrf", "chrf++", "bleu", "ter") else 1.0  # sacrebleu's scores are x 100
-            row[task] = {"metric": metric, "value": float(got[key]) / scale,
-                         "stderr": float(stderr) / scale if isinstance(stderr, (int, float)) else None,
-                         "n": output["n-samples"][task]["effective"],
-                         "num_fewshot": output["configs"][task].get("num_fewshot")}
-            samples = out / "samples" / safe_component(name, "model name")
-            samples.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(samples / f"{task}.jsonl", "".join(
-                json.dumps({"doc": s["doc"], "target": s["target"], "resps": s["filtered_resps"],
-                            **{k: s[k] for k in (metric,) if k in s}}, ensure_ascii=False, default=str) + "\n"
-                for s in output["samples"][task]))
+        row = score_row(output, tasks, kinds, out / "samples" / safe_component(name, "model name"))
         results[name] = row
         if long:
             long_scores[name] = long_context_scores(output["samples"])
@@ -271,6 +241,51 @@ def run(config, force: bool = False) -> Path:
     mark_success(out, fp, stage="eval")
     log.info("eval: -> %s", out / "results.md")
     return out
+
+
+def evaluate_model(c, model: Path, manager, short: list[str], long: list[str]) -> dict[str, dict[str, Any]]:
+    """lm-eval's output for one model on every task: the short ones cut to max_length, the long-context
+    ones with their whole context (the same loaded model)."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
+    lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
+              **({"max_length": c.max_length} if c.max_length else {}))
+    runs = [(short, lm)]
+    if long:
+        runs.append((long, HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)))
+    output: dict[str, dict[str, Any]] = {"results": {}, "n-samples": {}, "configs": {}, "samples": {}}
+    for group, group_lm in runs:
+        if group:
+            got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
+                                          limit=c.limit or None)
+            for key in output:
+                output[key].update(got[key])
+    return output
+
+
+def score_row(output: dict[str, dict[str, Any]], tasks: list[str], kinds: dict[str, dict[str, Any]],
+              samples: Path) -> dict[str, dict[str, Any]]:
+    """One model's row of the table (each task's primary metric, its stderr, items and shots), and its
+    per-sample logs written into `samples`."""
+    row = {}
+    for task in tasks:
+        metric = primary_metric(kinds[task])
+        got = output["results"][task]
+        key = next(k for k in got if k.split(",")[0] == metric)
+        stderr = got.get(key.replace(",", "_stderr,", 1))
+        scale = 100.0 if metric in ("chrf", "chrf++", "bleu", "ter") else 1.0  # sacrebleu's scores are x 100
+        row[task] = {"metric": metric, "value": float(got[key]) / scale,
+                     "stderr": float(stderr) / scale if isinstance(stderr, (int, float)) else None,
+                     "n": output["n-samples"][task]["effective"],
+                     "num_fewshot": output["configs"][task].get("num_fewshot")}
+        samples.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(samples / f"{task}.jsonl", "".join(
+            json.dumps({"doc": s["doc"], "target": s["target"], "resps": s["filtered_resps"],
+                        **{k: s[k] for k in (metric,) if k in s}}, ensure_ascii=False, default=str) + "\n"
+            for s in output["samples"][task]))
+    return row
 
 
 def primary_metric(task: dict[str, Any]) -> str:

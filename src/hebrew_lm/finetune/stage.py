@@ -212,33 +212,7 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
         if cell.get("fingerprint") == group_fp:
             bar.update(len(trial_fps))
             return cell
-    trials: dict[tuple[float, int, int], dict] = {}
-    for lr in config.learning_rates:
-        for bs in config.batch_sizes:
-            for seed in config.seeds:
-                folder = group / f"lr{lr:g}_bs{bs}_seed{seed}"
-                tfp = trial_fps[(lr, bs, seed)]
-                record_file = folder / "trial.json"
-                if record_file.is_file():
-                    record = json.loads(record_file.read_text(encoding="utf-8"))
-                    if record.get("fingerprint") == tfp and (folder / "model").is_dir():
-                        trials[(lr, bs, seed)] = record
-                        bar.update(1)
-                        continue
-                if folder.exists():
-                    shutil.rmtree(folder)  # a trial killed midway starts over
-                folder.mkdir(parents=True)
-                bar.set_postfix_str(f"{row['name']} {task.name} lr={lr:g} bs={bs} seed={seed}")
-                record, model = run_trial(row["dir"], row["random_init"], tokenizer, prepared, lr, bs, seed, config,
-                                          folder / "tmp")
-                model.save_pretrained(folder / "model")
-                record.update(fingerprint=tfp, folder=str(folder), tested=None)
-                atomic_write_json(record_file, record)
-                log.info("finetune: %s %s lr=%g bs=%d seed=%d: dev %.4f at epoch %d of %d (%.0f s)", row["name"],
-                         task.name, lr, bs, seed, record["dev_score"], record["best_epoch"], record["epochs_run"],
-                         record["train_seconds"])
-                trials[(lr, bs, seed)] = record
-                bar.update(1)
+    trials = {key: _trial(config, row, task, prepared, tokenizer, group, key, tfp, bar) for key, tfp in trial_fps.items()}
 
     # Model selection on dev only: the grid point with the best mean dev score over seeds.
     points = {(lr, bs): [trials[(lr, bs, s)]["dev_score"] for s in config.seeds]
@@ -288,6 +262,31 @@ def _grid(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepare
             if (folder / leftover).exists():
                 shutil.rmtree(folder / leftover)
     return cell
+
+
+def _trial(config: FinetuneConfig, row: dict, task: LoadedTask, prepared: Prepared, tokenizer, group: Path,
+           key: tuple[float, int, int], tfp: str, bar) -> dict:
+    """One trial's record: the finished one in its folder when its fingerprint matches, else trained now."""
+    lr, bs, seed = key
+    folder = group / f"lr{lr:g}_bs{bs}_seed{seed}"
+    record_file = folder / "trial.json"
+    if record_file.is_file():
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        if record.get("fingerprint") == tfp and (folder / "model").is_dir():
+            bar.update(1)
+            return record
+    if folder.exists():
+        shutil.rmtree(folder)  # a trial killed midway starts over
+    folder.mkdir(parents=True)
+    bar.set_postfix_str(f"{row['name']} {task.name} lr={lr:g} bs={bs} seed={seed}")
+    record, model = run_trial(row["dir"], row["random_init"], tokenizer, prepared, lr, bs, seed, config, folder / "tmp")
+    model.save_pretrained(folder / "model")
+    record.update(fingerprint=tfp, folder=str(folder), tested=None)
+    atomic_write_json(record_file, record)
+    log.info("finetune: %s %s lr=%g bs=%d seed=%d: dev %.4f at epoch %d of %d (%.0f s)", row["name"], task.name, lr,
+             bs, seed, record["dev_score"], record["best_epoch"], record["epochs_run"], record["train_seconds"])
+    bar.update(1)
+    return record
 
 
 def _export(row: dict, task: LoadedTask, tokenizer, weights: Path, out: Path, summary: dict) -> None:
