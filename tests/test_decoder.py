@@ -4,6 +4,8 @@ a folder that `transformers` loads and generates from with no custom code."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -427,3 +429,35 @@ def test_killed_decoder_run_resumes_with_the_exact_same_losses_and_router_bias(e
     two = load_file(str(out / "model" / "model.safetensors"))
     biases = [k for k in one if k.endswith("e_score_correction_bias")]
     assert biases and all(torch.equal(one[k], two[k]) for k in one)
+
+
+@pytest.mark.parametrize("preset, model_type", [("llama-tiny", "llama"), ("qwen3-moe-tiny", "qwen3_moe"),
+                                                ("gemma3-tiny", "gemma3_text")])
+def test_presets_of_other_families_train_from_scratch_export_and_plan(english_run, tmp_path, capsys, preset, model_type):
+    import typing
+
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.cli import main
+    from hebrew_lm.decoder.config import DecoderConfig
+    from hebrew_lm.decoder.model import PRESETS
+
+    assert set(typing.get_args(typing.get_type_hints(DecoderConfig)["model"])) == set(PRESETS)  # the flag's choices
+    out = tmp_path / preset
+    (tmp_path / "d.yaml").write_text("decoder: {}\n")
+    assert main(["decoder", "pretrain", str(tmp_path / "d.yaml"), "--corpus_dir", str(english_run / "corpus"), "--tokenizer_dir",
+                 str(english_run / "tokenizer"), "--cache_dir", str(english_run / "cache"), "--output_dir", str(out),
+                 "--model", preset, "--max_seq_len", "32", "--global_batch_size", "4", "--micro_batch_size", "2",
+                 "--max_steps", "2", "--warmup_steps", "1", "--eval_every", "2", "--eval_batches", "1"]) == 0
+    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    assert model.config.model_type == model_type
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["parameters"] == sum(p.numel() for p in model.parameters())
+    assert (stats["active_parameters"] < stats["parameters"]) == (preset == "qwen3-moe-tiny")
+    (tmp_path / "p.yaml").write_text(f"run_dir: {tmp_path / 'run'}\nstages: [decoder]\n"
+                                     f"decoder:\n  model: {preset}\n  max_steps: 10\n  warmup_steps: 1\n")
+    assert main(["plan", str(tmp_path / "p.yaml")]) == 0
+    from hebrew_lm.decoder.model import decoder_config, parameter_counts
+
+    counts = parameter_counts(decoder_config(preset, 131_072))  # no tokenizer stage: plan assumes Hebatron's vocabulary
+    assert f"{preset} preset, {counts.total:,} parameters in total, {counts.active:,} active" in capsys.readouterr().out

@@ -367,10 +367,9 @@ def _write_shards(config: CorpusConfig, out: Path, work: Path, num_buckets: int)
 
 def _plot_stats(stats: dict[str, Any], path: Path) -> None:
     """Bar chart of documents kept and dropped per reason."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = ["kept"] + list(stats["dropped"])
     values = [stats["kept"]["documents"]] + [d["documents"] for d in stats["dropped"].values()]

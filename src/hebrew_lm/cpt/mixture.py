@@ -3,7 +3,7 @@ each phase's steps mixing its Hebrew pieces with a fixed share of anchor pieces 
 language), in an order that is a pure function of (seed, position), so a resumed run, across a phase
 boundary or not, reads the very same batches.
 
-    data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # a decoder.train.TrainingData
+    data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # an engine.runner.TrainingData
 
 Sequence ids: the Hebrew pieces are 0 .. H-1 and the anchor pieces H .. H+A-1. Step s of phase p draws
 `n_hebrew` pieces from p's pool, `n_replay` from the earlier phases' pools (replay) and the rest from
@@ -127,7 +127,8 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
     from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
     from hebrew_lm.decoder.data import DocumentPieces
-    from hebrew_lm.decoder.stage import TrainingData, evaluate
+    from hebrew_lm.decoder.stage import evaluate
+    from hebrew_lm.engine.runner import TrainingData
     from hebrew_lm.corpus.works import related_units
     from hebrew_lm.engine.folder import token_stores
 
@@ -227,10 +228,9 @@ def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> di
 
 def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:
     """Hebrew and anchor validation loss against steps, each phase shaded and named."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not evals:
         return
@@ -258,10 +258,9 @@ def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:
 def plot_loss_by_position(by_position: dict[str, dict[str, float]], path: Path) -> None:
     """Hebrew validation loss by position range, the base against the trained model: falling with
     position means the model uses the context before it."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for when, label in (("base", "before (the base)"), ("final", "after this run")):

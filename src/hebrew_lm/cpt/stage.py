@@ -1,5 +1,5 @@
-"""The curriculum stage: the decoder's training (`hebrew_lm.decoder.stage.train_causal_lm`, the shared
-engine) with the curriculum's data (`hebrew_lm.cpt.mixture`).
+"""The curriculum stage: a causal-LM stage on the shared engine (`hebrew_lm.decoder.stage.causal_lm_stage`)
+with the curriculum's data (`hebrew_lm.cpt.mixture`).
 
     hebrew-lm cpt configs/tiny-decoder.yaml
     hebrew-lm run configs/tiny-decoder.yaml --from hebrew_corpus
@@ -17,16 +17,24 @@ from pathlib import Path
 
 from hebrew_lm.cpt.config import CptConfig
 from hebrew_lm.cpt.mixture import curriculum_data
-from hebrew_lm.decoder.stage import train_causal_lm
+from hebrew_lm.decoder.stage import causal_lm_stage
+from hebrew_lm.engine.runner import run_training_stage
 from hebrew_lm.runs import read_success
+
+
+def anchor_fingerprint(config: CptConfig) -> dict[str, str | None]:
+    """The anchor corpus the checkpoints depend on (a clear error unless that corpus stage finished)."""
+    if not config.anchor_corpus_dir:
+        return {"anchor_corpus": None}
+    from hebrew_lm.corpus.shards import load_manifest
+
+    load_manifest(config.anchor_corpus_dir)
+    return {"anchor_corpus": read_success(Path(config.anchor_corpus_dir)).get("fingerprint")}
+
+
+STAGE = causal_lm_stage("cpt", curriculum_data, inputs=anchor_fingerprint)
 
 
 def run(config: CptConfig, force: bool = False) -> Path:
     """Continue `config.init_from` on the curriculum into `config.output_dir` and return that folder."""
-    anchor_fp = None
-    if config.anchor_corpus_dir:
-        from hebrew_lm.corpus.shards import load_manifest
-
-        load_manifest(config.anchor_corpus_dir)  # a clear error unless that corpus stage finished
-        anchor_fp = read_success(Path(config.anchor_corpus_dir)).get("fingerprint")
-    return train_causal_lm(config, "cpt", curriculum_data, force, anchor_corpus=anchor_fp)
+    return run_training_stage(config, STAGE, force)

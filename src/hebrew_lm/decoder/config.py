@@ -18,8 +18,8 @@ class DecoderConfig(CorpusTrainingConfig):
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
         "corpus_dir": "corpus", "tokenizer_dir": "tokenizer", "output_dir": "decoder", "cache_dir": "cache"}
 
-    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "attention-tiny", "hebatron"] = "decoder-tiny"
-    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), attention-tiny (decoder-tiny with attention in place of every Mamba-2 layer, the same parameters within 1%), hebatron (Nemotron-3 Nano 30B-A3B's shape). Ignored with init_from."""
+    model: Literal["decoder-tiny", "decoder-small", "decoder-1b", "dense-tiny", "dense-tiny-wide", "attention-tiny", "llama-tiny", "qwen3-moe-tiny", "gemma3-tiny", "hebatron"] = "decoder-tiny"
+    """Model preset (NemotronH: Mamba-2 + MoE + attention): decoder-tiny (minutes on 2 cores), decoder-small, decoder-1b (1.07B active of 3.5B: one GPU), dense-tiny (decoder-tiny's active parameters, no experts), dense-tiny-wide (decoder-tiny's total parameters, dense), attention-tiny (decoder-tiny with attention in place of every Mamba-2 layer, the same parameters within 1%), hebatron (Nemotron-3 Nano 30B-A3B's shape); other families at decoder-tiny's width: llama-tiny, qwen3-moe-tiny (8 experts top-2, an auxiliary balancing loss), gemma3-tiny. Ignored with init_from."""
     init_from: str = ""
     """A local Hugging Face causal-LM folder to continue pretraining (any family transformers loads with no custom code); empty: `model` from random initialization."""
     max_seq_len: int = bounded("[8, 1000000]", 1024)

@@ -80,10 +80,9 @@ def export_decoder(model, tokenizer_dir: Path, dest: Path, config, stats: dict[s
 
 def plot_expert_load(load: list[torch.Tensor], path: Path) -> None:
     """Layers x experts: each expert's share of its layer's routed tokens (even load is 1 / experts)."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not load:
         return

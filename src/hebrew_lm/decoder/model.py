@@ -1,5 +1,6 @@
-"""Decoder presets: Nemotron-3-shaped hybrid Mamba-2 + MoE + attention models as `NemotronHForCausalLM`,
-and their parameter counts (total and active per token), counted on the meta device.
+"""Decoder presets: Nemotron-3-shaped hybrid Mamba-2 + MoE + attention models as `NemotronHForCausalLM`
+(and tiny Llama, Qwen3-MoE and Gemma 3 models beside them), their parameter counts (total and active per
+token, counted on the meta device) and the shape `plan` reads of any causal family's config.
 
     config = decoder_config("hebatron", vocab_size=131_072)
     counts = parameter_counts(config)     # total 31,577,937,344; active 3,580,073,408
@@ -48,6 +49,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # decoder-tiny with every Mamba-2 layer replaced by attention (8 heads, 4 key-value heads: 0.9% more
     # parameters in all): attention in every layer, for the long-context cost curve (bench/long_context.py).
     "attention-tiny": {**_TINY, "pattern": "*E**E*", "num_attention_heads": 8, "num_key_value_heads": 4},
+    # Other families at decoder-tiny's width, from random initialization: the engine, the loss and `plan`
+    # read any causal family transformers builds from a config (ablations against the hybrid).
+    "llama-tiny": dict(family="llama", hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=32, intermediate_size=512),
+    "qwen3-moe-tiny": dict(family="qwen3_moe", hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
+                           num_key_value_heads=2, head_dim=32, num_experts=8, num_experts_per_tok=2,
+                           moe_intermediate_size=128, intermediate_size=512),
+    "gemma3-tiny": dict(family="gemma3_text", hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
+                        num_key_value_heads=2, head_dim=32, intermediate_size=512, sliding_window=128),
     "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,
                      head_dim=128, mamba_num_heads=64, mamba_head_dim=64, ssm_state_size=128, n_groups=8,
                      n_routed_experts=128, num_experts_per_tok=6, moe_intermediate_size=1856,
@@ -57,17 +67,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def decoder_config(preset: str, vocab_size: int, max_position_embeddings: int | None = None, **overrides):
-    """The NemotronHConfig of a preset (untied embeddings, relu2, sigmoid router with correction bias)."""
-    from transformers import NemotronHConfig
+    """The config of a preset: NemotronH's (untied embeddings, relu2, sigmoid router with correction bias)
+    from its layer pattern, or another family's (`family`) with transformers' own defaults for the rest."""
+    from transformers import AutoConfig, NemotronHConfig
 
     if preset not in PRESETS:
         raise ValueError(f"unknown decoder preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = dict(PRESETS[preset])
-    pattern = values.pop("pattern")
+    family = values.pop("family", "nemotron_h")
     values.setdefault("max_position_embeddings", 4096)
     if max_position_embeddings:
         values["max_position_embeddings"] = max_position_embeddings
     values.update(overrides)
+    if family != "nemotron_h":
+        return AutoConfig.for_model(family, vocab_size=vocab_size, tie_word_embeddings=False, **values)
+    pattern = values.pop("pattern")
     return NemotronHConfig(vocab_size=vocab_size, layers_block_type=[LAYER_KINDS[c] for c in pattern],
                            tie_word_embeddings=False, mlp_hidden_act="relu2", expand=2,
                            **values)

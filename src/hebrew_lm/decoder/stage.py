@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,9 @@ from hebrew_lm.decoder.objective import CausalLMObjective
 from hebrew_lm.runs import atomic_write_json, sha256_file
 from hebrew_lm.engine.token_store import eos_token
 from hebrew_lm.engine.dist import Dist
-from hebrew_lm.engine.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.engine.folder import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
+from hebrew_lm.engine.folder import token_stores
+from hebrew_lm.engine.loop import evaluate_batches, fixed_batch_indices
+from hebrew_lm.engine.runner import Prepared, TrainingData, TrainingStage, run_training_stage
 
 log = logging.getLogger("hebrew_lm")
 
@@ -105,30 +105,6 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
     return evaluate_batches(objective, batches, dist_, autocast)
 
 
-@dataclass
-class TrainingData:
-    """What a causal-LM stage trains on: sequences by id, the order the engine reads them in, and the
-    validation. The decoder stage's is one corpus (`corpus_data`); the curriculum's is phases of a Hebrew
-    corpus mixed with an anchor corpus (`hebrew_lm.cpt.mixture`)."""
-
-    num_sequences: int
-    sequence: Callable[[int], torch.Tensor]
-    lengths: np.ndarray
-    """Every sequence's length (bucketing, tokens per step)."""
-    evaluate: Callable | None
-    """(objective, autocast) -> validation loss, or a dict of named losses with `val_loss`."""
-    stream: Any = None
-    """The engine's order of sequences; None: the shuffled, length-bucketed stream over all of them."""
-    describe: str = ""
-    stats: dict[str, Any] = field(default_factory=dict)
-    evaluate_first: bool = False
-    """Evaluate before the first step too (a base model's own losses, for forgetting)."""
-    summarize: Callable[[Path, list[dict]], dict[str, Any]] | None = None
-    """(output folder, metrics records) -> more stats, and any plots it draws there, after training."""
-    collate: Callable[[list[int]], tuple[torch.Tensor, ...]] | None = None
-    """Sequence ids -> the objective's micro-batch; None: right-padded (ids, attention mask). SFT adds its loss mask."""
-
-
 def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist, pad_id: int) -> TrainingData:
     """One corpus's training pieces in a shuffled (length-bucketed) stream; its validation loss."""
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
@@ -145,80 +121,72 @@ def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: 
                         stats={"train_pieces": len(train_data), "train_documents": train_data.num_documents})
 
 
+def causal_lm_stage(name: str, make_data: Callable[..., TrainingData], export: Callable[..., Path] | None = None,
+                    objective: Callable[..., torch.nn.Module] | None = None,
+                    inputs: Callable[[Any], dict[str, Any]] | None = None) -> TrainingStage:
+    """A causal-LM training stage on the engine: the base (`init_from`) or a preset from scratch, trained on
+    `make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)` with `objective(model, c)` (default: the chunked
+    next-token loss with router balancing), exported by `export(model, tokenizer_dir, dest, config, stats)`
+    (default: the decoder's folder and card). The decoder, curriculum and SFT stages are this with their data;
+    `inputs(c)` adds what else their checkpoints depend on to the fingerprint (the base's weights always)."""
+
+    def fingerprint_inputs(c) -> dict[str, Any]:
+        init = Path(c.init_from) / "model.safetensors" if c.init_from else None
+        return {"init_from": sha256_file(init) if init and init.is_file() else c.init_from,
+                **(inputs(c) if inputs else {})}
+
+    def check(c, tokenizer_dir: Path) -> None:
+        if c.init_from and (Path(c.init_from) / "config.json").is_file():
+            longer_context(Path(c.init_from), c)  # a setting the base cannot take fails before the folder is claimed
+
+    def prepare(c, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist) -> Prepared:
+        from transformers import AutoTokenizer
+
+        from hebrew_lm.decoder.model import parameter_counts
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        eos = tokenizer.convert_tokens_to_ids(eos_token(tokenizer_dir))
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        data = make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)
+        torch.manual_seed(c.seed)
+        special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
+        model = build_decoder(c, len(tokenizer), special).to(dist_.device)
+        if c.gradient_checkpointing:
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        loss = (objective or default_objective)(model, c)
+        counts = parameter_counts(model.config)
+
+        def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, ...]:
+            return data.collate(indices) if data.collate else pad_batch([data.sequence(i) for i in indices], pad_id)
+
+        def write(model, out: Path, records: list[dict], stats: dict) -> None:
+            from hebrew_lm.decoder.export import export_decoder, plot_expert_load
+
+            load = [r for r in records if "max_over_mean_load" in r]
+            stats.update(balancing=loss.balancing(), final_max_over_mean_load=load[-1]["max_over_mean_load"] if load
+                         else None)
+            atomic_write_json(out / "expert_load.json", [row.tolist() for row in loss.last_load])
+            plot_expert_load(loss.last_load, out / "expert_load.png")
+            (export or export_decoder)(model, tokenizer_dir, out / "model", c, stats)
+
+        mean_len = float(data.lengths.mean())
+        return Prepared(loss, data, make_batch, lambda: build_decoder(c, len(tokenizer), special), write,
+                        stats={"parameters": counts.total, "active_parameters": counts.active},
+                        describe=f"{c.init_from or c.model}, {counts.total:,} parameters ({counts.active:,} active per "
+                                 f"token), {data.describe} of {mean_len:.0f} tokens on average",
+                        tokens_per_sequence=math.ceil(mean_len), length_bucketing=c.length_bucketing,
+                        loss_label="training loss (next token)")
+
+    return TrainingStage(name, FORMAT_VERSION, prepare, check=check, inputs=fingerprint_inputs)
+
+
+def default_objective(model, c: DecoderConfig) -> CausalLMObjective:
+    return CausalLMObjective(model, chunk_tokens=c.chunk_tokens, balance_rate=c.balance_rate)
+
+
+STAGE = causal_lm_stage("decoder", corpus_data)
+
+
 def run(config: DecoderConfig, force: bool = False) -> Path:
     """Train the decoder into `config.output_dir` and return that folder."""
-    return train_causal_lm(config, "decoder", corpus_data, force)
-
-
-def train_causal_lm(config: DecoderConfig, stage: str, make_data: Callable[..., TrainingData], force: bool = False,
-                    export: Callable[..., Path] | None = None, **inputs: Any) -> Path:
-    """A causal-LM training stage: check and fingerprint its inputs (`inputs`: any beyond the corpus,
-    tokenizer and base), build the model and `make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)`,
-    train on the engine and export (`export(model, tokenizer_dir, dest, config, stats)`, by default the
-    decoder's folder and card). The decoder, curriculum and SFT stages are this with their data."""
-    from transformers import AutoTokenizer
-
-    c = config
-    dist_ = Dist()
-    out = Path(c.output_dir)
-    corpus_dir, tokenizer_dir = check_inputs(c)
-    init_fp = sha256_file(Path(c.init_from) / "model.safetensors") if c.init_from and \
-        (Path(c.init_from) / "model.safetensors").is_file() else c.init_from
-    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_, init_from=init_fp, **inputs)
-    if c.init_from and (Path(c.init_from) / "config.json").is_file():
-        longer_context(Path(c.init_from), c)  # a setting the base cannot take fails before the output folder is claimed
-    if begin(c, stage, config_fp, dist_, force):
-        return out
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    eos = tokenizer.convert_tokens_to_ids(eos_token(tokenizer_dir))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    data = make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)
-    accum = accumulation_steps(c, dist_, stage)
-
-    torch.manual_seed(c.seed)
-    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
-    model = build_decoder(c, len(tokenizer), special).to(dist_.device)
-    if c.gradient_checkpointing:
-        model.activation_checkpointing_enable({"use_reentrant": False})
-    objective = CausalLMObjective(model, chunk_tokens=c.chunk_tokens, balance_rate=c.balance_rate)
-    from hebrew_lm.decoder.model import parameter_counts
-
-    counts = parameter_counts(model.config)
-
-    def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, ...]:
-        return data.collate(indices) if data.collate else pad_batch([data.sequence(i) for i in indices], pad_id)
-
-    mean_len = float(data.lengths.mean())
-    if dist_.main:
-        log.info("%s: %s, %s parameters (%s active per token), %s of %.0f tokens on average; global batch %d = %d x "
-                 "%d processes x %d accumulation; %d steps", stage, c.init_from or c.model, f"{counts.total:,}",
-                 f"{counts.active:,}", data.describe, mean_len, c.global_batch_size, c.micro_batch_size, dist_.world,
-                 accum, c.max_steps)
-    result = train(c, objective, make_batch, data.num_sequences, out, config_fp, dist_, data.evaluate, stage=stage,
-                   tokens_per_sequence=math.ceil(mean_len), stream=data.stream, evaluate_first=data.evaluate_first,
-                   sequence_lengths=data.lengths if c.length_bucketing else None)
-    if dist_.main:
-        from hebrew_lm.decoder.export import export_decoder, plot_expert_load
-        from hebrew_lm.engine.export import plot_curves
-
-        if result.sharding == "fsdp":  # export from a plain copy holding the gathered weights
-            model = build_decoder(c, len(tokenizer), special)
-            model.load_state_dict(result.model_state, strict=False)
-        records, losses = final_losses(out)
-        load = [r for r in records if "max_over_mean_load" in r]
-        stats = {"parameters": counts.total, "active_parameters": counts.active, "steps": result.state["step"],
-                 "tokens_seen": result.state["tokens_seen"], "spikes": result.state["spikes"],
-                 **data.stats,
-                 "wall_seconds": round(result.seconds, 1), "processes": dist_.world, "gradient_accumulation": accum,
-                 "sharding": result.sharding, "balancing": objective.balancing(), **losses,
-                 "final_max_over_mean_load": load[-1]["max_over_mean_load"] if load else None}
-        if data.summarize:
-            stats.update(data.summarize(out, records))
-        atomic_write_json(out / "expert_load.json", [row.tolist() for row in objective.last_load])
-        plot_expert_load(objective.last_load, out / "expert_load.png")
-        (export or export_decoder)(model, tokenizer_dir, out / "model", c, stats)
-        plot_curves(records, out / "curves.png", loss_label="training loss (next token)")
-        finish(c, stage, config_fp, stats)
-        log.info("%s: -> %s", stage, out / "model")
-    dist_.barrier()
-    return out
+    return run_training_stage(config, STAGE, force)

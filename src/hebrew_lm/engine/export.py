@@ -38,10 +38,9 @@ def write_model_folder(model, tokenizer_dir: Path, dest: Path, card: str,
 
 def plot_curves(records: list[dict[str, Any]], path: Path, loss_label: str = "training loss (masked positions)") -> None:
     """Training loss and validation perplexity against steps."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     train = [(r["step"], r["loss"]) for r in records if "loss" in r and "event" not in r]
     val = [(r["step"], r["val_perplexity"]) for r in records if "val_perplexity" in r]

@@ -10,8 +10,8 @@ fp32/bf16/fp16 autocast, torch.compile, atomic checkpoints with exact resume (we
 and the data position), NaN/spike rollback that skips the offending batch, metrics.jsonl and a log
 line per step with tokens/s and ETA.
 
-`c` is a training config: PretrainConfig's optimizer, schedule, batch, precision, checkpoint and
-spike fields.
+`c` is a training config: the optimizer, schedule, batch, precision, checkpoint and spike fields of
+`hebrew_lm.engine.config.TrainingConfig`, which every training stage's config extends.
 """
 
 from __future__ import annotations

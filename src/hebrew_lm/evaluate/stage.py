@@ -397,10 +397,9 @@ def render_csv(table: dict[str, Any]) -> str:
 
 
 def plot_results(table: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tasks, models = table["tasks"], list(table["models"])
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(tasks) + 2), 3.4))
@@ -482,10 +481,9 @@ def long_context_markdown(scores: dict[str, dict[str, Any]]) -> str:
 def plot_long_context(scores: dict[str, dict[str, Any]], path: Path) -> None:
     """One needle heatmap per model (context length x depth, exact match), side by side: the same grid
     before and after a context-extension run."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = [m for m in scores if "needle" in scores[m]]
     if not models:

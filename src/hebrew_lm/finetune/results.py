@@ -149,10 +149,9 @@ def results_csv(results: dict) -> str:
 
 
 def plot_results(results: dict, path: Path) -> None:
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     names, columns = results["task_names"], [*results["columns"], "Average"]
@@ -214,10 +213,9 @@ def errors_markdown(errors: dict, max_examples: int) -> str:
 
 def plot_learning_curves(curves: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> None:
     """Test score against training-set size (log scale), one panel per task, one line per model."""
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tasks = list(next(iter(curves.values())))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)

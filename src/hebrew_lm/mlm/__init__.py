@@ -1,5 +1,4 @@
-"""Masked-LM pretraining: model presets, masking (token and whole-word), the masked-position loss.
-
-The pretraining stage itself (token store, packing, training loop, checkpoints, export) is issue 4's
-remaining work; these pieces are tested on their own.
+"""Masked-LM pretraining (`hebrew-lm pretrain`, docs/pretrain.md): RoBERTa model presets, masking (token
+and whole-word), the masked-position loss as an objective on the shared engine, packed sequences, the
+fill-mask probe, and export to a Hugging Face folder; `stage` hands them to `hebrew_lm.engine.runner`.
 """

@@ -27,8 +27,9 @@ from hebrew_lm.mlm.data import PackedSequences
 from hebrew_lm.mlm.masking import Masker, mask_tokens
 from hebrew_lm.mlm.model import MaskedLMObjective, build_model, roberta_config
 from hebrew_lm.engine.dist import Dist
-from hebrew_lm.engine.loop import accumulation_steps, evaluate_batches, fixed_batch_indices, train
-from hebrew_lm.engine.folder import begin, check_inputs, final_losses, finish, token_stores, training_fingerprint
+from hebrew_lm.engine.folder import token_stores
+from hebrew_lm.engine.loop import evaluate_batches, fixed_batch_indices
+from hebrew_lm.engine.runner import Prepared, TrainingData, TrainingStage, run_training_stage
 
 log = logging.getLogger("hebrew_lm")
 
@@ -47,30 +48,26 @@ def evaluate(objective, data: PackedSequences, masker: Masker, c: PretrainConfig
     return evaluate_batches(objective, batches, dist_, autocast)
 
 
-def run(config: PretrainConfig, force: bool = False) -> Path:
-    """Pretrain into `config.output_dir` and return that folder."""
-    from tokenizers import Tokenizer
-
-    c = config
-    dist_ = Dist()
-    out = Path(c.output_dir)
-    corpus_dir, tokenizer_dir = check_inputs(c)
+def check(c: PretrainConfig, tokenizer_dir: Path) -> None:
+    """max_seq_len within the positions the tokenizer declares, before the output folder is claimed."""
     positions = json.loads((tokenizer_dir / "tokenizer_config.json").read_text(encoding="utf-8")).get(
         "model_max_length", c.max_seq_len) if (tokenizer_dir / "tokenizer_config.json").is_file() else c.max_seq_len
     if c.max_seq_len > positions:
         raise ValueError(f"pretrain.max_seq_len is {c.max_seq_len}, more than the {positions} positions the tokenizer "
                          f"declares (model_max_length in {tokenizer_dir / 'tokenizer_config.json'}); lower max_seq_len, "
                          f"or train the tokenizer with a larger tokenizer.model_max_length")
-    config_fp = training_fingerprint(c, FORMAT_VERSION, corpus_dir, tokenizer_dir, dist_)
-    if begin(c, "pretrain", config_fp, dist_, force):
-        return out
+
+
+def prepare(c: PretrainConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist) -> Prepared:
+    """The masked LM on the engine: packed sequences, the RoBERTa model, masked batches and validation."""
+    from tokenizers import Tokenizer
+
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     vocab_size = tokenizer.get_vocab_size()
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
     train_data = PackedSequences(train_store, c.max_seq_len)
     has_val = json.loads((val_store / "meta.json").read_text())["num_tokens"] >= c.max_seq_len
     val = PackedSequences(val_store, c.max_seq_len) if has_val else None
-    accum = accumulation_steps(c, dist_, "pretrain")
     if len(train_data) < c.global_batch_size:
         log.warning("pretrain: the corpus holds %d sequences of %d tokens, fewer than one global batch (%d); "
                     "they will repeat within a step", len(train_data), c.max_seq_len, c.global_batch_size)
@@ -83,7 +80,6 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     # Validation always masks like RoBERTa (15% of single tokens), so that runs with other masking
     # recipes report perplexities on the same task and can be compared.
     validation_masker = dataclasses.replace(masker, probability=0.15, whole_word=False)
-    objective = MaskedLMObjective(model)
 
     def make_batch(indices: list[int], step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids = torch.stack([train_data[i] for i in indices])
@@ -92,27 +88,9 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
     def validate(module, autocast) -> float:
         return evaluate(module, val, validation_masker, c, dist_, autocast)
 
-    if dist_.main:
-        log.info("pretrain: %s model, %s parameters, %d sequences of %d tokens; global batch %d = %d x %d "
-                 "processes x %d accumulation; %d steps", c.model, f"{params:,}", len(train_data), c.max_seq_len,
-                 c.global_batch_size, c.micro_batch_size, dist_.world, accum, c.max_steps)
-    result = train(c, objective, make_batch, len(train_data), out, config_fp, dist_,
-                   validate if val is not None else None, stage="pretrain")
-    state, final_state, fsdp = result.state, result.model_state, result.sharding == "fsdp"
-    if dist_.main:
+    def export(model, out: Path, records: list[dict], stats: dict) -> None:
         from hebrew_lm.mlm.export import export_model
-        from hebrew_lm.engine.export import plot_curves
 
-        if fsdp:  # export from a plain copy holding the gathered weights
-            model = build_model(model_config)
-            model.load_state_dict(final_state, strict=False)
-
-        stats = {"parameters": params, "steps": state["step"], "tokens_seen": state["tokens_seen"],
-                 "spikes": state["spikes"], "train_sequences": len(train_data),
-                 "wall_seconds": round(result.seconds, 1), "processes": dist_.world,
-                 "gradient_accumulation": accum, "sharding": result.sharding}
-        records, losses = final_losses(out)
-        stats.update(losses)
         if val is not None:
             from hebrew_lm.mlm.probe import fill_mask_scores
 
@@ -122,8 +100,17 @@ def run(config: PretrainConfig, force: bool = False) -> Path:
             from hebrew_lm.mlm.probe import PROBE, probe_guesses
 
             stats["fill_mask"]["probe"] = {"text": PROBE, "guesses": probe_guesses(out / "model")}
-        plot_curves(records, out / "curves.png")
-        finish(c, "pretrain", config_fp, stats)
-        log.info("pretrain: -> %s", out / "model")
-    dist_.barrier()
-    return out
+
+    data = TrainingData(len(train_data), train_data.__getitem__, None, validate if val is not None else None)
+    return Prepared(MaskedLMObjective(model), data, make_batch, lambda: build_model(model_config), export,
+                    stats={"parameters": params, "train_sequences": len(train_data)},
+                    describe=f"{c.model} model, {params:,} parameters, {len(train_data)} sequences of {c.max_seq_len} "
+                             "tokens", loss_label="training loss (masked positions)")
+
+
+STAGE = TrainingStage("pretrain", FORMAT_VERSION, prepare, check=check)
+
+
+def run(config: PretrainConfig, force: bool = False) -> Path:
+    """Pretrain into `config.output_dir` and return that folder."""
+    return run_training_stage(config, STAGE, force)

@@ -4,9 +4,11 @@ self-contained HTML file and as Markdown."""
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,25 @@ def task_comparison(column: str, ours: dict, baseline: dict) -> str:
 
     verdict = "beyond seed noise" if beyond_seed_noise(ours, baseline) else "within seed noise"
     return f"{column} {100 * ours['mean']:.1f} vs {100 * baseline['mean']:.1f}, {verdict}"
+
+
+def stage_section(section_id: str, title: str, stage: str):
+    """The scaffold every stage's section shares: `@stage_section("cpt", "Continued pretraining", "cpt")` on
+    `body(folder, stats, section)` makes `folder -> [section]`, which says the stage has not run when its
+    folder holds no finished stats.json, and otherwise lets `body` fill the section from them."""
+
+    def wrap(body: Callable[[Path, dict, Section], None]) -> Callable[[Path], list[Section]]:
+        @functools.wraps(body)
+        def section(folder: Path) -> list[Section]:
+            s = Section(section_id, title)
+            stats = finished_stats(folder, s, stage)
+            if stats is not None:
+                body(folder, stats, s)
+            return [s]
+
+        return section
+
+    return wrap
 
 
 def finished_stats(folder: Path, s: Section, stage: str) -> dict | None:

@@ -11,7 +11,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from hebrew_lm.report.page import Section, finished_stats, number, read_json, task_comparison
+from hebrew_lm.report.page import Section, number, read_json, stage_section, task_comparison
 from hebrew_lm.runs import is_finished
 
 log = logging.getLogger("hebrew_lm")
@@ -19,11 +19,8 @@ PACKAGES = ("hebrew-lm", "torch", "transformers", "tokenizers", "datasets", "acc
             "huggingface_hub", "datasketch", "sentencepiece", "numpy")
 
 
-def corpus_section(folder: Path) -> list[Section]:
-    s = Section("corpus", "Corpus")
-    stats = finished_stats(folder, s, "corpus")
-    if stats is None:
-        return [s]
+@stage_section("corpus", "Corpus", "corpus")
+def corpus_section(folder: Path, stats: dict, s: Section) -> None:
     kept = stats["kept"]
     splits = stats["splits"]
     s.paragraphs.append(
@@ -41,14 +38,10 @@ def corpus_section(folder: Path) -> list[Section]:
                       for k, v in stats["sources"].items()]))
     if (folder / "stats.png").is_file():
         s.images.append(("corpus statistics", folder / "stats.png"))
-    return [s]
 
 
-def tokenizer_section(folder: Path) -> list[Section]:
-    s = Section("tokenizer", "Tokenizer")
-    stats = finished_stats(folder, s, "tokenizer")
-    if stats is None:
-        return [s]
+@stage_section("tokenizer", "Tokenizer", "tokenizer")
+def tokenizer_section(folder: Path, stats: dict, s: Section) -> None:
     s.paragraphs.append(f"Byte-level BPE, {stats['vocab_size']:,} tokens, trained on {stats['sample_documents']:,} documents "
                         f"({stats['sample_bytes'] / 1e6:,.1f} MB) in {stats['train_seconds']:.1f} s.")
     audit = read_json(folder / "audit" / "audit.json")
@@ -66,14 +59,10 @@ def tokenizer_section(folder: Path) -> list[Section]:
                          + "".join(f"; {r['tokenizer']} {r['fertility']:.2f}" for r in others if "English" in r["tokenizer"]) + ".")
         if (folder / "audit" / "audit.png").is_file():
             s.images.append(("tokenizer audit", folder / "audit" / "audit.png"))
-    return [s]
 
 
-def pretrain_section(folder: Path) -> list[Section]:
-    s = Section("pretraining", "Pretraining")
-    stats = finished_stats(folder, s, "pretrain")
-    if stats is None:
-        return [s]
+@stage_section("pretraining", "Pretraining", "pretrain")
+def pretrain_section(folder: Path, stats: dict, s: Section) -> None:
     import math
 
     config = read_json(folder / "model" / "config.json") or {}
@@ -104,7 +93,6 @@ def pretrain_section(folder: Path) -> list[Section]:
                              [[g["token"], f"{g['score']:.3f}"] for g in probe["guesses"]]))
     if (folder / "curves.png").is_file():
         s.images.append(("training loss and validation perplexity", folder / "curves.png"))
-    return [s]
 
 
 def finetune_sections(folder: Path) -> list[Section]:
@@ -182,11 +170,8 @@ def finetune_sections(folder: Path) -> list[Section]:
     return [s, e]
 
 
-def decoder_section(folder: Path) -> list[Section]:
-    s = Section("decoder", "Decoder")
-    stats = finished_stats(folder, s, "decoder")
-    if stats is None:
-        return [s]
+@stage_section("decoder", "Decoder", "decoder")
+def decoder_section(folder: Path, stats: dict, s: Section) -> None:
     import math
 
     config = read_json(folder / "model" / "config.json") or {}
@@ -208,14 +193,10 @@ def decoder_section(folder: Path) -> list[Section]:
         s.images.append(("decoder training loss and validation perplexity", folder / "curves.png"))
     if (folder / "expert_load.png").is_file():
         s.images.append(("each expert's share of its layer's tokens at the end", folder / "expert_load.png"))
-    return [s]
 
 
-def extend_section(folder: Path) -> list[Section]:
-    s = Section("extend", "Hebrew vocabulary extension")
-    stats = finished_stats(folder, s, "extend")
-    if stats is None:
-        return [s]
+@stage_section("extend", "Hebrew vocabulary extension", "extend")
+def extend_section(folder: Path, stats: dict, s: Section) -> None:
     before, after = stats["speed_before"], stats["speed_after"]
     s.paragraphs.append(
         f"{stats['tokens_added']:,} Hebrew tokens added to `{stats['base']}` (ids {stats['first_new_id']:,} to "
@@ -229,14 +210,10 @@ def extend_section(folder: Path) -> list[Section]:
     s.tables.append(("Before and after, on the Hebrew corpus's validation text", ["", "before", "after"], rows))
     s.summary.append(f"Vocabulary extension: {stats['tokens_added']:,} Hebrew tokens, "
                      f"{stats['tokens_per_word_before']:.2f} -> {stats['tokens_per_word_after']:.2f} tokens per word.")
-    return [s]
 
 
-def cpt_section(folder: Path) -> list[Section]:
-    s = Section("cpt", "Continued pretraining (curriculum)")
-    stats = finished_stats(folder, s, "cpt")
-    if stats is None:
-        return [s]
+@stage_section("cpt", "Continued pretraining (curriculum)", "cpt")
+def cpt_section(folder: Path, stats: dict, s: Section) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     forgetting = stats.get("forgetting")
     s.paragraphs.append(
@@ -277,14 +254,10 @@ def cpt_section(folder: Path) -> list[Section]:
                           for when, label in (("base", "before (the base)"), ("final", "after"))]))
     if (folder / "loss_by_position.png").is_file():
         s.images.append(("Hebrew validation loss by position, before and after", folder / "loss_by_position.png"))
-    return [s]
 
 
-def sft_section(folder: Path) -> list[Section]:
-    s = Section("sft", "Supervised fine-tuning (chat)")
-    stats = finished_stats(folder, s, "sft")
-    if stats is None:
-        return [s]
+@stage_section("sft", "Supervised fine-tuning (chat)", "sft")
+def sft_section(folder: Path, stats: dict, s: Section) -> None:
     val = stats.get("final_val_loss")
     s.paragraphs.append(
         f"{stats['steps']:,} steps on {stats['train_conversations']:,} conversations "
@@ -306,15 +279,13 @@ def sft_section(folder: Path) -> list[Section]:
                      + (f", held-out assistant loss {val:.3f}." if val else "."))
     if (folder / "curves.png").is_file():
         s.images.append(("SFT training loss and held-out perplexity", folder / "curves.png"))
-    return [s]
 
 
-def eval_section(folder: Path) -> list[Section]:
-    s = Section("eval", "Few-shot evaluation")
-    stats = finished_stats(folder, s, "eval")
+@stage_section("eval", "Few-shot evaluation", "eval")
+def eval_section(folder: Path, stats: dict, s: Section) -> None:
     table = read_json(folder / "results.json")
-    if stats is None or table is None:
-        return [s]
+    if table is None:
+        return
     tasks = table["tasks"]
     first = next(iter(table["models"].values()))["tasks"]
     s.paragraphs.append("Scores x 100, mean ± standard error from lm-evaluation-harness; the task files are in "
@@ -365,7 +336,6 @@ def eval_section(folder: Path) -> list[Section]:
     if (folder / "long_context.png").is_file():
         s.images.append(("he_needle exact match by context length and needle depth, one map per model",
                          folder / "long_context.png"))
-    return [s]
 
 
 def environment_section(timings_file: Path, started: float) -> Section:

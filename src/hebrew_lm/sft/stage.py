@@ -111,7 +111,7 @@ def sft_data(c: SftConfig, sources: dict[str, list[Conversation]]):
     """The engine's TrainingData for conversations: weighted per-source batches, (ids, attention, loss mask)."""
     from transformers import AutoTokenizer
 
-    from hebrew_lm.decoder.stage import TrainingData
+    from hebrew_lm.engine.runner import TrainingData
     from hebrew_lm.engine.loop import evaluate_batches, fixed_batch_indices
 
     def make(cfg, corpus_dir, tokenizer_dir, dist_, pad_id):
@@ -172,7 +172,8 @@ def write_samples(model, tokenizer, prompts: list[dict[str, Any]], path: Path) -
 
 def run(config: SftConfig, force: bool = False) -> Path:
     """Fine-tune `config.init_from` on the conversations into `config.output_dir`; return that folder."""
-    from hebrew_lm.decoder.stage import train_causal_lm
+    from hebrew_lm.decoder.stage import causal_lm_stage
+    from hebrew_lm.engine.runner import run_training_stage
 
     c = config
     sources = load_sources(c)  # bad input stops here, before any model loads
@@ -188,9 +189,9 @@ def run(config: SftConfig, force: bool = False) -> Path:
     if not (chat_dir / "chat_template.jinja").is_file():
         chat_tokenizer(base, chat_dir)
     run_config = dataclasses.replace(c, tokenizer_dir=str(chat_dir))
-    out = train_causal_lm(run_config, "sft", sft_data(run_config, sources), force, sft_inputs=inputs_fingerprint(c),
-                          export=export_chat_model)
-    return out
+    stage = causal_lm_stage("sft", sft_data(run_config, sources), export=export_chat_model,
+                            inputs=lambda _: {"sft_inputs": inputs_fingerprint(c)})
+    return run_training_stage(run_config, stage, force)
 
 
 def export_chat_model(model, tokenizer_dir: Path, dest: Path, config: SftConfig, stats: dict[str, Any]) -> Path:

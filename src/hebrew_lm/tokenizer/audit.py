@@ -284,10 +284,9 @@ def write_report(rows: list[dict[str, Any]], out: Path, note: str = "") -> None:
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from hebrew_lm.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     panels = [("fertility", "tokens per word (lower is better)"), ("split_word_share", "share of words split"),
