@@ -166,3 +166,21 @@ def test_model_and_task_names_that_would_leave_the_output_folder_are_refused(nam
     from hebrew_lm.finetune.stage import slug
 
     assert slug("a/../b") == "a_.._b" and slug("../..") == ".._.." and slug("x/y") == "x_y"  # one component each
+
+
+def test_field_docs_that_list_names_list_the_codes_names():
+    """The lists a field's help repeats come from the code (f-string docstrings) or are checked against it."""
+    from hebrew_lm.cpt.config import PhaseSpec
+    from hebrew_lm.cpt.difficulty import ALL_SCORERS, MODEL_SCORERS
+    from hebrew_lm.evaluate.config import EvalConfig
+    from hebrew_lm.evaluate.public import PUBLIC
+    from hebrew_lm.evaluate.tasks import EMBEDDED
+    from hebrew_lm.sft.config import SourceWeight
+    from hebrew_lm.sft.data import DEMO_SOURCES
+
+    assert all(name in field_docs(PhaseSpec)["difficulty"] for name in (*ALL_SCORERS, *MODEL_SCORERS))
+    assert all(name in field_docs(SourceWeight)["name"] for name in DEMO_SOURCES)
+    tasks_doc = field_docs(EvalConfig)["tasks"]
+    assert all(name in tasks_doc for name in EMBEDDED if name != "he_longdoc_blind")
+    assert all(name in tasks_doc or name.startswith("psychometric_he_") for name in PUBLIC)
+    assert "psychometric_he_*" in tasks_doc

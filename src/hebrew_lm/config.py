@@ -17,6 +17,7 @@ import difflib
 import functools
 import inspect
 import re
+import sys
 import textwrap
 import types
 import typing
@@ -126,14 +127,13 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)):
+            continue
+        if isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
             docs[node.target.id] = " ".join(nxt.value.value.split())
+        elif isinstance(nxt.value, ast.JoinedStr):  # an f-string: a list the code keeps, spelled out from it
+            text = eval(compile(ast.Expression(nxt.value), cls.__module__, "eval"), vars(sys.modules[cls.__module__]))
+            docs[node.target.id] = " ".join(text.split())
     return docs
 
 

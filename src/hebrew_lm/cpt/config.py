@@ -9,6 +9,11 @@ from typing import Any, Literal
 from hebrew_lm.config import bounded, check_ranges
 from hebrew_lm.decoder.config import DecoderConfig
 
+TEXT_SCORERS = ("compression_ratio", "lexical_diversity", "mean_word_length", "rare_word_rate")
+"""The difficulty scorers of text alone, computed for every corpus the curriculum reads (`hebrew_lm.cpt.difficulty`)."""
+MODEL_SCORERS = ("base_loss",)
+"""Scorers that need the base model: computed only when a phase asks for one."""
+
 
 @dataclass
 class PhaseSpec:
@@ -21,7 +26,7 @@ class PhaseSpec:
     sources: list[str] = field(default_factory=list)
     """Documents whose corpus `source` is one of these (e.g. embedded:htb-train); empty: any source."""
     difficulty: str = ""
-    """A difficulty scorer (compression_ratio, lexical_diversity, mean_word_length, rare_word_rate, or base_loss: the base model's own loss per token) whose quantile range picks this phase's documents; empty: no difficulty filter."""
+    f"""A difficulty scorer ({', '.join(TEXT_SCORERS)}, or {' or '.join(MODEL_SCORERS)}: the base model's own loss per token) whose quantile range picks this phase's documents; empty: no difficulty filter."""
     quantiles: list[float] = field(default_factory=lambda: [0.0, 1.0])
     """[low, high): the documents whose `difficulty` score lies in these quantiles of the corpus (0.0 to 1.0)."""
     anchor_share: float = bounded("[-1, 1)", -1.0)
@@ -30,10 +35,8 @@ class PhaseSpec:
     """Share of each batch replayed from the earlier phases' Hebrew documents (0 in the first phase, which has none)."""
 
     def __post_init__(self) -> None:
-        from hebrew_lm.cpt.difficulty import ALL_SCORERS, MODEL_SCORERS
-
-        if self.difficulty and self.difficulty not in (*ALL_SCORERS, *MODEL_SCORERS):
-            raise ValueError(f"phase {self.name!r}: difficulty must be one of {[*ALL_SCORERS, *MODEL_SCORERS]}, "
+        if self.difficulty and self.difficulty not in (*TEXT_SCORERS, *MODEL_SCORERS):
+            raise ValueError(f"phase {self.name!r}: difficulty must be one of {[*TEXT_SCORERS, *MODEL_SCORERS]}, "
                              f"got {self.difficulty!r}")
         if len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1:
             raise ValueError(f"phase {self.name!r}: quantiles must be [low, high) with 0 <= low < high <= 1, got {self.quantiles}")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hebrew_lm.cpt.config import MODEL_SCORERS, TEXT_SCORERS
 from hebrew_lm.runs import atomic_write_json, fingerprint, is_finished, mark_success, read_success
 
 WORD = re.compile(r"\w+")
@@ -58,10 +59,8 @@ def mean_word_length(text: str) -> float:
 SCORERS = {"compression_ratio": compression_ratio, "lexical_diversity": lexical_diversity,
            "mean_word_length": mean_word_length}
 """Per-document scorers; `rare_word_rate` needs the whole split's word counts and is added beside them."""
-ALL_SCORERS = (*SCORERS, "rare_word_rate")
-"""The scorers of text alone, computed for every corpus the curriculum reads."""
-MODEL_SCORERS = ("base_loss",)
-"""Scorers that need the base model: computed only when a phase asks for one (`base_loss_scores`)."""
+ALL_SCORERS = TEXT_SCORERS  # the names the config declares, each implemented here
+assert ALL_SCORERS == (*SCORERS, "rare_word_rate") and MODEL_SCORERS == ("base_loss",)
 
 
 def rare_word_rates(texts: list[str], common: int = 5000) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from hebrew_lm.config import bounded, check_ranges, coerce
 from hebrew_lm.decoder.config import DecoderConfig
+from hebrew_lm.sft.data import DEMO_SOURCES
 
 
 @dataclass
@@ -14,7 +15,7 @@ class SourceWeight:
     """One SFT source's sampling weight: `translation=0.3` on the command line, or a mapping in YAML."""
 
     name: str
-    """A source: translation, arithmetic, entities, sentiment, english (the demo mix), or a conversation file's stem."""
+    f"""A source: {', '.join(DEMO_SOURCES)} (the demo mix), or a conversation file's stem."""
     weight: float = bounded("[0, inf)", 1.0)
     """Its share of every batch, relative to the other sources' weights."""
 
@@ -44,7 +45,7 @@ class SftConfig(DecoderConfig):
     inputs: list[str] = field(default_factory=lambda: ["embedded:sft-demo"])
     """Conversation files (JSONL of `messages`, or `prompt`/`completion`; globs allowed) and/or embedded:sft-demo, the demo mix built from package data (docs/sft.md). Each file is a source named after its stem."""
     weights: list[SourceWeight] = field(default_factory=list)
-    """Sampling weight per source (translation=0.3 english=0.2 ...; sources: translation, arithmetic, entities, sentiment, english, or a file's stem): each batch is split among the sources in these proportions; a source not named gets 0. Empty: in proportion to their sizes."""
+    f"""Sampling weight per source (translation=0.3 english=0.2 ...; sources: {', '.join(DEMO_SOURCES)}, or a file's stem): each batch is split among the sources in these proportions; a source not named gets 0. Empty: in proportion to their sizes."""
     hebrew_corpus_dir: str = ""
     """The Hebrew corpus stage whose train split gives the demo's translation pairs (default: RUN_DIR/hebrew_corpus)."""
     english_corpus_dir: str = ""
