@@ -170,6 +170,38 @@ def test_the_engine_trains_a_moe_decoder_logs_expert_load_and_checkpoints_the_ro
     assert result.state["step"] == 8
 
 
+def test_tokens_per_second_counts_training_not_the_step_0_evaluation(tmp_path, monkeypatch):
+    """A real base's step-0 evaluation took minutes, and short runs logged 1-4 tokens/s for it."""
+    import json
+    import time as real_time
+    from types import SimpleNamespace
+
+    from hebrew_lm.engine import loop
+    from hebrew_lm.engine.dist import Dist
+
+    clock = [1000.0]  # a clock that only the evaluation moves: an hour per evaluation
+    monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: clock[0], strftime=real_time.strftime,
+                                                      gmtime=real_time.gmtime))
+
+    def evaluate(objective, autocast):
+        clock[0] += 3600.0
+        return 1.0
+
+    c = SimpleNamespace(global_batch_size=2, micro_batch_size=2, max_seq_len=8, max_steps=2, warmup_steps=1,
+                        learning_rate=1e-3, lr_decay_power=1.0, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8,
+                        weight_decay=0.0, grad_clip=0.0, precision="fp32", compile=False, fsdp=False, seed=0,
+                        log_every=1, eval_every=100, checkpoint_every=100, keep_checkpoints=1, spike_factor=0.0,
+                        resume="auto")
+    model = tiny().train()
+    (tmp_path / "checkpoints").mkdir()
+    result = loop.train(c, CausalLMObjective(model), lambda idx, step, micro: (torch.randint(5, 290, (2, 8)),
+                                                                              torch.ones(2, 8, dtype=torch.long)),
+                        4, tmp_path, "fp", Dist(), evaluate, tokens_per_sequence=8, evaluate_first=True)
+    steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert [r["elapsed_s"] for r in steps] == [0.0, 0.0]  # the step-0 evaluation's hour is not training time
+    assert result.seconds == 3600.0  # the final evaluation's hour is (it comes after step 2)
+
+
 ENGLISH = ("Now is the winter of our discontent made glorious summer by this sun of York",
            "Friends, Romans, countrymen, lend me your ears; I come to bury Caesar, not to praise him",
            "All the world's a stage, and all the men and women merely players",

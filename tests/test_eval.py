@@ -284,3 +284,17 @@ def test_models_get_distinct_names_or_the_command_refuses_before_loading(tmp_pat
         EvalConfig(output_dir="o", models=[str(a), str(b)], model_names=["same", "same"])
     assert main(["eval", "--models", str(a), str(b), "--model_names", "same", "same", "--output_dir",
                  str(tmp_path / "e")]) == 2
+
+
+def test_one_embedded_task_by_its_name(eval_run, tmp_path):
+    """`eval --tasks he_sentiment` was refused: only `embedded` (all seven) was known."""
+    from hebrew_lm.evaluate.config import EvalConfig
+    from hebrew_lm.evaluate.stage import collect_tasks
+
+    model = str(eval_run / "run" / "decoder" / "model")
+    config = EvalConfig(output_dir=str(tmp_path / "e"), models=[model], tasks=["he_sentiment", "he_cloze"],
+                        hebrew_corpus_dir=str(eval_run / "run" / "hebrew_corpus"))
+    tasks, specs = collect_tasks(config, tmp_path / "tasks")
+    assert tasks == ["he_cloze", "he_sentiment"] and {"he_cloze", "he_sentiment"} <= set(specs)
+    with pytest.raises(ValueError, match=r"no task YAML for \['en_cloze'\].*embedded tasks: he_cloze, en_cloze"):
+        collect_tasks(EvalConfig(output_dir=str(tmp_path / "e"), models=[model], tasks=["en_cloze"]), tmp_path / "t2")

@@ -124,7 +124,6 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
     metrics = metrics_writer(out / "metrics.jsonl", state["step"] or -1) if dist_.main else None
     recent: deque[float] = deque(maxlen=50)
     tokens_per_step = c.global_batch_size * (tokens_per_sequence or c.max_seq_len)
-    started, started_step = time.time(), state["step"]
     stream = stream or SequenceStream(num_sequences, c.seed, sequence_lengths, c.global_batch_size)
 
     def checkpoint() -> None:
@@ -148,6 +147,8 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
         if evaluate is not None and evaluate_first:  # the starting point (a base model's own losses)
             validate(0)
         checkpoint()  # step 0, so that the first spike has somewhere to go back to (every rank: it syncs)
+    # timed from here: tokens/s, the ETA and wall_seconds count training, not the step-0 evaluation
+    started, started_step = time.time(), state["step"]
     model.train()
     while state["step"] < c.max_steps:
         step = state["step"]

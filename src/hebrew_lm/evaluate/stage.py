@@ -32,7 +32,7 @@ import yaml
 
 from hebrew_lm.evaluate.metrics import normalize_tokens
 from hebrew_lm.evaluate.public import PUBLIC, build_public_task, read_jsonl
-from hebrew_lm.evaluate.tasks import LONG_CONTEXT, build_embedded_tasks, build_long_context, load_task_yaml
+from hebrew_lm.evaluate.tasks import EMBEDDED, LONG_CONTEXT, build_embedded_tasks, build_long_context, load_task_yaml
 from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, \
     dump_yaml, fingerprint, mark_success, safe_component, sha256_file
 
@@ -154,11 +154,14 @@ def model_names(models: list[Path], given: list[str]) -> list[str]:
 def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
     """Write the embedded and public tasks into `tasks_dir`; return the task names and every YAML by task name."""
     tasks: list[str] = []
-    if "embedded" in c.tasks:
-        tasks += build_embedded_tasks(tasks_dir, Path(c.hebrew_corpus_dir) if c.hebrew_corpus_dir else None,
-                                      Path(c.english_corpus_dir) if c.english_corpus_dir else None)
-    if "long_context" in c.tasks and c.hebrew_corpus_dir:
-        tasks += build_long_context(tasks_dir, Path(c.hebrew_corpus_dir), c.context_words, c.needle_depths)
+    named = [t for t in c.tasks if t in EMBEDDED]  # one embedded task by its name (he_sentiment), not the whole set
+    if "embedded" in c.tasks or any(t not in LONG_CONTEXT for t in named):
+        built = build_embedded_tasks(tasks_dir, Path(c.hebrew_corpus_dir) if c.hebrew_corpus_dir else None,
+                                     Path(c.english_corpus_dir) if c.english_corpus_dir else None)
+        tasks += [t for t in built if "embedded" in c.tasks or t in named]
+    if ("long_context" in c.tasks or any(t in LONG_CONTEXT for t in named)) and c.hebrew_corpus_dir:
+        built = build_long_context(tasks_dir, Path(c.hebrew_corpus_dir), c.context_words, c.needle_depths)
+        tasks += [t for t in built if "long_context" in c.tasks or t in named]
     for name in c.tasks:
         if name in PUBLIC:
             tasks.append(build_public_task(tasks_dir, name, Path(c.data_dir)))
@@ -170,7 +173,8 @@ def collect_tasks(c, tasks_dir: Path) -> tuple[list[str], dict[str, Path]]:
     unknown = [t for t in tasks if t not in specs]
     if unknown:
         raise ValueError(f"eval.tasks: no task YAML for {unknown} in {[str(tasks_dir), *c.task_dirs]}; "
-                         f"built-in public tasks: {', '.join(PUBLIC)}")
+                         f"built-in public tasks: {', '.join(PUBLIC)}; embedded tasks: {', '.join(EMBEDDED)} (each "
+                         "made only where its corpus or package is there: docs/eval.md)")
     return tasks, specs
 
 
