@@ -354,6 +354,12 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     assert "Paris" in tok.decode(model.generate(**prompt, max_new_tokens=4, do_sample=False)[0])
     card = (tmp_path / "smol" / "README.md").read_text(encoding="utf-8")
     assert "license: apache-2.0" in card and "metadata states it: apache-2.0" in card  # from the file, not assumed
+    from hebrew_lm.plan import plan  # `plan` on a cpt stage whose base is this Llama model (once an AttributeError)
+
+    (tmp_path / "smol.yaml").write_text(f"run_dir: {tmp_path / 'plan-run'}\nstages: [cpt]\ncpt:\n  init_from: "
+                                        f"{tmp_path / 'smol'}\n  tokenizer_dir: {tmp_path / 'smol'}\n  max_steps: 10\n"
+                                        "  warmup_steps: 1\n")
+    assert "134,515,008 parameters in total" in plan(str(tmp_path / "smol.yaml"), cpu_flops=1e11)
     assert main(["tokenizer", "extend", "--base_dir", str(tmp_path / "smol"), "--corpus_dir",
                  str(run / "hebrew_corpus"), "--add", "30", "--measure_speed", "false",  # timed on the tiny base
                  "--output_dir", str(tmp_path / "smol-he")]) == 0
