@@ -401,3 +401,71 @@ def test_base_loss_difficulty_is_the_bases_own_loss_computed_once_in_resumable_p
     monkeypatch.setattr(torch.nn.Module, "__call__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rescored")))
     again = base_loss_scores(store, run / "decoder" / "model", run / "cache", pieces.num_documents, max_tokens=32)
     assert np.array_equal(again, scores, equal_nan=True)
+
+
+def bos_base(cpt_run, folder):
+    """The tiny decoder of cpt_run with a tokenizer that starts every text with <s> (as Gemma's does with
+    <bos>, and Llama 2's with <s>)."""
+    import shutil
+
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    shutil.copytree(cpt_run / "run" / "decoder" / "model", folder)
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_documents_start_the_way_the_bases_tokenizer_starts_a_text(cpt_run, tmp_path):
+    """A base whose tokenizer opens every text with BOS sees BOS at the start of every document in cpt:
+    the stage's step-0 validation loss is plain transformers' loss on `tokenizer(text) + eos`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.corpus.shards import load_manifest, read_texts
+    from hebrew_lm.decoder.data import DocumentPieces, base_bos
+    from hebrew_lm.presets import load_preset, stage_config
+    from hebrew_lm.sft.data import CHAT_TEMPLATE, chat_template
+    from hebrew_lm.stages import STAGES
+
+    base = bos_base(cpt_run, tmp_path / "base")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    assert base_bos(base) == tokenizer.bos_token_id and base_bos(cpt_run / "run" / "decoder" / "model") is None
+    assert chat_template(base) == "{{ bos_token }}" + CHAT_TEMPLATE  # SFT's conversations open with it too
+    run = cpt_run / "run"
+    texts = list(read_texts(run / "hebrew_corpus", "validation"))
+    n = load_manifest(run / "hebrew_corpus")["splits"]["validation"]["documents"]
+    assert len(texts) == n
+    out = tmp_path / "cpt"
+    config = stage_config(load_preset(cpt_run / "p.yaml"), "cpt", {
+        "init_from": str(base), "tokenizer_dir": str(base), "output_dir": str(out), "cache_dir": str(tmp_path / "cache"),
+        "max_steps": 1, "warmup_steps": 0, "max_seq_len": 512, "global_batch_size": n, "micro_batch_size": n,
+        "eval_batches": 1, "anchor_share": 0.0, "phases": [{"name": "all"}]})
+    STAGES["cpt"].run(config)
+    step0 = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in line)
+    model = AutoModelForCausalLM.from_pretrained(base).eval()
+    nll = positions = 0.0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]])
+            loss = model(input_ids=ids, labels=ids).loss.item()
+            nll, positions = nll + loss * (ids.shape[1] - 1), positions + ids.shape[1] - 1
+    assert step0["step"] == 0 and step0["val_loss"] == pytest.approx(nll / positions, rel=1e-4)
+    store = next(p for p in (tmp_path / "cache").glob("tokens-validation-*")
+                 if json.loads((p / "meta.json").read_text())["corpus_dir"] == str(run / "hebrew_corpus"))
+    assert DocumentPieces(store, 512, bos=tokenizer.bos_token_id)[0].tolist() == \
+        tokenizer(texts[0])["input_ids"] + [tokenizer.eos_token_id]
+
+
+def test_a_piece_that_opens_a_document_starts_with_bos_and_keeps_within_max_seq_len(cpt_run):
+    from hebrew_lm.decoder.data import DocumentPieces
+
+    store = next((cpt_run / "run" / "cache").glob("tokens-train-*"))
+    plain, opened = DocumentPieces(store, 16), DocumentPieces(store, 16, bos=0)
+    assert plain.num_documents == opened.num_documents and len(opened.opening) == opened.num_documents
+    for i in range(len(opened)):
+        piece = opened[i]
+        assert len(piece) <= 16 and (piece[0].item() == 0) == (i in opened.opening)
+    # the same tokens, each document one BOS longer
+    assert opened.num_tokens() + opened.dropped_tokens == plain.num_tokens() + plain.dropped_tokens + opened.num_documents

@@ -108,17 +108,19 @@ def base_loss_scores(store: str | Path, base_dir: str | Path, cache_dir: str | P
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hebrew_lm.decoder.data import DocumentPieces, pad_batch
+    from hebrew_lm.decoder.data import DocumentPieces, base_bos, pad_batch
     from hebrew_lm.decoder.objective import chunked_causal_lm_loss
     from hebrew_lm.runs import sha256_file
 
     store, base_dir = Path(store), Path(base_dir)
     weights = sorted(base_dir.glob("*.safetensors"))
-    out = Path(cache_dir) / f"difficulty-base_loss-{fingerprint([store.name, max_tokens, [sha256_file(w) for w in weights]])[:12]}"
+    bos = base_bos(base_dir)  # each document starts as the base starts a text
+    key = [store.name, max_tokens, [sha256_file(w) for w in weights], *([{"bos": bos}] if bos is not None else [])]
+    out = Path(cache_dir) / f"difficulty-base_loss-{fingerprint(key)[:12]}"
     if is_finished(out):
         return np.load(out / "scores.npy")
     out.mkdir(parents=True, exist_ok=True)
-    pieces = DocumentPieces(store, max_tokens)
+    pieces = DocumentPieces(store, max_tokens, bos=bos)
     documents, first = np.unique(pieces.documents, return_index=True)  # each document's first piece
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0

@@ -126,7 +126,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     """The curriculum stage's TrainingData: phases of the Hebrew corpus mixed with the anchor corpus;
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
     from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
-    from hebrew_lm.decoder.data import DocumentPieces
+    from hebrew_lm.decoder.data import DocumentPieces, base_bos
     from hebrew_lm.decoder.stage import evaluate
     from hebrew_lm.engine.runner import TrainingData
     from hebrew_lm.corpus.works import related_units
@@ -134,8 +134,9 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
 
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
     units = {split: related_units(corpus_dir, split) if c.join_related else None for split in ("train", "validation")}
-    hebrew = DocumentPieces(train_store, c.max_seq_len, units["train"])
-    hebrew_val = DocumentPieces(val_store, c.max_seq_len, units["validation"])
+    bos = base_bos(c.tokenizer_dir)  # documents start as the base's tokenizer starts a text (Gemma: <bos>)
+    hebrew = DocumentPieces(train_store, c.max_seq_len, units["train"], bos=bos)
+    hebrew_val = DocumentPieces(val_store, c.max_seq_len, units["validation"], bos=bos)
     scores = difficulty_scores(corpus_dir, "train", c.cache_dir)
     if any(p.difficulty == "base_loss" for p in c.phases):
         scores["base_loss"] = base_loss_scores(train_store, c.init_from, c.cache_dir, len(scores["source"]),
@@ -146,7 +147,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     anchor = anchor_val = None
     if c.anchor_corpus_dir:  # its validation loss measures forgetting even when none of it is mixed in
         a_train, a_val = token_stores(Path(c.anchor_corpus_dir), tokenizer_dir, c.cache_dir, dist_)
-        anchor, anchor_val = DocumentPieces(a_train, c.max_seq_len), DocumentPieces(a_val, c.max_seq_len)
+        anchor, anchor_val = DocumentPieces(a_train, c.max_seq_len, bos=bos), DocumentPieces(a_val, c.max_seq_len, bos=bos)
     stream = MixtureStream(phases, hebrew.lengths(), anchor.lengths() if anchored else None, c.global_batch_size,
                            c.seed)
     offset = len(hebrew)

@@ -24,13 +24,16 @@ from hebrew_lm.engine.token_store import load_tokens
 
 class DocumentPieces(torch.utils.data.Dataset):
     """Each document (its tokens and its end-of-sequence token) cut into pieces of at most max_seq_len;
-    a last piece of one token (nothing to predict) is dropped and counted.
+    a last piece of one token (nothing to predict) is dropped and counted. With `bos` (a base whose
+    tokenizer starts every text with it: Gemma, Llama 2), each document's first piece starts with it, as
+    the base saw text in its own training; the rest of a long document's pieces do not.
 
     `units` reads several documents as one, in the order given (a book's chapters: the long documents
     of a context-extension phase); a piece may then run across a document's end token into the next
     chapter. None: every document alone."""
 
-    def __init__(self, store: str | Path, max_seq_len: int, units: list[list[int]] | None = None) -> None:
+    def __init__(self, store: str | Path, max_seq_len: int, units: list[list[int]] | None = None,
+                 bos: int | None = None) -> None:
         self.tokens = load_tokens(store)
         meta = json.loads((Path(store) / "meta.json").read_text(encoding="utf-8"))
         if "eos_id" not in meta:
@@ -42,12 +45,17 @@ class DocumentPieces(torch.utils.data.Dataset):
         self.joined: dict[int, list[tuple[int, int]]] = {}
         """A piece that crosses documents: its (start, end) segments in the store."""
         self.dropped_tokens = 0
+        self.bos = bos
+        self.opening: set[int] = set()
+        """The pieces that open a document (or unit): they start with `bos`, when there is one."""
         for unit in units if units is not None else ([d] for d in range(len(spans))):
-            for segments in _cut([spans[d] for d in unit], max_seq_len):
-                length = sum(e - s for s, e in segments)
+            for n, segments in enumerate(_cut([spans[d] for d in unit], max_seq_len, first=bos is not None)):
+                length = sum(e - s for s, e in segments) + (1 if bos is not None and n == 0 else 0)
                 if length < 2:
                     self.dropped_tokens += length
                     continue
+                if bos is not None and n == 0:
+                    self.opening.add(len(pieces))
                 if len(segments) > 1:
                     self.joined[len(pieces)] = segments
                 first = segments[0][0]
@@ -65,7 +73,10 @@ class DocumentPieces(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         segments = self.joined.get(i) or [self.pieces[i]]
-        return torch.from_numpy(np.concatenate([self.tokens[s:e] for s, e in segments]).astype(np.int64))
+        ids = np.concatenate([self.tokens[s:e] for s, e in segments]).astype(np.int64)
+        if i in self.opening:
+            ids = np.concatenate([[self.bos], ids])
+        return torch.from_numpy(ids)
 
     def lengths(self) -> np.ndarray:
         return self._lengths
@@ -74,9 +85,10 @@ class DocumentPieces(torch.utils.data.Dataset):
         return int(self.lengths().sum())
 
 
-def _cut(segments: list[tuple[int, int]], size: int):
-    """The segments' tokens, read in order, cut every `size` tokens: each piece as its list of (start, end)."""
-    piece, filled = [], 0
+def _cut(segments: list[tuple[int, int]], size: int, first: bool = False):
+    """The segments' tokens, read in order, cut every `size` tokens: each piece as its list of (start, end);
+    with `first`, the first piece holds one token less (room for the BOS put before it)."""
+    piece, filled = [], 1 if first else 0
     for start, end in segments:
         while start < end:
             take = min(end - start, size - filled)
@@ -98,3 +110,17 @@ def pad_batch(pieces: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, to
         ids[row, : len(piece)] = piece
         mask[row, : len(piece)] = 1
     return ids, mask
+
+
+def opening_bos(tokenizer) -> int | None:
+    """The BOS id a tokenizer starts every text with (Gemma's `<bos>`), or None when it adds none."""
+    ids = tokenizer("a")["input_ids"]
+    bos = tokenizer.bos_token_id
+    return bos if bos is not None and ids and ids[0] == bos else None
+
+
+def base_bos(tokenizer_dir: str | Path) -> int | None:
+    """`opening_bos` of the tokenizer in a folder."""
+    from transformers import AutoTokenizer
+
+    return opening_bos(AutoTokenizer.from_pretrained(str(tokenizer_dir)))

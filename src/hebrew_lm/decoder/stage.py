@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hebrew_lm.decoder.config import DecoderConfig
-from hebrew_lm.decoder.data import DocumentPieces, pad_batch
+from hebrew_lm.decoder.data import DocumentPieces, base_bos, pad_batch
 from hebrew_lm.decoder.objective import CausalLMObjective
 from hebrew_lm.runs import atomic_write_json, sha256_file
 from hebrew_lm.engine.token_store import eos_token
@@ -108,7 +108,11 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
 def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist, pad_id: int) -> TrainingData:
     """One corpus's training pieces in a shuffled (length-bucketed) stream; its validation loss."""
     train_store, val_store = token_stores(corpus_dir, tokenizer_dir, c.cache_dir, dist_)
-    train_data, val_data = DocumentPieces(train_store, c.max_seq_len), DocumentPieces(val_store, c.max_seq_len)
+    # continuing a base: documents start as the base starts a text (none from scratch: our tokenizer's <s>
+    # is for the encoder's packed sequences)
+    bos = base_bos(tokenizer_dir) if c.init_from else None
+    train_data = DocumentPieces(train_store, c.max_seq_len, bos=bos)
+    val_data = DocumentPieces(val_store, c.max_seq_len, bos=bos)
     if len(train_data) == 0:
         raise ValueError(f"{corpus_dir}: no training document has two tokens or more")
 

@@ -155,6 +155,14 @@ def is_validation(conversation: Conversation, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def chat_template(base_dir: Path) -> str:
+    """The chat template for a base: ChatML, opened by the base's BOS when its tokenizer starts every text
+    with one (Gemma's `<bos>`), so training, `pipeline`, `hebrew-lm chat` and servers all start alike."""
+    from hebrew_lm.decoder.data import base_bos
+
+    return ("{{ bos_token }}" if base_bos(base_dir) is not None else "") + CHAT_TEMPLATE
+
+
 def chat_tokenizer(base_dir: Path, dest: Path) -> Path:
     """The base's tokenizer with the chat markers added as special tokens and the chat template, in `dest`."""
     from transformers import AutoTokenizer
@@ -163,7 +171,7 @@ def chat_tokenizer(base_dir: Path, dest: Path) -> Path:
     missing = [t for t in (TURN_START, TURN_END) if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template(base_dir)
     tmp = dest.with_name(dest.name + ".tmp")
     tokenizer.save_pretrained(str(tmp))
     tmp.replace(dest)

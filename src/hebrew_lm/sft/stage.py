@@ -35,7 +35,7 @@ import torch
 from hebrew_lm.sft.config import SftConfig
 from hebrew_lm.decoder.data import pad_batch
 from hebrew_lm.runs import atomic_write_text, claim_output_dir, fingerprint, sha256_file
-from hebrew_lm.sft.data import (TURN_END, Conversation, chat_tokenizer, demo_conversations, encode,
+from hebrew_lm.sft.data import (CHAT_TEMPLATE, TURN_END, Conversation, chat_template, chat_tokenizer, demo_conversations, encode,
                                 is_validation, read_conversations)
 from hebrew_lm.engine.stream import WeightedStream, slot_counts
 
@@ -184,7 +184,9 @@ def run(config: SftConfig, force: bool = False) -> Path:
     base = Path(c.tokenizer_dir)
     if not (base / "tokenizer.json").is_file():
         raise ValueError(f"sft.tokenizer_dir: {base} has no tokenizer.json")
-    key = hashlib.sha256((sha256_file(base / "tokenizer.json") + str(DEMO_VERSION)).encode()).hexdigest()[:16]
+    template = chat_template(base)  # with the base's BOS or not: a chat tokenizer of each kind its own folder
+    key = hashlib.sha256((sha256_file(base / "tokenizer.json") + str(DEMO_VERSION)
+                          + ("" if template == CHAT_TEMPLATE else template)).encode()).hexdigest()[:16]
     chat_dir = Path(c.cache_dir) / f"chat-tokenizer-{key}"
     if not (chat_dir / "chat_template.jinja").is_file():
         chat_tokenizer(base, chat_dir)
