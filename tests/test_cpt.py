@@ -5,6 +5,7 @@ holding forgetting below the run without it."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
@@ -195,6 +196,9 @@ def test_cpt_stage_runs_phases_logs_the_bases_losses_and_reports_forgetting(cpt_
     assert model.config.model_type == "nemotron_h"
     md = (cpt_run / "run" / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Continued pretraining (curriculum)" in md and "forgetting" in md and "| formal | 0-6 |" in md
+    assert set(stats["bits_per_byte"]) == {"val_bpb", "val_bpb/formal", "val_bpb/other", "anchor_bpb"}
+    assert stats["bits_per_byte"]["val_bpb"]["final"] < stats["bits_per_byte"]["val_bpb"]["base"]  # Hebrew learned
+    assert "Bits per byte on the held-out pieces" in md
     assert (cpt_run / "run" / "report" / "img" / "cpt-curriculum.png").is_file()
 
 
@@ -452,6 +456,9 @@ def test_documents_start_the_way_the_bases_tokenizer_starts_a_text(cpt_run, tmp_
             loss = model(input_ids=ids, labels=ids).loss.item()
             nll, positions = nll + loss * (ids.shape[1] - 1), positions + ids.shape[1] - 1
     assert step0["step"] == 0 and step0["val_loss"] == pytest.approx(nll / positions, rel=1e-4)
+    # bits per byte: the same next-token losses, in bits, over the UTF-8 bytes of the texts
+    nbytes = sum(len(text.encode("utf-8")) for text in texts)
+    assert step0["val_bpb"] == pytest.approx(nll / math.log(2) / nbytes, rel=1e-4)
     store = next(p for p in (tmp_path / "cache").glob("tokens-validation-*")
                  if json.loads((p / "meta.json").read_text())["corpus_dir"] == str(run / "hebrew_corpus"))
     assert DocumentPieces(store, 512, bos=tokenizer.bos_token_id)[0].tolist() == \

@@ -127,7 +127,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
     from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
     from hebrew_lm.decoder.data import DocumentPieces, base_bos
-    from hebrew_lm.decoder.stage import evaluate
+    from hebrew_lm.decoder.stage import evaluate, text_bytes_of
     from hebrew_lm.engine.runner import TrainingData
     from hebrew_lm.corpus.works import related_units
     from hebrew_lm.engine.folder import token_stores
@@ -164,13 +164,20 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
     if n and not len(full_length):
         log.warning("cpt.loss_by_position: no Hebrew validation piece is %d tokens long; not measured", c.max_seq_len)
 
+    text_bytes = text_bytes_of(tokenizer_dir)
+
     def validate(module, autocast) -> dict[str, float]:
-        losses = {"val_loss": evaluate(module, hebrew_val, c, dist_, pad_id, autocast)}
+        # the loss per token, and bits per byte on the same pieces (comparable across tokenizers)
+        losses: dict[str, float] = {}
+        losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
+                                                         text_bytes=text_bytes)
         for source in sources if len(sources) > 1 else []:
             pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
-            losses[f"val_loss/{source}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, pieces)
+            losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
+                module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes)
         if anchor_val is not None and len(anchor_val):
-            losses["anchor_loss"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast)
+            losses["anchor_loss"], losses["anchor_bpb"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast,
+                                                                   text_bytes=text_bytes)
         for lo, hi in position_ranges if len(full_length) else []:
             losses[f"val_loss@{lo}-{hi}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, full_length, (lo, hi))
         return losses
@@ -195,6 +202,8 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
         return {"phases": table, "curriculum": c.curriculum, "init_from": c.init_from,
                 "base_val_loss": start.get("val_loss"), "base_anchor_loss": start.get("anchor_loss"),
                 "final_anchor_loss": end.get("anchor_loss"),
+                "bits_per_byte": {key: {"base": start.get(key), "final": end.get(key)}
+                                  for key in sorted(k for k in start if "_bpb" in k)},
                 "forgetting": (end["anchor_loss"] - start["anchor_loss"]) if "anchor_loss" in start else None,
                 "hebrew_gain": (start["val_loss"] - end["val_loss"]) if evals else None,
                 "difficulty_agreement": agreement(scores), "difficulty_by_source": by_source(scores),

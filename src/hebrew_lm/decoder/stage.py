@@ -84,10 +84,14 @@ def longer_context(path: Path, c: DecoderConfig):
 
 
 def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
-             pieces: np.ndarray | None = None, positions: tuple[int, int] | None = None) -> float:
+             pieces: np.ndarray | None = None, positions: tuple[int, int] | None = None,
+             text_bytes: Callable[[torch.Tensor], int] | None = None) -> float | tuple[float, float]:
     """Next-token loss on the same validation pieces every time: micro_batch_size x eval_batches of them,
     spread evenly over the split (or over `pieces`, when given), not its first ones, which may all come
-    from one source. `positions` (from, to): only the tokens predicted at those positions count."""
+    from one source. `positions` (from, to): only the tokens predicted at those positions count.
+    With `text_bytes` (a piece -> the UTF-8 bytes of its text), also bits per byte on the same pieces:
+    their summed next-token loss in bits over the bytes of their text, the measure that compares models
+    with different tokenizers (base against extended vocabulary, one family against another)."""
     pieces = np.arange(len(data)) if pieces is None else pieces
     wanted = c.micro_batch_size * c.eval_batches
     if len(pieces) > wanted:
@@ -101,8 +105,32 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
         predicted[:, positions[0]: positions[1]] = 1
         return ids, mask, predicted
 
-    batches = (batch(idx) for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches))
-    return evaluate_batches(objective, batches, dist_, autocast)
+    indices = fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches)
+    if text_bytes is None:
+        return evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast)
+    each: list[float] = []
+    loss = evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast, each)
+    predicted = [sum(len(data[int(pieces[i])]) - 1 for i in idx) for idx in indices]
+    nbytes = sum(text_bytes(data[int(pieces[i])]) for idx in indices for i in idx)
+    bits = sum(b * n for b, n in zip(each, predicted)) / math.log(2)
+    return loss, dist_.mean(bits / max(nbytes, 1))
+
+
+def text_bytes_of(tokenizer_dir: Path) -> Callable[[torch.Tensor], int]:
+    """A piece -> the UTF-8 bytes of the text it spells (special tokens left out), remembered per piece.
+    A piece cut inside a character counts that character whole: an error of a byte or two a cut."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    seen: dict[tuple[int, ...], int] = {}
+
+    def count(piece: torch.Tensor) -> int:
+        key = tuple(piece.tolist())
+        if key not in seen:
+            seen[key] = len(tokenizer.decode(list(key), skip_special_tokens=True).encode("utf-8"))
+        return seen[key]
+
+    return count
 
 
 def corpus_data(c: DecoderConfig, corpus_dir: Path, tokenizer_dir: Path, dist_: Dist, pad_id: int) -> TrainingData:

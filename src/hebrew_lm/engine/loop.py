@@ -52,15 +52,18 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate_batches(objective: torch.nn.Module, batches, dist_: Dist, autocast) -> float:
+def evaluate_batches(objective: torch.nn.Module, batches, dist_: Dist, autocast, each: list | None = None) -> float:
     """Mean loss over fixed validation micro-batches, averaged over processes. Goes through the root
-    module (`objective`), whose forward gathers parameters under FSDP."""
+    module (`objective`), whose forward gathers parameters under FSDP. `each`, when given, receives every
+    batch's loss (bits per byte weighs them by the batch's predicted tokens)."""
     objective.eval()
     losses = []
     for batch in batches:
         with autocast():
             losses.append(objective(*(t.to(dist_.device) for t in batch)).item())
     objective.train()
+    if each is not None:
+        each.extend(losses)
     return dist_.mean(sum(losses) / len(losses))
 
 

@@ -227,6 +227,14 @@ def cpt_section(folder: Path, stats: dict, s: Section) -> None:
                      [[p["phase"], f"{p['first_step']}-{p['first_step'] + p['steps']}", number(p["hebrew_tokens"]),
                        number(p["anchor_tokens"]), f"{p['anchor_share']:.0%}", fmt(p["val_loss_at_end"]),
                        fmt(p["anchor_loss_at_end"])] for p in stats["phases"]]))
+    bpb = stats.get("bits_per_byte") or {}
+    if bpb:
+        label = {"val_bpb": "Hebrew (all sources)", "anchor_bpb": "anchor language"}
+        s.tables.append(("Bits per byte on the held-out pieces (lower is better; compares across tokenizers)",
+                         ["text", "the base", "after", "change"],
+                         [[label.get(k, "Hebrew: " + k.split("/", 1)[-1]), fmt(v["base"]), fmt(v["final"]),
+                           f"{100 * (v['final'] - v['base']) / v['base']:+.1f}%" if v["base"] and v["final"] else "-"]
+                          for k, v in bpb.items()]))
     agreement = stats.get("difficulty_agreement") or {}
     if agreement:
         names = list(agreement)
