@@ -127,6 +127,9 @@ def test_plan_prints_hebatrons_exact_counts_and_the_engine_it_needs(capsys):
     assert "(2,875,430,336 without the input and output embeddings)" in out
     assert "128 routed experts top-6 + 1 shared" in out and "6 full_attention" in out
     assert "engine            expert parallelism (Megatron-Bridge" in out and "H200" in out
+    # the same curriculum handed to Megatron-Bridge: one run per phase, with its iterations and blend
+    assert "run 1 formal     24,000 iterations x 512 x 8,192 = 100,663,296,000 tokens; blend: Hebrew 75%, anchor 25%" in out
+    assert "run 3 hard       12,000 iterations" in out
     assert main(["plan", str(REPO / "configs" / "tiny-decoder.yaml")]) == 0
     out = capsys.readouterr().out
     assert "decoder-tiny preset" in out and "engine            one process or DDP" in out

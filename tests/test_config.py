@@ -184,3 +184,16 @@ def test_field_docs_that_list_names_list_the_codes_names():
     assert all(name in tasks_doc for name in EMBEDDED if name != "he_longdoc_blind")
     assert all(name in tasks_doc or name.startswith("psychometric_he_") for name in PUBLIC)
     assert "psychometric_he_*" in tasks_doc
+
+
+def test_a_section_reuses_another_with_yamls_merge_key_and_duplicates_are_still_refused(tmp_path):
+    from hebrew_lm.presets import load_preset, stage_config
+
+    (tmp_path / "p.yaml").write_text("run_dir: r\nstages: [cpt, megatron]\ncpt: &cpt\n  init_from: base\n"
+                                     "  max_steps: 30\n  warmup_steps: 3\nmegatron:\n  <<: *cpt\n  max_steps: 60\n")
+    preset = load_preset(tmp_path / "p.yaml")
+    config = stage_config(preset, "megatron")
+    assert (config.init_from, config.max_steps, config.output_dir) == ("base", 60, "r/megatron")
+    (tmp_path / "q.yaml").write_text("run_dir: r\ncpt:\n  max_steps: 3\n  max_steps: 4\n")
+    with pytest.raises(ValueError, match="duplicate key 'max_steps'"):
+        load_preset(tmp_path / "q.yaml")

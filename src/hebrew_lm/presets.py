@@ -18,11 +18,14 @@ from hebrew_lm.stages import DEFAULT_STAGES, STAGE_CONFIGS
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+    """yaml.SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently).
+    A merge key (`<<: *cpt`) is YAML's way to reuse a section; the mapping's own keys may override it."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if key in seen:

@@ -21,6 +21,7 @@ from hebrew_lm.cpt.config import CptConfig
 from hebrew_lm.decoder.config import DecoderConfig
 from hebrew_lm.evaluate.config import EvalConfig
 from hebrew_lm.finetune.config import FinetuneConfig
+from hebrew_lm.megatron.config import MegatronConfig
 from hebrew_lm.mlm.config import PretrainConfig
 from hebrew_lm.report.config import ReportConfig
 from hebrew_lm.sft.config import SftConfig
@@ -225,6 +226,22 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         distributed=True,
         plan="hebrew_lm.plan:cpt_plan",
         report="hebrew_lm.report.sections:cpt_section",
+    ),
+    Stage(
+        "megatron", MegatronConfig, "megatron", "hebrew_lm.megatron.stage",
+        "write a cpt curriculum as Megatron indexed datasets and per-phase blends for Megatron-Bridge",
+        'Hand the curriculum a cpt config describes to Megatron-Bridge, the engine a 30B MoE needs: each phase\'s '
+        'training documents (by source and difficulty quantile, as the CPU path picks them) and the anchor corpus '
+        'as Megatron indexed datasets (.bin/.idx, tokenized with the stage\'s tokenizer, the base\'s BOS first '
+        'when it opens texts with one, EOS after every document), and each phase\'s blend (per-split JSON and '
+        'flattened weight/prefix list) with the anchor and replay shares of the CPU path\'s batches; a '
+        'manifest.json lists every file with its sha256 and token counts. Launch scripts and checkpoint '
+        'conversion are not written yet. docs/scale.md explains it.',
+        examples=(
+            'hebrew-lm megatron configs/tiny-decoder.yaml',
+            'hebrew-lm plan configs/hebatron.yaml',
+        ),
+        plan="hebrew_lm.megatron.stage:megatron_plan",
     ),
     Stage(
         "sft", SftConfig, "sft", "hebrew_lm.sft.stage",

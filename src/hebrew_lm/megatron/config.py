@@ -1,0 +1,16 @@
+"""The Megatron-Bridge handoff's config: a cpt config, the same curriculum the CPU path trains on."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+from hebrew_lm.cpt.config import CptConfig
+
+
+@dataclass
+class MegatronConfig(CptConfig):
+    """`hebrew-lm megatron`: a cpt config's curriculum -> Megatron indexed datasets and a blend per phase, for Megatron-Bridge (write it with YAML's merge key beside the cpt section: `megatron: {<<: *cpt}`)."""
+
+    SECTION: typing.ClassVar[str] = "megatron"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {**CptConfig.RUN_DIR_DEFAULTS, "output_dir": "megatron"}
