@@ -11,7 +11,8 @@ import yaml
 
 from hebrew_lm.evaluate.metrics import qa_scores, token_f1
 from hebrew_lm.evaluate.public import build_public_task
-from hebrew_lm.evaluate.stage import check_model, check_task, contamination_report
+from hebrew_lm.evaluate.checks import check_model, check_task
+from hebrew_lm.evaluate.stage import contamination_report
 from hebrew_lm.embedded.kjv import kjv_chapters, verse_pairs
 from hebrew_lm.evaluate.tasks import Task, load_task_yaml, write_task
 
@@ -254,7 +255,7 @@ def test_bible_chapters_align_verse_by_verse_with_the_kjv_where_their_counts_agr
 def test_max_length_shorter_than_an_answer_is_named_before_any_model_loads(eval_run, tmp_path):
     from transformers import AutoTokenizer
 
-    from hebrew_lm.evaluate.stage import check_continuations
+    from hebrew_lm.evaluate.checks import check_continuations
 
     model = eval_run / "run" / "decoder" / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(model))

@@ -241,7 +241,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
             'hebrew-lm megatron configs/tiny-decoder.yaml',
             'hebrew-lm plan configs/hebatron.yaml',
         ),
-        plan="hebrew_lm.megatron.stage:megatron_plan",
+        plan="hebrew_lm.plan:megatron_plan",
     ),
     Stage(
         "sft", SftConfig, "sft", "hebrew_lm.sft.stage",

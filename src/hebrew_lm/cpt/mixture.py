@@ -122,12 +122,45 @@ class MixtureStream(StepStream):
         return [i for pool in self.parts[p] for i in pool.draw(step - self.phases[p].first_step)]
 
 
+def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir: Path, dist_, pad_id: int):
+    """The curriculum's validation: Hebrew loss and bits per byte (overall and per source), the anchor
+    language's, and with `loss_by_position` the Hebrew loss by position of the predicted token."""
+    from hebrew_lm.decoder.stage import evaluate, text_bytes_of
+
+    sources = sorted(set(val_sources[hebrew_val.documents].tolist())) if len(hebrew_val) else []
+
+    n = c.loss_by_position
+    position_ranges = [(k * c.max_seq_len // n, (k + 1) * c.max_seq_len // n) for k in range(n)]
+    full_length = np.flatnonzero(hebrew_val.lengths() == c.max_seq_len) if n else np.zeros(0, dtype=np.int64)
+    if n and not len(full_length):
+        log.warning("cpt.loss_by_position: no Hebrew validation piece is %d tokens long; not measured", c.max_seq_len)
+
+    text_bytes = text_bytes_of(tokenizer_dir)
+
+    def validate(module, autocast) -> dict[str, float]:
+        # the loss per token, and bits per byte on the same pieces (comparable across tokenizers)
+        losses: dict[str, float] = {}
+        losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
+                                                         text_bytes=text_bytes)
+        for source in sources if len(sources) > 1 else []:
+            pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
+            losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
+                module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes)
+        if anchor_val is not None and len(anchor_val):
+            losses["anchor_loss"], losses["anchor_bpb"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast,
+                                                                   text_bytes=text_bytes)
+        for lo, hi in position_ranges if len(full_length) else []:
+            losses[f"val_loss@{lo}-{hi}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, full_length, (lo, hi))
+        return losses
+
+    return validate
+
+
 def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int):
     """The curriculum stage's TrainingData: phases of the Hebrew corpus mixed with the anchor corpus;
     validation losses on Hebrew (overall and per source) and on the anchor language, from step 0."""
     from hebrew_lm.cpt.difficulty import agreement, base_loss_scores, by_source, difficulty_scores
     from hebrew_lm.decoder.data import DocumentPieces, base_bos
-    from hebrew_lm.decoder.stage import evaluate, text_bytes_of
     from hebrew_lm.engine.runner import TrainingData
     from hebrew_lm.corpus.works import related_units
     from hebrew_lm.engine.folder import token_stores
@@ -156,31 +189,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
         return hebrew[i] if i < offset else anchor[i - offset]
 
     lengths = np.concatenate([hebrew.lengths(), anchor.lengths()]) if anchor else hebrew.lengths()
-    sources = sorted(set(val_sources[hebrew_val.documents].tolist())) if len(hebrew_val) else []
-
-    n = c.loss_by_position
-    position_ranges = [(k * c.max_seq_len // n, (k + 1) * c.max_seq_len // n) for k in range(n)]
-    full_length = np.flatnonzero(hebrew_val.lengths() == c.max_seq_len) if n else np.zeros(0, dtype=np.int64)
-    if n and not len(full_length):
-        log.warning("cpt.loss_by_position: no Hebrew validation piece is %d tokens long; not measured", c.max_seq_len)
-
-    text_bytes = text_bytes_of(tokenizer_dir)
-
-    def validate(module, autocast) -> dict[str, float]:
-        # the loss per token, and bits per byte on the same pieces (comparable across tokenizers)
-        losses: dict[str, float] = {}
-        losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
-                                                         text_bytes=text_bytes)
-        for source in sources if len(sources) > 1 else []:
-            pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
-            losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
-                module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes)
-        if anchor_val is not None and len(anchor_val):
-            losses["anchor_loss"], losses["anchor_bpb"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast,
-                                                                   text_bytes=text_bytes)
-        for lo, hi in position_ranges if len(full_length) else []:
-            losses[f"val_loss@{lo}-{hi}"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast, full_length, (lo, hi))
-        return losses
+    validate = validation(c, hebrew_val, val_sources, anchor_val, tokenizer_dir, dist_, pad_id)
 
     def summarize(out: Path, records: list[dict]) -> dict[str, Any]:
         evals = [r for r in records if "val_loss" in r]
