@@ -66,3 +66,11 @@ def test_a_phases_blend_draws_its_anchor_share_from_its_own_documents(handoff):
     drawn = np.bincount(np.asarray(train.dataset_index[:2000]), minlength=len(prefixes)) / 2000
     assert abs(drawn[-1] - 0.25) <= 0.01  # the anchor share, within one percentage point over 2,000 samples
     assert [d.dataset.path_prefix for d in train.datasets] == prefixes  # the Hebrew: this phase's documents
+
+
+def test_a_shuffled_curriculum_is_refused_when_the_config_loads(cpt_run):
+    from hebrew_lm.presets import load_preset, stage_config
+
+    preset = load_preset(cpt_run / "p.yaml")
+    with pytest.raises(ValueError, match="megatron.curriculum: shuffled has no phases to hand off"):
+        stage_config(preset, "megatron", {**preset["cpt"], "curriculum": "shuffled"})

@@ -108,7 +108,8 @@ def input_paths(config: Any, prefix: str = "") -> list[tuple[str, Path]]:
                 found += input_paths(item, f"{prefix}{f.name}.")
             elif isinstance(item, str) and item and is_input_field(f.name) and not item.startswith("embedded:"):
                 fixed = re.split(r"[*?[]", item, maxsplit=1)[0]  # a glob: the folder its fixed part ends in
-                found.append((f"{prefix}{f.name}", Path(item) if fixed == item else Path(fixed + "x").parent))
+                folder = Path(fixed[: fixed.rfind("/") + 1] or ".")
+                found.append((f"{prefix}{f.name}", Path(item) if fixed == item else folder))
     return found
 
 

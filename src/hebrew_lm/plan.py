@@ -382,16 +382,17 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
 
 def megatron_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     """The Megatron-Bridge runs of the preset's curriculum: per phase its steps, tokens and blend."""
-    from hebrew_lm.cpt.mixture import allocate_steps
+    from hebrew_lm.cpt.mixture import allocate_steps, phase_order
+    from hebrew_lm.megatron.stage import anchor_share
 
     c = stage_config(preset, "megatron", overrides.get("megatron"), source=preset_path)
-    order = list(range(len(c.phases)))[::-1] if c.curriculum == "reversed" else list(range(len(c.phases)))
+    order = phase_order(c)
     steps = allocate_steps(c.max_steps, [p.share for p in c.phases])
     lines = ["", f"Megatron-Bridge handoff -> {c.output_dir}: one run per phase (a blend is fixed for a run's life), "
                  "each resuming from the last one's checkpoint"]
     for n, i in enumerate(order):
         p = c.phases[i]
-        anchor = c.resolved_anchor_share(p) if c.anchor_corpus_dir else 0.0
+        anchor = anchor_share(c, i)
         replay = p.replay_share if n else 0.0
         lines.append(f"  run {n + 1} {p.name:<10} {steps[i]:,} iterations x {c.global_batch_size:,} x {c.max_seq_len:,} = "
                      f"{steps[i] * c.global_batch_size * c.max_seq_len:,} tokens; blend: Hebrew {1 - anchor - replay:.0%}"

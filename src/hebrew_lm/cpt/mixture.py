@@ -64,7 +64,7 @@ def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[
         pools.append(pool)
     if c.curriculum == "shuffled":  # no phases: every phase's documents from the start
         return [Phase("shuffled", 0, c.max_steps, np.unique(np.concatenate(pools)), c.anchor_share)]
-    order = list(range(len(specs)))[::-1] if c.curriculum == "reversed" else list(range(len(specs)))
+    order = phase_order(c)
     steps = allocate_steps(c.max_steps, [spec.share for spec in specs])
     phases, first = [], 0
     for n, i in enumerate(order):
@@ -73,6 +73,12 @@ def plan_phases(c, piece_documents: np.ndarray, scores: dict[str, Any]) -> list[
         phases.append(Phase(specs[i].name, first, steps[i], pools[i], c.resolved_anchor_share(specs[i]), replay, earlier))
         first += steps[i]
     return phases
+
+
+def phase_order(c) -> list[int]:
+    """The phases' indices in the order they run: as listed, or the last first (`curriculum: reversed`)."""
+    order = list(range(len(c.phases)))
+    return order[::-1] if c.curriculum == "reversed" else order
 
 
 def allocate_steps(total: int, shares: list[float]) -> list[int]:

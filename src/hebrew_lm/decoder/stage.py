@@ -85,11 +85,11 @@ def longer_context(path: Path, c: DecoderConfig):
 
 def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
              pieces: np.ndarray | None = None, positions: tuple[int, int] | None = None,
-             text_bytes: Callable[[torch.Tensor], int] | None = None) -> float | tuple[float, float]:
+             text_bytes: Callable[[DocumentPieces, int], int] | None = None) -> float | tuple[float, float]:
     """Next-token loss on the same validation pieces every time: micro_batch_size x eval_batches of them,
     spread evenly over the split (or over `pieces`, when given), not its first ones, which may all come
     from one source. `positions` (from, to): only the tokens predicted at those positions count.
-    With `text_bytes` (a piece -> the UTF-8 bytes of its text), also bits per byte on the same pieces:
+    With `text_bytes` ((pieces, index) -> the UTF-8 bytes of that piece's text), also bits per byte on the same pieces:
     their summed next-token loss in bits over the bytes of their text, the measure that compares models
     with different tokenizers (base against extended vocabulary, one family against another)."""
     pieces = np.arange(len(data)) if pieces is None else pieces
@@ -110,24 +110,26 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
         return evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast)
     each: list[float] = []
     loss = evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast, each)
-    predicted = [sum(len(data[int(pieces[i])]) - 1 for i in idx) for idx in indices]
-    nbytes = sum(text_bytes(data[int(pieces[i])]) for idx in indices for i in idx)
+    lengths = data.lengths()
+    predicted = [sum(int(lengths[pieces[i]]) - 1 for i in idx) for idx in indices]  # each batch's scored tokens
+    nbytes = sum(text_bytes(data, int(pieces[i])) for idx in indices for i in idx)
     bits = sum(b * n for b, n in zip(each, predicted)) / math.log(2)
     return loss, dist_.mean(bits / max(nbytes, 1))
 
 
-def text_bytes_of(tokenizer_dir: Path) -> Callable[[torch.Tensor], int]:
-    """A piece -> the UTF-8 bytes of the text it spells (special tokens left out), remembered per piece.
-    A piece cut inside a character counts that character whole: an error of a byte or two a cut."""
+def text_bytes_of(tokenizer_dir: Path) -> Callable[[DocumentPieces, int], int]:
+    """(pieces, index) -> the UTF-8 bytes of the text that piece spells (special tokens left out), decoded
+    once per piece: validation scores the same pieces every time. A piece cut inside a character counts
+    that character whole: an error of a byte or two a cut."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    seen: dict[tuple[int, ...], int] = {}
+    seen: dict[tuple[int, int], int] = {}  # by (id of the pieces, index): they live as long as the run
 
-    def count(piece: torch.Tensor) -> int:
-        key = tuple(piece.tolist())
+    def count(data: DocumentPieces, i: int) -> int:
+        key = (id(data), i)
         if key not in seen:
-            seen[key] = len(tokenizer.decode(list(key), skip_special_tokens=True).encode("utf-8"))
+            seen[key] = len(tokenizer.decode(data[i].tolist(), skip_special_tokens=True).encode("utf-8"))
         return seen[key]
 
     return count

@@ -14,3 +14,9 @@ class MegatronConfig(CptConfig):
 
     SECTION: typing.ClassVar[str] = "megatron"
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {**CptConfig.RUN_DIR_DEFAULTS, "output_dir": "megatron"}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.curriculum == "shuffled":  # refused when the config loads, before any data is written
+            raise ValueError("megatron.curriculum: shuffled has no phases to hand off, one run per phase; "
+                             "give ordered or reversed")

@@ -53,12 +53,17 @@ def documents_of(store: Path, bos: int | None) -> list[np.ndarray]:
     return [np.concatenate([[bos], d]) if bos is not None else d for d in docs]
 
 
+def anchor_share(c, i: int) -> float:
+    """Phase i's anchor share, as the CPU path mixes it (none without an anchor corpus)."""
+    return c.resolved_anchor_share(c.phases[i]) if c.anchor_corpus_dir else 0.0
+
+
 def phase_weights(c, order: list[int], tokens: dict[str, int], names: list[str]) -> list[list[tuple[float, str]]]:
     """Each phase's train blend in run order: (weight, prefix) pairs summing to 1."""
     blends = []
     for n, i in enumerate(order):
         spec = c.phases[i]
-        anchor = c.resolved_anchor_share(spec) if c.anchor_corpus_dir else 0.0
+        anchor = anchor_share(c, i)
         replay = spec.replay_share if n else 0.0
         blend = [(1.0 - anchor - replay, f"data/hebrew-{names[i]}")]
         earlier = [f"data/hebrew-{names[j]}" for j in order[:n]]
@@ -73,7 +78,7 @@ def run(config: MegatronConfig, force: bool = False) -> Path:
     """Write the curriculum's Megatron data, blends and manifest into `config.output_dir`; return that folder."""
     from hebrew_lm.corpus.shards import load_manifest
     from hebrew_lm.cpt.difficulty import base_loss_scores, difficulty_scores
-    from hebrew_lm.cpt.mixture import allocate_steps, select_documents
+    from hebrew_lm.cpt.mixture import allocate_steps, phase_order, select_documents
     from hebrew_lm.decoder.data import base_bos
     from hebrew_lm.engine.dist import Dist
     from hebrew_lm.engine.folder import check_inputs, token_stores
@@ -116,15 +121,13 @@ def run(config: MegatronConfig, force: bool = False) -> Path:
         prefixes["data/anchor"] = write_indexed_dataset(out / "data" / "anchor", documents_of(a_train, bos), vocab_size)
         prefixes["data/anchor-validation"] = write_indexed_dataset(out / "data" / "anchor-validation",
                                                                    documents_of(a_val, bos), vocab_size)
-    order = list(range(len(c.phases)))[::-1] if c.curriculum == "reversed" else list(range(len(c.phases)))
-    if c.curriculum == "shuffled":
-        raise ValueError("megatron: curriculum shuffled has no phases to hand off; give ordered or reversed")
+    order = phase_order(c)
     steps = allocate_steps(c.max_steps, [p.share for p in c.phases])
     tokens = {p: v["tokens"] for p, v in prefixes.items()}
     (out / "blends").mkdir()
     phases = []
     for (n, i), blend in zip(enumerate(order), phase_weights(c, order, tokens, names)):
-        anchor = c.resolved_anchor_share(c.phases[i]) if anchor_dir else 0.0
+        anchor = anchor_share(c, i)
         valid = [(1.0 - anchor, "data/hebrew-validation")] + ([(anchor, "data/anchor-validation")] if anchor else [])
         flat = lambda pairs: [x for w, p in pairs for x in (f"{w:g}", p)]  # noqa: E731
         atomic_write_json(out / "blends" / f"{names[i]}.json", {"train": flat(blend), "valid": flat(valid), "test": []})
