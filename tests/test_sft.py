@@ -157,7 +157,7 @@ def test_a_stopped_sft_run_resumes_to_the_same_losses(sft_run, tmp_path, monkeyp
 
 def test_chat_answers_a_hebrew_prompt_and_keeps_the_history(sft_run, capsys):
     from hebrew_lm.cli import main
-    from hebrew_lm.sft.chat import chat
+    from hebrew_lm.serve.chat import chat
 
     model = sft_run / "run" / "sft" / "model"
     assert main(["chat", str(model), "--prompt", "כמה זה 2 ועוד 3?", "--max_new_tokens", "6", "--bidi", "off"]) == 0
@@ -175,7 +175,7 @@ def test_chat_refuses_a_model_without_a_chat_template(sft_run, caplog):
 
 
 def test_display_reorders_hebrew_lines_for_terminals():
-    from hebrew_lm.sft.chat import Display
+    from hebrew_lm.serve.chat import Display
 
     out = io.StringIO()
     display = Display(out, bidi=True)

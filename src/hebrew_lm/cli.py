@@ -29,7 +29,7 @@ OTHER_COMMANDS = {
     "run": "every stage a preset lists, in order, skipping finished ones",
     "tokenizer audit": "compare any tokenizers on Hebrew text and gold morphemes",
     "decoder import-gguf": "a GGUF model (llama.cpp's format) -> a plain Hugging Face folder, a base for decoder or cpt",
-    "chat": "talk to a chat model in the terminal, or answer one --prompt",
+    "chat": "talk to a chat model (a folder, or a GGUF file through llama.cpp), or answer one --prompt",
     "plan": "what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it",
     "data download": "the public benchmarks (NEMO, BMC, SMCD, HeQ, HebNLI) at pinned commits",
 }
@@ -92,16 +92,23 @@ def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
 def _stage_parser(subparsers, stage: Stage) -> None:
     """A stage's subcommand: CONFIG, --force, and one flag per field of the stage's config."""
     optional = stage.config_optional
+    first = f"{stage.argument.upper()} [--config CONFIG]" if stage.argument else "[CONFIG]" if optional else "CONFIG"
     parser = subparsers.add_parser(
         stage.command.split()[-1], help=stage.help,
-        usage=f"hebrew-lm {stage.command} {'[CONFIG]' if optional else 'CONFIG'} [--FIELD VALUE ...] [--force]",
+        usage=f"hebrew-lm {stage.command} {first} [--FIELD VALUE ...] [--force]",
         description=textwrap.fill(stage.description, 90),
         epilog="examples:\n" + "\n".join(f"  {e}" for e in stage.examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", nargs="?" if optional else None,
-                        help=f"preset YAML file; its `{stage.name}:` section and `run_dir` are used"
-                        + (" (optional: flags alone are enough)" if optional else ""))
+    preset_help = f"preset YAML file; its `{stage.name}:` section and `run_dir` are used"
+    if stage.argument:
+        doc = next(d for name, _, d in flat_fields(stage.config) if name == stage.argument)
+        parser.add_argument(f"cfg:{stage.argument}", nargs="?", default=argparse.SUPPRESS,
+                            metavar=stage.argument.upper(), help=doc.replace("%", "%%"))
+        parser.add_argument("--config", help=preset_help + " (optional)")
+    else:
+        parser.add_argument("config", nargs="?" if optional else None,
+                            help=preset_help + (" (optional: flags alone are enough)" if optional else ""))
     parser.add_argument("--force", action="store_true", help="rebuild even if the output folder is finished")
     add_config_flags(parser, stage.config)
 
@@ -248,20 +255,22 @@ def _data_parser(sub) -> None:
 def _chat_parser(sub) -> None:
     """`hebrew-lm chat`."""
     chat = sub.add_parser(
-        "chat", usage="hebrew-lm chat MODEL_DIR [--prompt TEXT] [--system TEXT] [--max_new_tokens N] [--bidi auto|on|off]",
+        "chat", usage="hebrew-lm chat MODEL [--prompt TEXT] [--system TEXT] [--max_new_tokens N] [--bidi auto|on|off]",
         help="talk to a chat model in the terminal (streaming), or answer one --prompt",
         description=textwrap.fill(
-            "Chat with a model folder that has a chat template (the SFT stage's model/, or any local chat model). "
-            "The answer streams as it is generated, greedily, and stops at the model's end-of-turn token. "
+            "Chat with a model that has a chat template: a Hugging Face folder (the SFT stage's model/, or any local "
+            "chat model), run by transformers, or a GGUF file (`hebrew-lm export gguf`), run by llama.cpp with the "
+            "file's own template; --stats compares their speed. The answer streams as it is generated, greedily, and stops at the model's end-of-turn token. "
             "Interactive by default, with the history kept: /reset clears it, /exit or Ctrl-D leaves. "
             "--prompt answers one message and exits (for scripts). Hebrew is reordered for display line by "
             "line on a terminal (--bidi auto), since most terminals draw right-to-left text backwards; piped "
             "output keeps the logical order.", 90),
         epilog="examples:\n  hebrew-lm chat runs/tiny-decoder/sft/model\n"
-               "  hebrew-lm chat runs/tiny-decoder/sft/model --prompt \"כמה זה 3 ועוד 4?\" --stats",
+               "  hebrew-lm chat runs/tiny-decoder/sft/model --prompt \"כמה זה 3 ועוד 4?\" --stats\n"
+               "  hebrew-lm chat runs/tiny-decoder/sft/model-gguf/model-f16.gguf --prompt \"כמה זה 3 ועוד 4?\" --stats",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    chat.add_argument("model_dir", help="a Hugging Face causal-LM folder with a chat template")
+    chat.add_argument("model_dir", metavar="MODEL", help="a Hugging Face causal-LM folder with a chat template, or a .gguf file")
     chat.add_argument("--prompt", help="answer this one message and exit")
     chat.add_argument("--system", help="a system message to start the conversation with")
     chat.add_argument("--max_new_tokens", type=int, default=128, help="tokens per answer at most (default: 128)")
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(plan(args.config, {stage: _overrides(args, f"{stage}.") for stage in STAGE_CONFIGS}))
         elif args.command == "chat":
-            from hebrew_lm.sft.chat import chat
+            from hebrew_lm.serve.chat import chat
 
             return chat(Path(args.model_dir), args.prompt, args.system, args.max_new_tokens, args.bidi, args.stats)
         elif args.command == "data":

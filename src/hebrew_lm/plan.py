@@ -303,6 +303,13 @@ def eval_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float 
                 f"(lm-evaluation-harness, few-shot; docs/eval.md lists the tasks) -> {c.output_dir}"]
 
 
+def gguf_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "gguf", overrides.get("gguf"), source=preset_path)
+    more = f", quantized to {', '.join(c.quantize)}" if c.quantize else ""
+    return ["", f"GGUF export: {c.model_dir} with llama.cpp's converter as {c.outtype}{more}, checked against "
+                f"transformers when llama.cpp's binding is installed, with an Ollama Modelfile -> {c.output_dir}"]
+
+
 def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "extend", overrides.get("extend"), source=preset_path)
     return ["", f"Vocabulary extension: {c.add:,} Hebrew tokens learned on {c.corpus_dir} (up to "
@@ -329,6 +336,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     from transformers import AutoConfig
 
     from hebrew_lm.decoder.model import decoder_config, model_shape, parameter_counts
+    from hebrew_lm.tokenizer.extend import embedding_rows
 
     dec = stage_config(preset, section, overrides.get(section), source=preset_path)
     if section != "decoder" and not (Path(dec.init_from) / "config.json").is_file() and "decoder" in preset:
@@ -346,7 +354,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     else:
         vocab = stage_config(preset, "tokenizer", overrides.get("tokenizer"), source=preset_path).vocab_size \
             if "tokenizer" in preset.get("stages", []) or "tokenizer" in preset else 131_072
-        config = decoder_config(dec.model, vocab, max_position_embeddings=max(4096, dec.max_seq_len))
+        config = decoder_config(dec.model, embedding_rows(vocab), max_position_embeddings=max(4096, dec.max_seq_len))
         name = f"{dec.model} preset"
     counts = parameter_counts(config)
     flops_per_token = decoder_flops_per_token(config, counts, dec.max_seq_len)

@@ -24,6 +24,7 @@ from hebrew_lm.finetune.config import FinetuneConfig
 from hebrew_lm.megatron.config import MegatronConfig
 from hebrew_lm.mlm.config import PretrainConfig
 from hebrew_lm.report.config import ReportConfig
+from hebrew_lm.serve.config import GgufConfig
 from hebrew_lm.sft.config import SftConfig
 from hebrew_lm.tokenizer.config import ExtendConfig, TokenizerConfig
 
@@ -58,6 +59,9 @@ class Stage:
     """`module:function` saying what the stage will do and cost: (preset, preset_path, overrides, cpu_flops) -> lines."""
     report: str = ""
     """`module:function` turning the stage's finished folder into report sections; empty: not reported."""
+    argument: str = ""
+    """A config field the command takes as its one positional argument (`export gguf MODEL_DIR`); the preset
+    then comes with --config. Empty: the positional argument is the preset."""
 
     def run(self, config, force: bool = False) -> Path:
         """The stage on `config`, under the rules every stage keeps (docs/rules.md): no input inside its
@@ -287,6 +291,27 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         config_optional=True,
         plan="hebrew_lm.plan:eval_plan",
         report="hebrew_lm.report.sections:eval_section",
+    ),
+    Stage(
+        "gguf", GgufConfig, "export gguf", "hebrew_lm.serve.gguf",
+        'a causal-LM folder as GGUF files that llama.cpp, Ollama and LM Studio run, checked against transformers',
+        'Convert a Hugging Face causal-LM folder (a decoder, cpt, long_context or sft model of the toolkit, or any '
+        'folder of a family llama.cpp converts) with llama.cpp\'s own converter into a GGUF file (tokenizer, '
+        'extended vocabulary, chat template and end-of-turn token inside), quantize it with llama.cpp\'s '
+        'quantizer if asked, and write an Ollama Modelfile and a card with each file\'s sha256. With llama.cpp\'s '
+        'Python binding installed (scripts/setup.sh builds it), each file is loaded and compared with '
+        '`transformers` on the source folder: prompt tokens, greedy tokens, top-1 agreement and bits per byte '
+        'on held-out Hebrew (check.json). docs/serve.md explains serving it.',
+        examples=(
+            'hebrew-lm export gguf runs/tiny-decoder/sft/model',
+            'hebrew-lm export gguf runs/x/cpt/model --outtype f32 --quantize q8_0 q4_k_m --name hebrew-cpt',
+            'hebrew-lm chat runs/tiny-decoder/sft/model-gguf/model-f16.gguf',
+        ),
+        group_help='export a model for other engines (llama.cpp, Ollama)',
+        config_optional=True,
+        argument="model_dir",
+        plan="hebrew_lm.plan:gguf_plan",
+        report="hebrew_lm.report.sections:gguf_section",
     ),
 )}
 class _StageConfigs(Mapping):

@@ -50,15 +50,27 @@ when it continued a base).
 """
 
 
+ENCODER_ROLES = ("sep_token", "cls_token", "mask_token")
+"""Special-token roles only an encoder has. A causal LM that declares a separator gets it appended to every
+text prompt by llama-cpp-python's completion API (meant for BERT-style embedding models), so they are
+dropped; the tokens themselves keep their ids."""
+
+
 def causal_tokenizer(folder: Path) -> None:
     """A causal LM's prompt is its tokens alone: the tokenizer stage's RoBERTa template (<s> A </s>)
-    would end every prompt with the end-of-sequence token. Keep only the byte-level offsets step."""
+    would end every prompt with the end-of-sequence token. Keep only the byte-level offsets step, and
+    drop the encoder's roles (ENCODER_ROLES)."""
     path = folder / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     if (data.get("post_processor") or {}).get("type") in ("RobertaProcessing", "TemplateProcessing", "BertProcessing"):
         data["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                                   "use_regex": True}
         path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    if any(role in config for role in ENCODER_ROLES):
+        config_path.write_text(json.dumps({k: v for k, v in config.items() if k not in ENCODER_ROLES}, indent=2,
+                                          ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def export_decoder(model, tokenizer_dir: Path, dest: Path, config, stats: dict[str, Any]) -> Path:

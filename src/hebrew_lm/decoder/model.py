@@ -55,7 +55,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                        num_key_value_heads=2, head_dim=32, intermediate_size=512),
     "qwen3-moe-tiny": dict(family="qwen3_moe", hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
                            num_key_value_heads=2, head_dim=32, num_experts=8, num_experts_per_tok=2,
-                           moe_intermediate_size=128, intermediate_size=512),
+                           moe_intermediate_size=128, intermediate_size=512,
+                           norm_topk_prob=True),  # as Qwen3-30B-A3B; llama.cpp's qwen3moe always renormalizes
     "gemma3-tiny": dict(family="gemma3_text", hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
                         num_key_value_heads=2, head_dim=32, intermediate_size=512, sliding_window=128),
     "hebatron": dict(pattern=HEBATRON_PATTERN, hidden_size=2688, num_attention_heads=32, num_key_value_heads=2,

@@ -45,6 +45,7 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
     from transformers import AutoModelForCausalLM
 
     from hebrew_lm.decoder.model import decoder_config
+    from hebrew_lm.tokenizer.extend import embedding_rows
 
     if c.init_from:
         path = Path(c.init_from)
@@ -56,12 +57,12 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, config=config)
         if model.get_input_embeddings().weight.shape[0] < vocab_size and getattr(c, "ADDS_TOKENS", False):
             # SFT's chat markers: new rows start at the mean of the old ones (transformers' mean resizing)
-            model.resize_token_embeddings(vocab_size, mean_resizing=True)
+            model.resize_token_embeddings(embedding_rows(vocab_size), mean_resizing=True)
         if model.get_input_embeddings().weight.shape[0] < vocab_size:
             raise ValueError(f"decoder.init_from: {path} has {model.get_input_embeddings().weight.shape[0]} embeddings, "
                              f"fewer than the tokenizer's {vocab_size} tokens")
         return model
-    config = decoder_config(c.model, vocab_size, max_position_embeddings=max(4096, c.max_seq_len), **special_ids)
+    config = decoder_config(c.model, embedding_rows(vocab_size), max_position_embeddings=max(4096, c.max_seq_len), **special_ids)
     return AutoModelForCausalLM.from_config(config)
 
 

@@ -212,6 +212,30 @@ def extend_section(folder: Path, stats: dict, s: Section) -> None:
                      f"{stats['tokens_per_word_before']:.2f} -> {stats['tokens_per_word_after']:.2f} tokens per word.")
 
 
+@stage_section("gguf", "GGUF export (llama.cpp, Ollama)", "gguf")
+def gguf_section(folder: Path, stats: dict, s: Section) -> None:
+    check = stats.get("check")
+    s.paragraphs.append(f"`{stats['source']}` converted by llama.cpp's converter; an Ollama Modelfile beside the files "
+                        f"(docs/serve.md). " + ("Each file loaded by llama.cpp and compared with `transformers` on "
+                        f"the folder: {len(check['prompts'])} prompts, {check['new_tokens']} greedy tokens each, bits "
+                        f"per byte on {check['heldout_sentences']} held-out Hebrew sentences (transformers: "
+                        f"{check['transformers_bits_per_byte']:.4f})." if check else "Not checked: llama.cpp's "
+                        "Python binding was not installed."))
+    rows = []
+    for name, f in stats["files"].items():
+        r = (check or {}).get("files", {}).get(name)
+        rows.append([name, f["type"], f"{f['bytes'] / 1e6:,.1f} MB"] + (
+            [f"{r['greedy_same_prompts']}/{r['prompts']}", f"{r['top1_agreement']:.1%}", f"{r['bits_per_byte']:.4f}"]
+            if r else ["-", "-", "-"]))
+    s.tables.append(("Files", ["file", "type", "size", "greedy tokens same", "top-1 agreement", "bits per byte"], rows))
+    for line in (check or {}).get("disagreements", []):
+        s.paragraphs.append(f"**Differs from transformers:** {line}.")
+    if check:
+        first = next(iter(check["files"].values()))
+        s.summary.append(f"GGUF: {len(stats['files'])} file(s); llama.cpp gives transformers' greedy tokens for "
+                         f"{first['greedy_same_prompts']} of {first['prompts']} prompts.")
+
+
 @stage_section("cpt", "Continued pretraining (curriculum)", "cpt")
 def cpt_section(folder: Path, stats: dict, s: Section) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731

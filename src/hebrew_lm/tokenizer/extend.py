@@ -80,11 +80,19 @@ def extended_tokenizer_json(base: dict[str, Any], merges: list[tuple[str, str]],
     return data
 
 
+def embedding_rows(tokens: int) -> int:
+    """Rows of an embedding the toolkit makes or grows for a tokenizer of `tokens` tokens: the next multiple
+    of 8. llama.cpp's converter pads a NemotronH (and Mamba) vocabulary to a multiple of 8 and expects the
+    weights to have that many rows, as published NemotronH models do (`hebrew-lm export gguf`); GPUs like
+    the multiple too. The rows past the tokenizer are never an input and, never a target, learn low logits."""
+    return -(-tokens // 8) * 8
+
+
 def init_new_rows(model, base_tokenizer, new_tokens: list[str], first_id: int) -> None:
     """Resize the embeddings and set each new row (input, and output when untied) to the mean of the
     base's rows for the pieces the base tokenizer spelled that token with."""
     old = model.get_input_embeddings().weight.shape[0]
-    model.resize_token_embeddings(max(old, first_id + len(new_tokens)), mean_resizing=False)
+    model.resize_token_embeddings(max(old, embedding_rows(first_id + len(new_tokens))), mean_resizing=False)
     inputs = model.get_input_embeddings().weight
     outputs = model.get_output_embeddings().weight if model.get_output_embeddings() is not None else None
     tied = outputs is None or outputs.data_ptr() == inputs.data_ptr()
