@@ -49,7 +49,8 @@ def padding_share(config, steps: int) -> float:
     from hebrew_lm.sft.stage import encode_sources, load_sources, mix_stream
 
     tokenizer = AutoTokenizer.from_pretrained(str(next(Path(config.cache_dir).glob("chat-tokenizer-*"))))
-    splits, counts = encode_sources(load_sources(config), tokenizer, config)
+    sources = load_sources(config.inputs, config.hebrew_corpus_dir, config.english_corpus_dir, config.per_source, config.seed)
+    splits, counts = encode_sources(sources, tokenizer, config)
     stream, _ = mix_stream(splits["train"], counts, config)
     lengths = [len(ids) for ids, _, _ in splits["train"]]
     real = padded = 0

@@ -23,8 +23,8 @@ def handoff(cpt_run, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("megatron") / "out"
     preset = load_preset(cpt_run / "p.yaml")
-    config = stage_config(preset, "megatron", {**preset["cpt"], "output_dir": str(out),
-                                               "cache_dir": str(cpt_run / "run" / "cache")})
+    config = stage_config(preset, "megatron", {**preset["cpt"], "output_dir": str(out), "gpus_per_node": 2,
+                                               "expert_parallel": 2, "cache_dir": str(cpt_run / "run" / "cache")})
     STAGES["megatron"].run(config)
     return out, config
 
@@ -74,3 +74,117 @@ def test_a_shuffled_curriculum_is_refused_when_the_config_loads(cpt_run):
     preset = load_preset(cpt_run / "p.yaml")
     with pytest.raises(ValueError, match="megatron.curriculum: shuffled has no phases to hand off"):
         stage_config(preset, "megatron", {**preset["cpt"], "curriculum": "shuffled"})
+
+
+def script_overrides(path) -> dict[str, str]:
+    """KEY=VALUE arguments of a generated script, as bash would pass them (bash itself expands the script)."""
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "MEGATRON_BRIDGE": "/opt/mb", "CHECKPOINTS": "/ckpt"}
+    fake = path.parent / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "torchrun").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    (fake / "torchrun").chmod(0o755)
+    args = subprocess.run(["bash", str(path)], env={**env, "PATH": f"{fake}:{env['PATH']}"}, capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    return dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+
+
+def test_the_scripts_run_each_phase_from_the_last_ones_weights_with_keys_the_pinned_sources_declare(handoff):
+    import subprocess
+
+    from hebrew_lm.megatron.launch import OVERRIDE_KEYS, SFT_OVERRIDE_KEYS
+
+    out, config = handoff
+    manifest = json.loads((out / "manifest.json").read_text())
+    scripts = sorted((out / "scripts").glob("*.sh"))
+    for script in scripts:
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+    phases = [p["phase"] for p in manifest["phases"]]
+    runs = [s for s in scripts if s.name[:2].isdigit() and s.name[:2] != "00"]
+    assert [s.stem[3:] for s in runs] == phases + ["sft"]
+    previous, total = "base", 0
+    for script, phase in zip(runs, manifest["phases"]):
+        keys = script_overrides(script)
+        assert set(keys) <= set(OVERRIDE_KEYS), set(keys) - set(OVERRIDE_KEYS)
+        assert keys["checkpoint.pretrained_checkpoint"] == f"/ckpt/{previous}"
+        assert keys["checkpoint.save"] == f"/ckpt/{phase['phase']}"
+        assert int(keys["train.train_iters"]) == phase["steps"]
+        train = f"[[{','.join(f'{out}/{p}' for _, p in phase['train_blend'])}],[{','.join(f'{w:g}' for w, _ in phase['train_blend'])}]]"
+        assert keys["dataset.blend_per_split"].startswith(f"[{train},")
+        assert keys["model.hybrid_layer_pattern"] and int(keys["model.expert_model_parallel_size"]) == 2
+        previous, total = phase["phase"], total + phase["steps"]
+    assert total == config.max_steps
+    sft = script_overrides(runs[-1])
+    assert set(sft) <= set(SFT_OVERRIDE_KEYS) and sft["checkpoint.pretrained_checkpoint"] == f"/ckpt/{previous}"
+    assert sft["dataset.dataset_root"] == f"{out}/sft"
+
+
+def test_the_runs_learning_rates_follow_the_cpu_schedule_under_megatrons_own_scheduler(handoff):
+    """Each run's overrides fed to megatron-core's OptimizerParamScheduler: the runs together give the CPU
+    path's rate at every global step, to within one step's change (Megatron counts a step later in warm-up)."""
+    import dataclasses
+
+    from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+
+    from hebrew_lm.cpt.mixture import allocate_steps
+    from hebrew_lm.engine.optim import lr_factor
+    from hebrew_lm.megatron.launch import run_schedule
+
+    _, config = handoff
+    for schedule in ("wsd", "decay"):
+        c = dataclasses.replace(config, schedule=schedule, max_steps=40, warmup_steps=5, decay_fraction=0.3)
+        start, tolerance = 0, c.learning_rate / 5 + 1e-9
+        for steps in allocate_steps(c.max_steps, [p.share for p in c.phases]):
+            end = start + steps
+            o = run_schedule(c, start, end)
+            optimizer = SimpleNamespace(param_groups=[{}])
+            scheduler = OptimizerParamScheduler(
+                optimizer, init_lr=0.0, max_lr=float(o["optimizer.lr"]), min_lr=float(o["optimizer.min_lr"]),
+                lr_warmup_steps=o["scheduler.lr_warmup_iters"], lr_decay_steps=o.get("scheduler.lr_decay_iters", steps),
+                lr_decay_style=o["scheduler.lr_decay_style"], start_wd=0.0, end_wd=0.0, wd_incr_steps=1,
+                wd_incr_style="constant", wsd_decay_steps=o.get("scheduler.lr_wsd_decay_iters"),
+                lr_wsd_decay_style=o.get("scheduler.lr_wsd_decay_style"))
+            for step in range(start, end):
+                scheduler.num_steps = step - start
+                ours = c.learning_rate * lr_factor(step, c)
+                assert abs(scheduler.get_lr({}) - ours) <= tolerance, (schedule, step, scheduler.get_lr({}), ours)
+            start = end
+
+
+def test_the_sft_run_reads_the_conversations_with_the_chat_template_and_rows_for_its_markers(handoff):
+    from transformers import AutoConfig, AutoTokenizer
+
+    out, config = handoff
+    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
+    assert "<|im_end|>" in tokenizer.chat_template and tokenizer.convert_tokens_to_ids("<|im_end|>") is not None
+    rows = [json.loads(line) for line in (out / "sft" / "training.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows and all(set(r) == {"messages"} and r["messages"][-1]["role"] == "assistant" for r in rows)
+    assert tokenizer.apply_chat_template(rows[0]["messages"], tokenize=False).count("<|im_start|>") == len(rows[0]["messages"])
+    base = AutoConfig.from_pretrained(out / "base")  # the markers are new: the base grew rows for them
+    assert base.vocab_size >= len(tokenizer) and base.vocab_size % 8 == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["sft"]["training"] == len(rows) and stats["sft"]["validation"] > 0
+
+
+def test_a_recipe_of_another_family_and_a_cluster_that_does_not_divide_are_refused(cpt_run, tmp_path):
+    from hebrew_lm.presets import load_preset, stage_config
+    from hebrew_lm.stages import STAGES
+
+    preset = load_preset(cpt_run / "p.yaml")
+    base = {**preset["cpt"], "output_dir": str(tmp_path / "out")}
+    for override, message in (({"gpus_per_node": 8}, "global_batch_size: 4 is not a multiple of 8 data-parallel"),
+                              ({"gpus_per_node": 6, "tensor_parallel": 4}, "do not divide into tensor x pipeline"),
+                              ({"gpus_per_node": 2, "expert_parallel": 4}, "expert_parallel: 4 does not divide")):
+        with pytest.raises(ValueError, match=message):
+            stage_config(preset, "megatron", {**base, **override})
+    config = stage_config(preset, "megatron", {**base, "gpus_per_node": 2, "expert_parallel": 2,
+                                               "recipe": "llama3_8b_pretrain_config"})
+    assert STAGES["megatron"].plan  # the registry's plan entry prints the runs (test_plan covers the text)
+    config.init_from = str(tmp_path / "llama")
+    from transformers import LlamaConfig
+
+    LlamaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(config.init_from)
+    with pytest.raises(ValueError, match="sft_recipe: nemotron_3_nano_sft_8gpu_h100_bf16_config builds a NemotronH"):
+        STAGES["megatron"].run(config)
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@ itself (its Python binding) runs it, token for token as `transformers` runs the 
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_chat_through_llama_cpp_answers_as_transformers_does_and_stops_at_the_en
                  str(run / "chat-gguf")]) == 0
     file = run / "chat-gguf" / "model-f32.gguf"
     messages = [{"role": "user", "content": "כמה זה 2 ועוד 3?"}]
-    display = Display(open("/dev/null", "w"), bidi=False)
+    display = Display(io.StringIO(), bidi=False)
     hf, engine = load_chat_model(model), load_chat_model(file)
     for turn in range(2):  # the second turn with the first in its history: no state carried over wrongly
         ours, theirs = hf.reply(messages, 24, display), engine.reply(messages, 24, display)

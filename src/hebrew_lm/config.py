@@ -87,10 +87,10 @@ INPUT_FIELDS = frozenset({"init_from", "models", "inputs", "path", "train", "dev
 
 
 def is_input_field(name: str) -> bool:
-    """A field that names something a stage reads: `init_from`, `models`, `inputs`, a task's `path`/`train`/
-    `dev`/`test`, the report's `timings` and `folders`, and every `*_dir`/`*_dirs` but the stage's own
-    output_dir and cache_dir."""
-    return name in INPUT_FIELDS or (name.endswith(("_dir", "_dirs")) and name not in OUTPUT_FIELDS)
+    """A field that names something a stage reads: `init_from`, `models`, `inputs` and every `*_inputs`, a task's
+    `path`/`train`/`dev`/`test`, the report's `timings` and `folders`, and every `*_dir`/`*_dirs` but the
+    stage's own output_dir and cache_dir."""
+    return name in INPUT_FIELDS or name.endswith("_inputs") or (name.endswith(("_dir", "_dirs")) and name not in OUTPUT_FIELDS)
 
 
 def input_paths(config: Any, prefix: str = "") -> list[tuple[str, Path]]:

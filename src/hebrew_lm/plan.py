@@ -26,6 +26,7 @@ GPUS = {
     "A100 80GB": {"bf16": 312e12, "fp32": 19.5e12, "tf32": 156e12, "memory_gb": 80},
     "H100 SXM": {"bf16": 989e12, "fp32": 67e12, "tf32": 495e12, "memory_gb": 80},
     "H200": {"bf16": 989e12, "fp32": 67e12, "tf32": 495e12, "memory_gb": 141},
+    "B200": {"bf16": 2250e12, "fp32": 80e12, "tf32": 1100e12, "memory_gb": 180},
 }
 GPU_MFU = 0.40
 CPU_MFU = 0.30
@@ -332,10 +333,12 @@ def cpt_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float |
     return lines
 
 
-def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None, section: str) -> list[str]:
+def base_config(preset: dict, preset_path: str, overrides: dict, section: str):
+    """(the section's config, its base model's transformers config, how the base was found): init_from's
+    config.json, or the preset's decoder shape while the base does not exist yet."""
     from transformers import AutoConfig
 
-    from hebrew_lm.decoder.model import decoder_config, model_shape, parameter_counts
+    from hebrew_lm.decoder.model import decoder_config
     from hebrew_lm.tokenizer.extend import embedding_rows
 
     dec = stage_config(preset, section, overrides.get(section), source=preset_path)
@@ -356,6 +359,13 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
             if "tokenizer" in preset.get("stages", []) or "tokenizer" in preset else 131_072
         config = decoder_config(dec.model, embedding_rows(vocab), max_position_embeddings=max(4096, dec.max_seq_len))
         name = f"{dec.model} preset"
+    return dec, config, name
+
+
+def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None, section: str) -> list[str]:
+    from hebrew_lm.decoder.model import model_shape, parameter_counts
+
+    dec, config, name = base_config(preset, preset_path, overrides, section)
     counts = parameter_counts(config)
     flops_per_token = decoder_flops_per_token(config, counts, dec.max_seq_len)
     tokens_per_step = dec.global_batch_size * dec.max_seq_len
@@ -388,21 +398,61 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     return lines
 
 
+def megatron_memory(c, counts, shape) -> float:
+    """Bytes a GPU holds in a Megatron run: bf16 weights and fp32 gradients of its share (dense parameters split
+    over TP x PP, routed experts over EP x PP), 6 bytes a parameter; the distributed optimizer's fp32 master
+    weights and two moments, 12 bytes, split further over the data-parallel ranks (of the dense parameters, and
+    of the experts); one micro-batch's activations split over TP x PP (34 x seq x batch x hidden bytes a layer
+    in bf16, Korthikanti et al. 2022; no recomputation). An estimate: buffers and fragmentation come on top."""
+    world = c.nodes * c.gpus_per_node
+    model, experts = c.tensor_parallel * c.pipeline_parallel, c.expert_parallel * c.pipeline_parallel
+    state = ((counts.total - counts.routed_experts) / model * (6 + 12 / (world // model))
+             + counts.routed_experts / experts * (6 + 12 / (world // experts)))
+    return state + len(shape.layer_kinds) * 34 * c.max_seq_len * c.device_batch_size * shape.hidden / model
+
+
 def megatron_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
-    """The Megatron-Bridge runs of the preset's curriculum: per phase its steps, tokens and blend."""
+    """The Megatron-Bridge runs of the preset's curriculum: devices, memory per device, then per run its steps,
+    tokens, blend, time on H100/H200/B200 and the script that holds its command; then SFT."""
     from hebrew_lm.cpt.mixture import allocate_steps, phase_order
+    from hebrew_lm.decoder.model import model_shape, parameter_counts
     from hebrew_lm.megatron.stage import anchor_share
+    from hebrew_lm.runs import safe_component
 
     c = stage_config(preset, "megatron", overrides.get("megatron"), source=preset_path)
+    _, config, name = base_config(preset, preset_path, overrides, "megatron")
+    counts, shape = parameter_counts(config), model_shape(config)
+    world = c.nodes * c.gpus_per_node
+    memory = megatron_memory(c, counts, shape)
+    gpus = ("H100 SXM", "H200", "B200")
+    per_token = decoder_flops_per_token(config, counts, c.max_seq_len)
+
+    def hours(tokens: float) -> str:
+        return ", ".join(f"{g.split()[0]} {_duration(per_token * tokens / (world * GPUS[g]['bf16'] * GPU_MFU))}" for g in gpus)
+
     order = phase_order(c)
     steps = allocate_steps(c.max_steps, [p.share for p in c.phases])
-    lines = ["", f"Megatron-Bridge handoff -> {c.output_dir}: one run per phase (a blend is fixed for a run's life), "
-                 "each resuming from the last one's checkpoint"]
+    lines = ["", f"Megatron-Bridge handoff -> {c.output_dir}: {name}, one run per phase (a blend is fixed for a run's "
+                 "life), each from the last one's weights; scripts/NN-*.sh hold the commands (RUN.md)",
+             f"  devices           {world} GPUs ({c.nodes} x {c.gpus_per_node}): tensor {c.tensor_parallel} x pipeline "
+             f"{c.pipeline_parallel}, experts over {c.expert_parallel}, {world // (c.tensor_parallel * c.pipeline_parallel)} "
+             f"data-parallel; {c.device_batch_size} sequence(s) a GPU a micro-step; recipe {c.recipe}",
+             f"  memory per device {_bytes(memory)} (bf16 weights + fp32 gradients of its share, the distributed "
+             "optimizer's 12 bytes a parameter over the data-parallel ranks, one micro-batch's activations); "
+             + ", ".join(f"{g.split()[0]} {'fits' if memory / 1e9 < GPUS[g]['memory_gb'] * 0.9 else 'does not fit'}"
+                         for g in gpus),
+             f"  time              at {GPU_MFU:.0%} of bf16 peak on all {world} GPUs (an assumption, not a measurement)"]
     for n, i in enumerate(order):
         p = c.phases[i]
-        anchor = anchor_share(c, i)
-        replay = p.replay_share if n else 0.0
+        anchor, replay = anchor_share(c, i), (p.replay_share if n else 0.0)
+        tokens = steps[i] * c.global_batch_size * c.max_seq_len
         lines.append(f"  run {n + 1} {p.name:<10} {steps[i]:,} iterations x {c.global_batch_size:,} x {c.max_seq_len:,} = "
-                     f"{steps[i] * c.global_batch_size * c.max_seq_len:,} tokens; blend: Hebrew {1 - anchor - replay:.0%}"
-                     + (f", replay {replay:.0%}" if replay else "") + (f", anchor {anchor:.0%}" if anchor else ""))
+                     f"{tokens:,} tokens; blend: Hebrew {1 - anchor - replay:.0%}" + (f", replay {replay:.0%}" if replay else "")
+                     + (f", anchor {anchor:.0%}" if anchor else "") + f"; {hours(tokens)}; "
+                     f"scripts/{n + 1:02d}-{safe_component(p.name, 'phase')}.sh")
+    if c.sft_inputs:
+        tokens = c.sft_steps * c.sft_global_batch_size * c.sft_max_seq_len
+        lines.append(f"  run {len(order) + 1} sft        {c.sft_steps:,} iterations x {c.sft_global_batch_size:,} conversations "
+                     f"of at most {c.sft_max_seq_len:,} tokens on {', '.join(c.sft_inputs)}; {hours(tokens)} at most; "
+                     f"scripts/{len(order) + 1:02d}-sft.sh")
     return lines

@@ -239,8 +239,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         'as Megatron indexed datasets (.bin/.idx, tokenized with the stage\'s tokenizer, the base\'s BOS first '
         'when it opens texts with one, EOS after every document), and each phase\'s blend (per-split JSON and '
         'flattened weight/prefix list) with the anchor and replay shares of the CPU path\'s batches; a '
-        'manifest.json lists every file with its sha256 and token counts. Launch scripts and checkpoint '
-        'conversion are not written yet. docs/scale.md explains it.',
+        'manifest.json lists every file with its sha256 and token counts. Then the runs as scripts for '
+        'Megatron-Bridge\'s run_recipe.py: the base imported, one run per phase from the last one\'s weights with '
+        'its piece of the learning-rate schedule, SFT on the conversations in Megatron-Bridge\'s chat format, and '
+        'each run exported back to a Hugging Face folder for `hebrew-lm eval`. docs/scale.md explains it.',
         examples=(
             'hebrew-lm megatron configs/tiny-decoder.yaml',
             'hebrew-lm plan configs/hebatron.yaml',

@@ -13,13 +13,19 @@ Output folder:
     data/*-validation.{bin,idx}     the held-out documents of both
     blends/PHASE.json               the phase's blend per split (`{"train": [w, prefix, ...], "valid": [...]}`)
     blends/PHASE.txt                the same train blend flattened (`w prefix w prefix`, Megatron's --data-path)
+    tokenizer/                      the stage's tokenizer with the chat markers and template (one vocabulary
+                                    from the import to SFT)
+    base/                           only when the markers are new tokens: the base with rows for them
+    sft/{training,validation}.jsonl the SFT conversations in Hugging Face's chat format
+    scripts/                        00-import.sh, one NN-PHASE.sh a phase in order, NN-sft.sh, export.sh
+                                    (hebrew_lm.megatron.launch), and RUN.md how to run them
     manifest.json                   every file with its sha256, every prefix with its documents and tokens,
                                     every phase with its steps and blend
     stats.json, config.yaml, _SUCCESS
 
 Blend weights give each phase the Hebrew/anchor split of the CPU path's batches (`anchor_share`), and its
 replay share spread over the earlier phases' prefixes by their tokens. Paths in the blends are relative to
-the output folder. Launch scripts and checkpoint conversion are not written yet (docs/scale.md).
+the output folder; the scripts make them absolute.
 """
 
 from __future__ import annotations
@@ -82,17 +88,21 @@ def run(config: MegatronConfig, force: bool = False) -> Path:
     from hebrew_lm.decoder.data import base_bos
     from hebrew_lm.engine.dist import Dist
     from hebrew_lm.engine.folder import check_inputs, token_stores
+    from hebrew_lm.megatron.launch import check_recipe
+    from hebrew_lm.sft.stage import inputs_fingerprint
 
     c = config
     out = Path(c.output_dir)
     corpus_dir, tokenizer_dir = check_inputs(c)
+    check_recipe(c)
     anchor_dir = Path(c.anchor_corpus_dir) if c.anchor_corpus_dir else None
     if anchor_dir:
         load_manifest(anchor_dir)
     fp = fingerprint({"version": FORMAT_VERSION, "config": {k: v for k, v in dataclasses.asdict(c).items() if k != "resume"},
                       "corpus": read_success(corpus_dir).get("fingerprint"),
                       "anchor": read_success(anchor_dir).get("fingerprint") if anchor_dir else None,
-                      "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json")})
+                      "tokenizer": sha256_file(tokenizer_dir / "tokenizer.json"),
+                      "sft_inputs": inputs_fingerprint(c.sft_inputs)})
     if check_finished(out, fp, "megatron", force):
         return out
     claim_output_dir(out, "megatron")
@@ -136,14 +146,110 @@ def run(config: MegatronConfig, force: bool = False) -> Path:
                        "valid_blend": valid, "anchor_share": anchor,
                        "tokens_per_step": c.global_batch_size * c.max_seq_len,
                        "documents": prefixes[f"data/hebrew-{names[i]}"]["documents"]})
+    base = write_tokenizer_and_base(out, c, tokenizer_dir)
+    sft = write_sft_data(out, c, corpus_dir, anchor_dir) if c.sft_inputs else None
+    write_scripts(out, c, phases, names, order, base, sft)
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.parent != out)
     manifest = {"format": "megatron-core indexed dataset (MMIDIDX version 1)", "ids_dtype": ids_dtype(vocab_size).name,
                 "vocab_size": vocab_size, "bos_id": bos, "tokenizer_dir": str(tokenizer_dir), "prefixes": prefixes,
                 "phases": phases, "files": [{"path": str(p.relative_to(out)), "bytes": p.stat().st_size,
                                              "sha256": sha256_file(p)} for p in files]}
     atomic_write_json(out / "manifest.json", manifest)
-    atomic_write_json(out / "stats.json", {"phases": phases, "prefixes": prefixes})
+    atomic_write_json(out / "stats.json", {"phases": phases, "prefixes": prefixes, "base": base, "sft": sft})
     atomic_write_text(out / "config.yaml", dump_yaml(dataclasses.asdict(c)))
     mark_success(out, fp, stage="megatron")
     log.info("megatron: %d phase(s), %d prefixes -> %s", len(phases), len(prefixes), out / "manifest.json")
     return out
+
+
+def write_tokenizer_and_base(out: Path, c: MegatronConfig, tokenizer_dir: Path) -> str:
+    """tokenizer/: the stage's tokenizer with the chat markers and template, one vocabulary from the import to
+    SFT. When the markers are new tokens past the base's embedding rows, base/ is the base with its rows
+    grown for them (mean-initialized, as the sft stage does) and is what 00-import.sh imports; returns the
+    base the scripts import ("$here/base" or init_from)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from hebrew_lm.sft.data import chat_tokenizer
+
+    chat_tokenizer(tokenizer_dir, out / "tokenizer")
+    tokens = len(AutoTokenizer.from_pretrained(str(out / "tokenizer")))
+    if tokens <= AutoConfig.from_pretrained(c.init_from).vocab_size:
+        return f'"{Path(c.init_from).resolve()}"'
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.tokenizer.extend import embedding_rows
+
+    log.info("megatron: the chat markers are new tokens: writing the base with %d embedding rows to %s",
+             embedding_rows(tokens), out / "base")
+    model = AutoModelForCausalLM.from_pretrained(c.init_from, dtype=torch.bfloat16 if c.precision == "bf16" else torch.float32)
+    model.resize_token_embeddings(embedding_rows(tokens), mean_resizing=True)
+    model.save_pretrained(out / "base")
+    AutoTokenizer.from_pretrained(str(out / "tokenizer")).save_pretrained(out / "base")
+    return '"$here/base"'
+
+
+def write_sft_data(out: Path, c: MegatronConfig, corpus_dir: Path, anchor_dir: Path | None) -> dict[str, Any]:
+    """sft/training.jsonl and sft/validation.jsonl: the conversations in Hugging Face's chat format (`messages`),
+    which Megatron-Bridge's chat SFT reads with the tokenizer's template; split as the sft stage splits them."""
+    from hebrew_lm.sft.data import is_validation
+    from hebrew_lm.sft.stage import load_sources
+
+    sources = load_sources(c.sft_inputs, str(corpus_dir), str(anchor_dir or ""), 600, c.seed, "megatron.sft_inputs")
+    rows: dict[str, list[str]] = {"training": [], "validation": []}
+    for conversations in sources.values():
+        for conv in conversations:
+            split = "validation" if is_validation(conv, 0.05) else "training"
+            rows[split].append(json.dumps({"messages": conv.messages}, ensure_ascii=False))
+    (out / "sft").mkdir()
+    for split, lines in rows.items():
+        atomic_write_text(out / "sft" / f"{split}.jsonl", "".join(line + "\n" for line in lines))
+    return {"sources": {name: len(v) for name, v in sources.items()}, **{split: len(v) for split, v in rows.items()}}
+
+
+def write_scripts(out: Path, c: MegatronConfig, phases: list[dict], names: list[str], order: list[int], base: str,
+                  sft: dict[str, Any] | None) -> None:
+    """scripts/: import, one run per phase in order, SFT, export; RUN.md says how to run them."""
+    from hebrew_lm.megatron.launch import export_script, import_script, phase_script, sft_script
+
+    (out / "scripts").mkdir()
+    scripts = {"00-import.sh": import_script(base)}
+    previous, start = "base", 0
+    for n, (phase, i) in enumerate(zip(phases, order), start=1):
+        end = start + phase["steps"]
+        scripts[f"{n:02d}-{names[i]}.sh"] = phase_script(c, n, names[i], start, end, phase["train_blend"],
+                                                         phase["valid_blend"], previous, base)
+        previous, start = names[i], end
+    if sft:
+        scripts[f"{len(phases) + 1:02d}-sft.sh"] = sft_script(c, len(phases) + 1, previous, base)
+    scripts["export.sh"] = export_script(base)
+    for name, text in scripts.items():
+        atomic_write_text(out / "scripts" / name, text)
+        (out / "scripts" / name).chmod(0o755)
+    runs = [n for n in scripts if n[0].isdigit()]
+    exported = [names[i] for i in order] + (["sft"] if sft else [])
+    atomic_write_text(out / "RUN.md", RUN_MD.format(
+        runs="\n".join(f"bash scripts/{n}" for n in runs), exports="\n".join(f"bash scripts/export.sh {r}" for r in exported),
+        models=" ".join(f"$here/hf/{r}" for r in exported), names=" ".join(exported)))
+
+
+RUN_MD = """# Running this curriculum on Megatron-Bridge
+
+Written by `hebrew-lm megatron`; not run where it was written (docs/scale.md says what was).
+In NVIDIA's NeMo container, with a Megatron-Bridge checkout at the pinned commit:
+
+```bash
+export MEGATRON_BRIDGE=/opt/Megatron-Bridge      # git checkout the commit each script names
+export CHECKPOINTS=/lustre/you/checkpoints       # default: checkpoints/ beside this file
+{runs}
+```
+
+Each phase is its own run (a blend is fixed for a run's life), from the weights of the run before;
+multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT as your launcher does. Then, for evaluation
+back on `hebrew-lm` (any machine):
+
+```bash
+{exports}
+here=$PWD; hebrew-lm eval --models {models} --model_names {names} --output_dir runs/megatron-eval
+```
+"""

@@ -138,7 +138,9 @@ class Display:
 
 
 def chat(folder: Path, prompt: str | None = None, system: str | None = None, max_new_tokens: int = 128,
-         bidi: str = "auto", stats: bool = False, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+         bidi: str = "auto", stats: bool = False, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    # the streams of the moment, not of import time (a test's captured stream may be closed by then)
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     if prompt is not None and not prompt.strip():  # before the model loads: an empty turn has nothing to answer
         raise ValueError("chat: --prompt is empty; give the message to answer")
     if system is not None and not system.strip():

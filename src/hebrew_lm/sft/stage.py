@@ -45,29 +45,31 @@ DEMO = "embedded:sft-demo"
 DEMO_VERSION = 1
 
 
-def load_sources(c: SftConfig) -> dict[str, list[Conversation]]:
-    """{source: conversations} from the demo mix and the conversation files, every file checked first."""
+def load_sources(inputs: list[str], hebrew_corpus_dir: str, english_corpus_dir: str, per_source: int, seed: int,
+                 field: str = "sft.inputs") -> dict[str, list[Conversation]]:
+    """{source: conversations} from the demo mix (its Hebrew and English from the two corpora) and the
+    conversation files, every file checked first."""
     sources: dict[str, list[Conversation]] = {}
-    for spec in c.inputs:
+    for spec in inputs:
         if spec == DEMO:
-            demo = demo_conversations(Path(c.hebrew_corpus_dir) if c.hebrew_corpus_dir else None,
-                                      Path(c.english_corpus_dir) if c.english_corpus_dir else None, c.per_source, c.seed)
+            demo = demo_conversations(Path(hebrew_corpus_dir) if hebrew_corpus_dir else None,
+                                      Path(english_corpus_dir) if english_corpus_dir else None, per_source, seed)
             for name, conversations in demo.items():
                 sources.setdefault(name, []).extend(conversations)
             continue
         paths = sorted(glob.glob(spec)) if any(ch in spec for ch in "*?[") else [spec]
         if not paths or not all(Path(p).is_file() for p in paths):
-            raise ValueError(f"sft.inputs: {spec} not found (a JSONL file of conversations, a glob, or {DEMO})")
+            raise ValueError(f"{field}: {spec} not found (a JSONL file of conversations, a glob, or {DEMO})")
         for path in paths:
             name = Path(path).name.split(".")[0]
             sources.setdefault(name, []).extend(read_conversations(Path(path), name))
     return sources
 
 
-def inputs_fingerprint(c: SftConfig) -> str:
-    files = sorted(p for spec in c.inputs if spec != DEMO for p in (glob.glob(spec) or [spec]))
+def inputs_fingerprint(inputs: list[str]) -> str:
+    files = sorted(p for spec in inputs if spec != DEMO for p in (glob.glob(spec) or [spec]))
     return fingerprint({"files": {p: sha256_file(Path(p)) for p in files if Path(p).is_file()},
-                        "demo": DEMO_VERSION if DEMO in c.inputs else None})
+                        "demo": DEMO_VERSION if DEMO in inputs else None})
 
 
 def encode_sources(sources: dict[str, list[Conversation]], tokenizer, c: SftConfig):
@@ -176,7 +178,7 @@ def run(config: SftConfig, force: bool = False) -> Path:
     from hebrew_lm.engine.runner import run_training_stage
 
     c = config
-    sources = load_sources(c)  # bad input stops here, before any model loads
+    sources = load_sources(c.inputs, c.hebrew_corpus_dir, c.english_corpus_dir, c.per_source, c.seed)  # bad input stops here
     if not sources:
         raise ValueError("sft.inputs: no conversations")
     # the chat tokenizer lives in the token cache, keyed by the base tokenizer it extends
@@ -192,7 +194,7 @@ def run(config: SftConfig, force: bool = False) -> Path:
         chat_tokenizer(base, chat_dir)
     run_config = dataclasses.replace(c, tokenizer_dir=str(chat_dir))
     stage = causal_lm_stage("sft", sft_data(run_config, sources), export=export_chat_model,
-                            inputs=lambda _: {"sft_inputs": inputs_fingerprint(c)})
+                            inputs=lambda _: {"sft_inputs": inputs_fingerprint(c.inputs)})
     return run_training_stage(run_config, stage, force)
 
 
