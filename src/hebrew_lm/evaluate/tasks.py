@@ -87,7 +87,11 @@ def write_task(folder: Path, task: Task, shots: list[dict[str, Any]], test: list
         "doc_to_text": "{{query}}", "num_fewshot": task.shots, "fewshot_delimiter": "\n\n",
     }
     function = None
-    if task.kind == "multiple_choice":
+    if task.kind == "loglikelihood_rolling":  # the whole text scored, in windows of the model's length
+        spec.update({"doc_to_text": "", "doc_to_target": "{{text}}", "metric_list": [
+            {"metric": "bits_per_byte", "aggregation": "bits_per_byte", "higher_is_better": False},
+            {"metric": "byte_perplexity", "aggregation": "weighted_perplexity", "higher_is_better": False}]})
+    elif task.kind == "multiple_choice":
         spec.update({"doc_to_choice": "{{choices}}", "doc_to_target": "gold",
                      "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
                                      for m in ("acc", "acc_norm")]})
@@ -345,8 +349,27 @@ def build_long_context(folder: Path, hebrew_corpus: Path, lengths: list[int], de
 
 # --- all embedded tasks ------------------------------------------------------------------------------
 
-EMBEDDED: dict[str, Task] = {t.name: t for t in (*CLOZE.values(), ARITH, SENTIMENT, ENTITY, *TRANSLATE.values(),
-                                                 NEEDLE, LONGDOC, LONGDOC_BLIND)}
+BITS_PER_BYTE = {lang: Task(f"{lang}_bpb", language, "loglikelihood_rolling", 0, "bits_per_byte",
+                            source=f"the {language} corpus's validation split: its first documents, up to 20,000 bytes, "
+                                   "each scored whole (lm-eval's rolling windows); lower is better")
+                 for lang, language in (("he", "Hebrew"), ("en", "English"))}
+"""Bits per byte of held-out text: the language-modelling measure that compares models across tokenizers."""
+LOWER_IS_BETTER = frozenset({"bits_per_byte"})
+
+
+def build_bits_per_byte(folder: Path, lang: str, texts: list[str], max_bytes: int = 20_000) -> str | None:
+    """The corpus's first validation documents up to `max_bytes`, each a row to score whole."""
+    rows, total = [], 0
+    for n, text in enumerate(texts):
+        if total >= max_bytes:
+            break
+        rows.append({"text": text, "where": f"validation document {n}"})
+        total += len(text.encode("utf-8"))
+    return write_task(folder, BITS_PER_BYTE[lang], [], rows) if rows else None
+
+
+EMBEDDED: dict[str, Task] = {t.name: t for t in (*CLOZE.values(), *BITS_PER_BYTE.values(), ARITH, SENTIMENT, ENTITY,
+                                                 *TRANSLATE.values(), NEEDLE, LONGDOC, LONGDOC_BLIND)}
 
 
 def build_embedded_tasks(folder: Path, hebrew_corpus: Path | None, english_corpus: Path | None,
@@ -359,9 +382,7 @@ def build_embedded_tasks(folder: Path, hebrew_corpus: Path | None, english_corpu
     for corpus, lang in ((hebrew_corpus, "he"), (english_corpus, "en")):
         if corpus is not None:
             texts = [t for _, t in zip(range(max_documents), read_texts(corpus, "validation"))]
-            name = build_cloze(folder, lang, texts)
-            if name:
-                names.append(name)
+            names += [n for n in (build_cloze(folder, lang, texts), build_bits_per_byte(folder, lang, texts)) if n]
     builders: list[Callable[[], str | list[str]]] = [lambda: build_arithmetic(folder), lambda: build_sentiment(folder),
                                                      lambda: build_entity_types(folder)]
     if hebrew_corpus is not None:

@@ -315,12 +315,15 @@ def sft_section(folder: Path, stats: dict, s: Section) -> None:
 
 @stage_section("eval", "Few-shot evaluation", "eval")
 def eval_section(folder: Path, stats: dict, s: Section) -> None:
+    from hebrew_lm.evaluate.stage import cell
+
     table = read_json(folder / "results.json")
     if table is None:
         return
     tasks = table["tasks"]
     first = next(iter(table["models"].values()))["tasks"]
-    s.paragraphs.append("Scores x 100, mean ± standard error from lm-evaluation-harness; the task files are in "
+    s.paragraphs.append("Scores x 100, mean ± standard error from lm-evaluation-harness (bits per byte as they are: "
+                        "lower is better, and never in the averages); the task files are in "
                         f"`{folder / 'tasks'}` and every scored item with each model's answer in `{folder / 'samples'}`. "
                         "A difference smaller than about twice the standard errors is noise.")
     contamination = table.get("contamination") or {}
@@ -330,8 +333,7 @@ def eval_section(folder: Path, stats: dict, s: Section) -> None:
                             ", ".join(f"{t} {r['contaminated']} of {r['items']}" for t, r in flagged.items()) + ".")
     s.tables.append(("Models x tasks", ["model", *[f"{t} ({first[t]['num_fewshot']}-shot)" for t in tasks],
                                         "Hebrew average", "English average"],
-                     [[name, *[f"{100 * row['tasks'][t]['value']:.1f} ± {100 * (row['tasks'][t]['stderr'] or 0):.1f}"
-                               for t in tasks],
+                     [[name, *[cell(row["tasks"][t]) for t in tasks],
                        *[f"{100 * v:.1f}" if v is not None else "-" for v in row["averages"].values()]]
                       for name, row in table["models"].items()]))
     s.summary.append("Few-shot: " + "; ".join(
