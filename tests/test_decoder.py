@@ -521,3 +521,30 @@ def test_gemma_3_270m_imports_from_its_chunk_wheels_joined_and_checked_against_i
     assert tokenizer("שלום")["input_ids"][0] == tokenizer.bos_token_id  # Gemma opens every text with <bos>
     card = (tmp_path / "gemma" / "README.md").read_text(encoding="utf-8")
     assert "Apache" not in card and "GEMMA_TERMS.html" in card and (tmp_path / "gemma" / "GEMMA_TERMS.html").is_file()
+
+
+def test_a_learning_rate_that_diverges_a_base_is_caught_in_its_first_steps_and_stops_the_run(english_run, tmp_path, caplog):
+    """The decoder the fixture trained, continued at a learning rate 300x its own with one warm-up step: the
+    loss leaves the base's within a few steps, before ten losses exist to take a median of. Each divergence
+    rolls back to the step-0 checkpoint; when the run cannot get past it, it stops saying what to change,
+    instead of rolling back forever."""
+    import json
+
+    import yaml
+
+    from hebrew_lm.cli import main
+    from hebrew_lm.engine.loop import SpikeGuard
+
+    guard = SpikeGuard(5.0)
+    guard.accepted(3.2)
+    assert guard.why(3.2 + 1.5) is None and "nats above the run's first loss" in guard.why(3.2 + 1.7)
+    preset = tmp_path / "p.yaml"
+    preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "r"), "decoder": {
+        "corpus_dir": str(english_run / "corpus"), "tokenizer_dir": str(english_run / "decoder" / "model"),
+        "cache_dir": str(english_run / "cache"), "init_from": str(english_run / "decoder" / "model"),
+        "max_seq_len": 32, "global_batch_size": 4, "micro_batch_size": 2, "max_steps": 20, "warmup_steps": 1,
+        "learning_rate": 1.0, "eval_every": 20, "eval_batches": 1, "checkpoint_every": 20, "log_every": 1}}))
+    assert main(["decoder", "pretrain", str(preset)]) == 2
+    assert "the loss diverged 3 times without getting past step" in caplog.text and "lower learning_rate (1)" in caplog.text
+    events = [json.loads(line) for line in (tmp_path / "r" / "decoder" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(e.get("event") == "spike" for e in events) == 2  # the third stops the run

@@ -58,7 +58,7 @@ class TrainingConfig:
     keep_checkpoints: int = bounded("[1, inf)", 3)
     """Newest checkpoints kept; older ones are deleted."""
     spike_factor: float = bounded("[0, inf)", 5.0)
-    """A loss above this many times the median of recent losses, or not finite, restores the last checkpoint and skips the offending batches; 0 turns this off."""
+    """A loss above this many times the median of recent losses, or, in a run's first ten steps, more than ln(this) nats above its first loss (a divergence in the first steps), or not finite, restores the last checkpoint and skips the offending batch; three such spikes without getting past the step of the first stop the run (the learning rate diverges it); 0 turns this off."""
     resume: Literal["auto", "never"] = "auto"
     """auto: continue from the newest good checkpoint in output_dir; never: start over."""
 

@@ -82,6 +82,47 @@ def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
     return accum
 
 
+class SpikeGuard:
+    """Which losses are spikes, and when a run cannot get past one.
+
+    A loss is a spike when it is not finite; when it is above `factor` x the median of the last (at least
+    ten) losses; or, while fewer than ten exist, when it is more than ln(`factor`) nats above the run's first
+    loss (its perplexity `factor` times the one the run started at): a divergence in the first steps (Gemma 3
+    270M at lr 3e-4 after one warm-up step diverges within three steps, issue 31 measured). A spike
+    rolls back to the last checkpoint and skips the batch; when the run spikes SPIKES_WITHOUT_PROGRESS times
+    without getting past the step of the first of them, a rollback will not help (the learning rate
+    diverges it again), and the run stops saying so."""
+
+    SPIKES_WITHOUT_PROGRESS = 3
+
+    def __init__(self, factor: float) -> None:
+        self.factor, self.recent, self.first = factor, deque(maxlen=50), None
+        self.stuck_before: int | None = None
+        self.stuck_spikes = 0
+
+    def why(self, loss: float) -> str | None:
+        if self.factor <= 0:
+            return None
+        if not math.isfinite(loss):
+            return "not finite"
+        if len(self.recent) >= 10 and loss > self.factor * statistics.median(self.recent):
+            return f"above {self.factor:g} x the median of recent losses ({statistics.median(self.recent):.4g})"
+        if len(self.recent) < 10 and self.first is not None and loss > self.first + math.log(self.factor):
+            return f"{loss - self.first:.2f} nats above the run's first loss ({self.first:.4g})"
+        return None
+
+    def spiked(self, step: int) -> int:
+        """A spike at `step` (steps done before it); returns the spikes since the run last got past a spike."""
+        if self.stuck_before is None or step > self.stuck_before:
+            self.stuck_before, self.stuck_spikes = step, 0
+        self.stuck_spikes += 1
+        return self.stuck_spikes
+
+    def accepted(self, loss: float) -> None:
+        self.recent.append(loss)
+        self.first = loss if self.first is None else self.first
+
+
 def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, int], tuple[torch.Tensor, ...]],
           num_sequences: int, out: Path, config_fp: str, dist_: Dist,
           evaluate: Callable[[torch.nn.Module, Callable], float] | None = None, stage: str = "train",
@@ -125,7 +166,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
     scaler = torch.amp.GradScaler(enabled=c.precision == "fp16" and dist_.device.type == "cuda")
     # from step 0 nothing is kept (a step-0 evaluation is rerun); else records up to the checkpoint
     metrics = metrics_writer(out / "metrics.jsonl", state["step"] or -1) if dist_.main else None
-    recent: deque[float] = deque(maxlen=50)
+    guard = SpikeGuard(c.spike_factor)
     tokens_per_step = c.global_batch_size * (tokens_per_sequence or c.max_seq_len)
     stream = stream or SequenceStream(num_sequences, c.seed, sequence_lengths, c.global_batch_size)
 
@@ -172,15 +213,17 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
                 scaler.scale(loss).backward()
             loss_sum += loss.item()
         loss_value = dist_.mean(loss_sum)
-        spike = c.spike_factor > 0 and (not math.isfinite(loss_value) or (
-            len(recent) >= 10 and loss_value > c.spike_factor * statistics.median(recent)))
-        if spike:
+        why = guard.why(loss_value)
+        if why:
             skipped_to = state["data_position"] + c.global_batch_size
             spikes = state["spikes"] + 1
             optimizer.zero_grad(set_to_none=True)
-            log.warning("%s: step %d loss %.4g is a spike (median of recent %.4g); restoring the last "
-                        "checkpoint and skipping these %d sequences", stage, step + 1, loss_value,
-                        statistics.median(recent) if recent else float("nan"), c.global_batch_size)
+            if guard.spiked(step) >= guard.SPIKES_WITHOUT_PROGRESS:
+                raise ValueError(f"{stage}: the loss diverged {guard.stuck_spikes} times without getting past step "
+                                 f"{guard.stuck_before + 1} (last {loss_value:.4g}: {why}); rolling back does not help: "
+                                 f"lower learning_rate ({c.learning_rate:g}) or lengthen warmup_steps ({c.warmup_steps})")
+            log.warning("%s: step %d loss %.4g is a spike (%s); restoring the last checkpoint and skipping these %d "
+                        "sequences", stage, step + 1, loss_value, why, c.global_batch_size)
             restored = load_checkpoint(out / "checkpoints", weights, config_fp, stage)
             if restored is None:
                 raise RuntimeError("loss spike with no checkpoint to restore")
@@ -190,7 +233,7 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
                 metrics.write(json.dumps({"step": state["step"], "event": "spike", "loss": loss_value}) + "\n")
                 metrics.flush()
             continue
-        recent.append(loss_value)
+        guard.accepted(loss_value)
         if c.grad_clip > 0:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
