@@ -233,7 +233,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     ),
     Stage(
         "megatron", MegatronConfig, "megatron", "hebrew_lm.megatron.stage",
-        "write a cpt curriculum as Megatron indexed datasets and per-phase blends for Megatron-Bridge",
+        "write a cpt curriculum as Megatron indexed datasets, per-phase blends and the Megatron-Bridge scripts that run it",
         'Hand the curriculum a cpt config describes to Megatron-Bridge, the engine a 30B MoE needs: each phase\'s '
         'training documents (by source and difficulty quantile, as the CPU path picks them) and the anchor corpus '
         'as Megatron indexed datasets (.bin/.idx, tokenized with the stage\'s tokenizer, the base\'s BOS first '
