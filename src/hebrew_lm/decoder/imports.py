@@ -159,9 +159,9 @@ def import_gguf(source: str | Path | list, out: str | Path, upcycle_experts: int
         if not path.is_file():
             raise ValueError(f"import-gguf: {path} is not a file")
     check_inputs_outside(out, [("FILE", path) for path in sources], "import-gguf")
-    fp = fingerprint({"version": FORMAT_VERSION, "source": [sha256_file(p) for p in sources], "upcycle": upcycle_experts})
-    if len(sources) == 1:  # the fingerprint of imports made before several sources were possible
-        fp = fingerprint({"version": FORMAT_VERSION, "source": sha256_file(sources[0]), "upcycle": upcycle_experts})
+    digests = [sha256_file(p) for p in sources]  # one source: a digest, as imports made before several could be
+    fp = fingerprint({"version": FORMAT_VERSION, "source": digests if len(digests) > 1 else digests[0],
+                      "upcycle": upcycle_experts})
     if not force and check_finished(out, fp, "import-gguf", force):
         return out
     with tempfile.TemporaryDirectory() as scratch:

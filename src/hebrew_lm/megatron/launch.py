@@ -144,49 +144,55 @@ def check_recipe(c) -> None:
                              "give a Megatron-Bridge recipe of its family")
 
 
-def parallel(c) -> dict[str, Any]:
-    return {**model_overrides(c.init_from),"model.tensor_model_parallel_size": c.tensor_parallel, "model.pipeline_model_parallel_size": c.pipeline_parallel,
-            "model.expert_model_parallel_size": c.expert_parallel, "tokenizer.tokenizer_type": "HuggingFaceTokenizer",
-            "tokenizer.tokenizer_model": '"$here/tokenizer"'}
+def shared_overrides(c) -> dict[str, Any]:
+    """What every training run sets alike: the base's shape, the parallelism, the tokenizer (read once)."""
+    return {**model_overrides(c.init_from), "model.tensor_model_parallel_size": c.tensor_parallel,
+            "model.pipeline_model_parallel_size": c.pipeline_parallel, "model.expert_model_parallel_size": c.expert_parallel,
+            "tokenizer.tokenizer_type": "HuggingFaceTokenizer", "tokenizer.tokenizer_model": '"$here/tokenizer"'}
+
+
+def _header(what: str, base: str) -> str:
+    return HEADER.format(what=what, commit=BRIDGE_COMMIT[:12], base=base)
 
 
 def _blend(pairs: list[tuple[float, str]]) -> str:
     return f"[[{','.join('$here/' + p for _, p in pairs)}],[{','.join(f'{w:g}' for w, _ in pairs)}]]"
 
 
-def phase_script(c, run: int, name: str, start: int, end: int, train: list, valid: list, previous: str, base: str) -> str:
+def phase_script(c, run: int, name: str, start: int, end: int, train: list, valid: list, previous: str, base: str,
+                 shared: dict[str, Any]) -> str:
     """One phase's run: its blend per split, its steps, its piece of the schedule, from `previous`'s weights."""
     overrides: dict[str, Any] = {
         "train.train_iters": end - start, "train.global_batch_size": c.global_batch_size,
         "train.micro_batch_size": c.device_batch_size, "dataset.seq_length": c.max_seq_len,
         "dataset.blend": "null", "dataset.split": "null",
         "dataset.blend_per_split": f'"[{_blend(train)},{_blend(valid)},null]"',
-        **run_schedule(c, start, end), **parallel(c),
+        **run_schedule(c, start, end), **shared,
         "checkpoint.pretrained_checkpoint": f'"$checkpoints/{previous}"', "checkpoint.save": f'"$checkpoints/{name}"',
         "checkpoint.save_interval": max(1, min(1000, end - start)),
     }
     what = (f"Run {run}: phase {name!r}, global steps {start:,} to {end:,} of the curriculum "
             f"({(end - start) * c.global_batch_size * c.max_seq_len:,} tokens), from the weights of {previous!r}.")
-    return HEADER.format(what=what, commit=BRIDGE_COMMIT[:12], base=base) + _torchrun(c, c.recipe, "pretrain", overrides)
+    return _header(what, base) + _torchrun(c, c.recipe, "pretrain", overrides)
 
 
-def sft_script(c, run: int, previous: str, base: str) -> str:
+def sft_script(c, run: int, previous: str, base: str, shared: dict[str, Any]) -> str:
     overrides: dict[str, Any] = {
         "train.train_iters": c.sft_steps, "train.global_batch_size": c.sft_global_batch_size,
         "train.micro_batch_size": c.device_batch_size, "dataset.dataset_root": '"$here/sft"',
         "dataset.seq_length": c.sft_max_seq_len, "dataset.dataset_kwargs": "{chat:true,use_hf_tokenizer_chat_template:true}",
-        "dataset.do_test": "false", "dataset.enable_offline_packing": "false", **parallel(c),
+        "dataset.do_test": "false", "dataset.enable_offline_packing": "false", **shared,
         "checkpoint.pretrained_checkpoint": f'"$checkpoints/{previous}"', "checkpoint.save": '"$checkpoints/sft"',
         "checkpoint.save_interval": max(1, min(1000, c.sft_steps)),
     }
     what = (f"Run {run}: SFT on sft/training.jsonl (Hugging Face chat format, loss on the assistant's turns, the "
             f"tokenizer's chat template), from the weights of {previous!r}.")
-    return HEADER.format(what=what, commit=BRIDGE_COMMIT[:12], base=base) + _torchrun(c, c.sft_recipe, "sft", overrides)
+    return _header(what, base) + _torchrun(c, c.sft_recipe, "sft", overrides)
 
 
 def import_script(base: str) -> str:
     what = "Run 0: the Hugging Face base (its extended vocabulary and the chat markers in place) as a Megatron checkpoint."
-    return HEADER.format(what=what, commit=BRIDGE_COMMIT[:12], base=base) + (
+    return _header(what, base) + (
         f'"$MEGATRON_BRIDGE/{TOOLS["convert"]}" import --executor local --device cpu \\\n'
         '  --hf-model "$base" --megatron-path "$checkpoints/base"\n')
 
@@ -194,7 +200,7 @@ def import_script(base: str) -> str:
 def export_script(base: str) -> str:
     what = ("export.sh RUN: RUN's last checkpoint as a Hugging Face folder, hf/RUN, with the stage's tokenizer "
             "(extended vocabulary, chat template), for `hebrew-lm eval`.")
-    return HEADER.format(what=what, commit=BRIDGE_COMMIT[:12], base=base) + (
+    return _header(what, base) + (
         'run=${1:?give the run to export: a phase name or sft}\n'
         'iteration=$(cat "$checkpoints/$run/latest_checkpointed_iteration.txt")\n'
         f'"$MEGATRON_BRIDGE/{TOOLS["convert"]}" export --executor local --device cpu \\\n'

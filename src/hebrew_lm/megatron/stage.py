@@ -210,18 +210,19 @@ def write_sft_data(out: Path, c: MegatronConfig, corpus_dir: Path, anchor_dir: P
 def write_scripts(out: Path, c: MegatronConfig, phases: list[dict], names: list[str], order: list[int], base: str,
                   sft: dict[str, Any] | None) -> None:
     """scripts/: import, one run per phase in order, SFT, export; RUN.md says how to run them."""
-    from hebrew_lm.megatron.launch import export_script, import_script, phase_script, sft_script
+    from hebrew_lm.megatron.launch import export_script, import_script, phase_script, sft_script, shared_overrides
 
     (out / "scripts").mkdir()
     scripts = {"00-import.sh": import_script(base)}
+    shared = shared_overrides(c)
     previous, start = "base", 0
     for n, (phase, i) in enumerate(zip(phases, order), start=1):
         end = start + phase["steps"]
         scripts[f"{n:02d}-{names[i]}.sh"] = phase_script(c, n, names[i], start, end, phase["train_blend"],
-                                                         phase["valid_blend"], previous, base)
+                                                         phase["valid_blend"], previous, base, shared)
         previous, start = names[i], end
     if sft:
-        scripts[f"{len(phases) + 1:02d}-sft.sh"] = sft_script(c, len(phases) + 1, previous, base)
+        scripts[f"{len(phases) + 1:02d}-sft.sh"] = sft_script(c, len(phases) + 1, previous, base, shared)
     scripts["export.sh"] = export_script(base)
     for name, text in scripts.items():
         atomic_write_text(out / "scripts" / name, text)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from hebrew_lm.config import bounded, check_ranges
+from hebrew_lm.serve.llama_cpp import QUANT_TYPES
 
 CHECK_PROMPTS = ["ירושלים היא", "בבוקר הלכתי אל", "The king said unto", "Once upon a time"]
 
@@ -52,5 +53,9 @@ class GgufConfig:
         if not self.output_dir:
             model = Path(self.model_dir)
             self.output_dir = str(model.parent / f"{model.name}-gguf")
+        self.quantize = [q.lower() for q in self.quantize]
+        unknown = [q for q in self.quantize if q not in QUANT_TYPES]
+        if unknown:
+            raise ValueError(f"gguf.quantize: {unknown[0]!r} is not one of {', '.join(QUANT_TYPES)}")
         if not self.prompts or not all(p.strip() for p in self.prompts):
             raise ValueError("gguf.prompts: give at least one prompt, none empty")

@@ -144,10 +144,7 @@ def run(config: GgufConfig, force: bool = False) -> Path:
     c = config
     folder, out = Path(c.model_dir), Path(c.output_dir)
     hf_config = check_model_dir(folder)
-    kinds = [q.lower() for q in c.quantize]
-    for kind in kinds:
-        if kind not in llama_cpp.QUANT_TYPES:
-            raise ValueError(f"gguf.quantize: {kind!r} is not one of {', '.join(llama_cpp.QUANT_TYPES)}")
+    kinds = c.quantize  # checked against llama_cpp.QUANT_TYPES when the config loads
     if kinds:
         llama_cpp.binding()  # before anything is converted: the quantizer is the binding's
     llama_cpp.converter_dir()

@@ -59,8 +59,6 @@ def quantize(source: Path, out: Path, kind: str) -> None:
     import ctypes
 
     llama_cpp = binding()
-    if kind not in QUANT_TYPES:
-        raise ValueError(f"export gguf: --quantize {kind!r} is not one of {', '.join(QUANT_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
     params.nthread = os.cpu_count() or 1
