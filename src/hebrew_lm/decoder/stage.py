@@ -86,15 +86,19 @@ def longer_context(path: Path, c: DecoderConfig):
 
 def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad_id: int, autocast,
              pieces: np.ndarray | None = None, positions: tuple[int, int] | None = None,
-             text_bytes: Callable[[DocumentPieces, int], int] | None = None) -> float | tuple[float, float]:
+             text_bytes: Callable[[DocumentPieces, int], int] | None = None, batches: int = 0,
+             totals: list | None = None) -> float | tuple[float, float]:
     """Next-token loss on the same validation pieces every time: micro_batch_size x eval_batches of them,
     spread evenly over the split (or over `pieces`, when given), not its first ones, which may all come
     from one source. `positions` (from, to): only the tokens predicted at those positions count.
     With `text_bytes` ((pieces, index) -> the UTF-8 bytes of that piece's text), also bits per byte on the same pieces:
     their summed next-token loss in bits over the bytes of their text, the measure that compares models
-    with different tokenizers (base against extended vocabulary, one family against another)."""
+    with different tokenizers (base against extended vocabulary, one family against another).
+    `batches`: this many micro-batches instead of eval_batches; `totals`, when given, receives this process's
+    (bits, bytes, batches), so scores of disjoint pieces can be pooled."""
     pieces = np.arange(len(data)) if pieces is None else pieces
-    wanted = c.micro_batch_size * c.eval_batches
+    batches = batches or c.eval_batches
+    wanted = c.micro_batch_size * batches
     if len(pieces) > wanted:
         pieces = pieces[np.linspace(0, len(pieces) - 1, wanted).round().astype(np.int64)]
 
@@ -106,7 +110,7 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
         predicted[:, positions[0]: positions[1]] = 1
         return ids, mask, predicted
 
-    indices = fixed_batch_indices(len(pieces), c.micro_batch_size, c.eval_batches)
+    indices = fixed_batch_indices(len(pieces), c.micro_batch_size, batches)
     if text_bytes is None:
         return evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast)
     each: list[float] = []
@@ -115,6 +119,8 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
     predicted = [sum(int(lengths[pieces[i]]) - 1 for i in idx) for idx in indices]  # each batch's scored tokens
     nbytes = sum(text_bytes(data, int(pieces[i])) for idx in indices for i in idx)
     bits = sum(b * n for b, n in zip(each, predicted)) / math.log(2)
+    if totals is not None:
+        totals.extend([bits, nbytes, len(indices)])
     return loss, dist_.mean(bits / max(nbytes, 1))
 
 
