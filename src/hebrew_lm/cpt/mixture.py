@@ -146,12 +146,22 @@ def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir
     def validate(module, autocast) -> dict[str, float]:
         # the loss per token, and bits per byte on the same pieces (comparable across tokenizers)
         losses: dict[str, float] = {}
-        losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
-                                                         text_bytes=text_bytes)
-        for source in sources if len(sources) > 1 else []:
-            pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
-            losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
-                module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes)
+        if len(sources) < 2:
+            losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
+                                                             text_bytes=text_bytes)
+        else:  # eval_batches split among the sources, each piece scored once: the overall numbers pool them
+            pooled: list[float] = []
+            per_source = max(1, c.eval_batches // len(sources))
+            for source in sources:
+                pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
+                totals: list[float] = []
+                losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
+                    module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes,
+                    batches=per_source, totals=totals)
+                pooled += [losses[f"val_loss/{source}"] * totals[2], *totals]
+            bits, nbytes, nbatches = (sum(pooled[k::4]) for k in (1, 2, 3))
+            losses["val_loss"] = sum(pooled[0::4]) / nbatches
+            losses["val_bpb"] = dist_.mean(bits / max(nbytes, 1))
         if anchor_val is not None and len(anchor_val):
             losses["anchor_loss"], losses["anchor_bpb"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast,
                                                                    text_bytes=text_bytes)
