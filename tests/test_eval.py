@@ -160,15 +160,19 @@ def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_pa
             "sentence1": "x", "sentence2": "y"} for i in range(8)]
     jsonl("hebnli", nli[:6], [{**r, "hebrew_label": "contradiction"} for r in nli[6:]],
           ("HebNLI_val.jsonl", "HebNLI_test.jsonl"))
-    (data / "heq").mkdir()
+    (data / "smcd" / "Sentiment_Data" / "token").mkdir(parents=True)  # the source repository's layout
+    for file, n in (("train.tsv", 8), ("test_gold.tsv", 3)):
+        (data / "smcd" / "Sentiment_Data" / "token" / file).write_text(
+            "comment\tlabel\n" + "".join(f"תגובה מספר {i} של {file}\t{i % 3}\n" for i in range(n)), encoding="utf-8")
+    (data / "heq" / "data" / "data v1.1").mkdir(parents=True)  # a checkout of HeQ's repository
     for file, start in (("val v1.1.json", 0), ("test v1.1.json", 10)):
         squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": f"החוק {start + i} הוגבל באמצעות חקיקה.",
                  "qas": [{"question": "כיצד הוגבל החוק?", "id": str(start + i), "is_impossible": False,
                           "answers": [{"text": "באמצעות חקיקה", "answer_start": 9}]},
                          {"question": "מי?", "id": f"x{start + i}", "is_impossible": True, "answers": []}]}
                  for i in range(3)]}]}
-        (data / "heq" / file).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
-    tasks = ["arc_he", "copa_he", "hellaswag_he", "gsm8k_he", "hebnli", "heq"]
+        (data / "heq" / "data" / "data v1.1" / file).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    tasks = ["arc_he", "copa_he", "hellaswag_he", "gsm8k_he", "hebnli", "heq", "smcd"]
     model = tmp_path / "my model, v1"  # a path lm-eval's "key=value,..." argument strings would break
     shutil.copytree(eval_run / "run" / "decoder" / "model", model)
     out = run(EvalConfig(output_dir=str(tmp_path / "out"), models=[str(model)], tasks=tasks, data_dir=str(data),
@@ -176,11 +180,14 @@ def test_public_tasks_run_from_local_files_in_their_own_formats(eval_run, tmp_pa
     table = json.loads((out / "results.json").read_text())
     assert table["tasks"] == tasks
     row = table["models"]["my model, v1"]["tasks"]
-    assert [row[t]["num_fewshot"] for t in tasks] == [25, 5, 10, 5, 6, 2]
+    assert [row[t]["num_fewshot"] for t in tasks] == [25, 5, 10, 5, 6, 2, 6]
     assert row["heq"]["metric"] == "f1" and row["arc_he"]["metric"] == "acc"
     assert all(row[t]["n"] == 2 for t in tasks)
     heq = [json.loads(x) for x in (out / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(heq) == 3 and heq[0]["answers"] == ["באמצעות חקיקה"]  # unanswerable questions left out
+    smcd = [json.loads(x) for x in (out / "tasks" / "smcd.test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["gold"] for r in smcd] == [0, 1, 2] and smcd[1]["choices"] == [" חיובי", " שלילי", " ניטרלי"]
+    assert set(row["heq"]["other_metrics"]) == {"exact_match", "tlnls"}  # beside F1, as HeQ's paper scores it
     arc_item = json.loads((out / "tasks" / "arc_he.test.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert arc_item["choices"] == [" A", " B", " C", " D"] and "\nA. " in arc_item["query"]
 
@@ -255,11 +262,22 @@ def test_a_model_that_is_not_a_causal_lm_gets_a_one_line_error(tmp_path, eval_ru
 
 
 def test_hebrew_qa_scores_forgive_prefixes_niqqud_and_punctuation():
-    assert qa_scores("בחקיקה.", ["חקיקה"]) == {"f1": 1.0, "exact_match": 1.0}
+    assert qa_scores("בחקיקה.", ["חקיקה"]) == {"f1": 1.0, "exact_match": 1.0, "tlnls": 1.0}
     assert qa_scores("חֲקִיקָה", ["חקיקה"])["exact_match"] == 1.0
     assert token_f1("באמצעות חקיקה חדשה", "באמצעות חקיקה") == pytest.approx(0.8)
     assert qa_scores("ירושלים", ["תל אביב", "חיפה"])["f1"] == 0.0
     assert qa_scores("אב", ["אב"])["exact_match"] == 1.0  # short words keep their first letter
+
+
+def test_tlnls_gives_a_near_miss_of_inflection_the_credit_f1_denies():
+    from hebrew_lm.evaluate.metrics import levenshtein, tlnls
+
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+    assert token_f1("ירושלימה", "ירושלים") == 0.0
+    assert tlnls("ירושלימה", "ירושלים") == pytest.approx(1 - 2 / 8)  # final mem made medial, he added: 2 edits of 8
+    # the extra word keeps only its likeness to the nearest gold word (חדשה/חקיקה: 3 edits of 5)
+    assert tlnls("באמצעות חקיקה חדשה", "באמצעות חקיקה") == pytest.approx((2 + (1 - 3 / 5)) / 3)
+    assert tlnls("תל אביב", "חיפה") < 0.3 and tlnls("", "חיפה") == 0.0
 
 
 def test_contamination_counts_the_scored_items_the_training_split_contains(eval_run, tmp_path):

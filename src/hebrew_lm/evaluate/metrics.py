@@ -35,10 +35,33 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def levenshtein(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute one character) that turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+def tlnls(prediction: str, gold: str) -> float:
+    """HeQ's token-level normalized Levenshtein similarity (Cohen et al., 2023), as we read its definition:
+    each predicted word scores its best 1 - edits / longer length against the gold words, and the sum is
+    divided by the longer of the two word counts. A near-miss of inflection ("לירושלים" for "ירושלים")
+    keeps most of its credit where token F1 gives none."""
+    pred, ref = normalize_tokens(prediction), normalize_tokens(gold)
+    if not pred or not ref:
+        return float(pred == ref)
+    best = [max(1 - levenshtein(p, g) / max(len(p), len(g)) for g in ref) for p in pred]
+    return sum(best) / max(len(pred), len(ref))
+
+
 def qa_scores(prediction: str, answers: list[str]) -> dict[str, float]:
-    """The best token F1 and exact match of `prediction` over the gold answers, as SQuAD scores them."""
+    """The best token F1, exact match and TLNLS of `prediction` over the gold answers."""
     return {"f1": max(token_f1(prediction, a) for a in answers),
-            "exact_match": max(float(normalize_tokens(prediction) == normalize_tokens(a)) for a in answers)}
+            "exact_match": max(float(normalize_tokens(prediction) == normalize_tokens(a)) for a in answers),
+            "tlnls": max(tlnls(prediction, a) for a in answers)}
 
 
 def process_qa(doc: dict, results: list[str]) -> dict[str, float]:

@@ -61,6 +61,9 @@ PUBLIC: dict[str, tuple[str, Task]] = {name: (fmt, task) for name, fmt, task in 
                                 until=("Question:", "\n\n"), max_gen_toks=256)),
     ("heq", "heq", Task("heq", "Hebrew", "generate_until", 2, "f1", "ענו על השאלה בציטוט קצר מתוך הקטע.",
                         max_gen_toks=48, source="HeQ v1.1 (NNLP-IL, CC BY 4.0): shots from val, scored test")),
+    ("smcd", "smcd", Task("smcd", "Hebrew", "multiple_choice", 6, "acc", "סווגו את הסנטימנט של כל תגובה.",
+                          source="SMCD (Amram et al. 2018; OnlpLab's deduplicated token split): shots from train, "
+                                 "scored test_gold")),
     ("hebnli", "hebnli", Task("hebnli", "Hebrew", "multiple_choice", 6, "acc",
                               "האם ההנחה מחייבת את ההשערה? ענו כן, לא או אולי.",
                               source="HebNLI (NNLP-IL): shots from val, scored the gold test (hebrew_label)")),
@@ -177,17 +180,41 @@ def convert_hebnli(path: Path, task: Task) -> list[dict[str, Any]]:
     return rows
 
 
+def convert_smcd(path: Path, task: Task) -> list[dict[str, Any]]:
+    """SMCD's `comment<TAB>label` file (labels 0/1/2), read by the fine-tuning track's own reader; the
+    label words the embedded demo task uses."""
+    from hebrew_lm.embedded.sentiment_demo import LABELS, SENTIMENT_WORDS
+    from hebrew_lm.finetune.data import read_classification
+    from hebrew_lm.finetune.tasks import SMCD_LABELS
+
+    choices = [" " + SENTIMENT_WORDS[label] for label in LABELS]
+    rows = []
+    for e in read_classification(path, known_labels=set(SMCD_LABELS)):
+        if e.label not in SMCD_LABELS:
+            raise ValueError(f"{e.where}: label {e.label!r} is not one of SMCD's {sorted(SMCD_LABELS)}")
+        rows.append({"query": f"תגובה: {e.text}\nסנטימנט:", "choices": choices,
+                     "gold": LABELS.index(SMCD_LABELS[e.label]), "where": e.where})
+    return rows
+
+
 CONVERTERS = {"letters": convert_letters, "copa": convert_copa, "hellaswag": convert_hellaswag,
-              "gsm8k": convert_gsm8k, "heq": convert_heq, "hebnli": convert_hebnli}
+              "gsm8k": convert_gsm8k, "heq": convert_heq, "hebnli": convert_hebnli, "smcd": convert_smcd}
 # Where each set's two files lie under DATA_DIR/<name>/: (shots, scored); the downloaded layouts, else our JSONL pair.
-FILES = {"heq": ("val v1.1.json", "test v1.1.json"), "hebnli": ("HebNLI_val.jsonl", "HebNLI_test.jsonl")}
+FILES = {"heq": ("val v1.1.json", "test v1.1.json"), "hebnli": ("HebNLI_val.jsonl", "HebNLI_test.jsonl"),
+         "smcd": ("Sentiment_Data/token/train.tsv", "Sentiment_Data/token/test_gold.tsv")}
 
 
 def build_public_task(folder: Path, name: str, data_dir: Path) -> str:
     """Convert DATA_DIR/<name>'s files into the task's JSONL pair and YAML in `folder`."""
     fmt, task = PUBLIC[name]
+    from hebrew_lm.download import SOURCES
+
     shots_name, test_name = FILES.get(name, ("shots.jsonl", "test.jsonl"))
-    paths = [data_dir / name / shots_name, data_dir / name / test_name]
+    where = data_dir / name
+    checkout = where / SOURCES[name][2] if name in SOURCES and SOURCES[name][2] else None
+    if checkout and not (where / test_name).is_file() and (checkout / test_name).is_file():
+        where = checkout  # a checkout of the source repository (HeQ's files in data/data v1.1/)
+    paths = [where / shots_name, where / test_name]
     for path in paths:
         if not path.is_file():
             how = f"`hebrew-lm data download {name} --output_dir {data_dir}`" if name in FILES else \

@@ -190,7 +190,10 @@ def score_row(output: dict[str, dict[str, Any]], tasks: list[str], kinds: dict[s
         row[task] = {"metric": metric, "value": float(got[key]) / scale,
                      "stderr": float(stderr) / scale if isinstance(stderr, (int, float)) else None,
                      "n": output["n-samples"][task]["effective"],
-                     "num_fewshot": output["configs"][task].get("num_fewshot")}
+                     "num_fewshot": output["configs"][task].get("num_fewshot"),
+                     "other_metrics": {k.split(",")[0]: float(v) for k, v in got.items() if "," in k
+                                       and "_stderr" not in k and k.split(",")[0] != metric
+                                       and isinstance(v, (int, float))}}  # HeQ: exact match and TLNLS
         samples.mkdir(parents=True, exist_ok=True)
         atomic_write_text(samples / f"{task}.jsonl", "".join(
             json.dumps({"doc": s["doc"], "target": s["target"], "resps": s["filtered_resps"],

@@ -109,7 +109,7 @@ def write_task(folder: Path, task: Task, shots: list[dict[str, Any]], test: list
         elif task.metric == "f1":  # HeQ: lm-eval has no Hebrew-aware SQuAD F1 (docs/decisions.md)
             function = "hebrew_metrics.process_qa"
             spec["metric_list"] = [{"metric": m, "aggregation": "mean", "higher_is_better": True}
-                                   for m in ("f1", "exact_match")]
+                                   for m in ("f1", "exact_match", "tlnls")]
         else:
             raise ValueError(f"task {task.name}: unknown metric {task.metric}")
     spec["metadata"] = {"version": 1.0, "language": task.language, "metric": task.metric, "source": task.source}
