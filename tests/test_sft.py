@@ -192,3 +192,34 @@ def test_chat_refuses_an_empty_prompt_before_loading_the_model(tmp_path, caplog)
         caplog.clear()
         assert main(["chat", str(tmp_path / "no-model-here"), *flags]) == 2
         assert message in caplog.text and "no-model-here" not in caplog.text  # refused before any load
+
+
+def test_public_sets_become_conversations_from_their_own_files(tmp_path):
+    """heq:, smcd: and hebnli: inputs read the public files in their own formats (the eval's readers), the
+    answer as the assistant's turn, and name their source; the fingerprint follows the file's bytes."""
+    from hebrew_lm.sft.stage import inputs_fingerprint, load_sources
+
+    squad = {"data": [{"paragraphs": [{"context": "הכנסת נמצאת בירושלים.", "qas": [
+        {"question": "היכן נמצאת הכנסת?", "id": "1", "answers": [{"text": "בירושלים", "answer_start": 12}]},
+        {"question": "מי?", "id": "2", "is_impossible": True, "answers": []}]}]}]}
+    (tmp_path / "val.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "train.tsv").write_text("comment\tlabel\nכל הכבוד\t0\nבושה\t1\n", encoding="utf-8")
+    (tmp_path / "nli.jsonl").write_text(json.dumps({"sentence1": "The dog ran.", "translation1": "הכלב רץ.",
+                                                    "sentence2": "A cat sat.", "translation2": "חתול ישב."},
+                                                   ensure_ascii=False) + "\n", encoding="utf-8")
+    inputs = [f"heq:{tmp_path / 'val.json'}", f"smcd:{tmp_path / 'train.tsv'}", f"hebnli:{tmp_path / 'nli.jsonl'}"]
+    sources = load_sources(inputs, "", "", 600, 0)
+    assert {k: len(v) for k, v in sources.items()} == {"heq": 1, "smcd": 2, "hebnli": 2}
+    heq = sources["heq"][0].messages
+    assert heq[-1] == {"role": "assistant", "content": "בירושלים"}
+    assert "קטע: הכנסת נמצאת בירושלים.\nשאלה: היכן נמצאת הכנסת?" in heq[-2]["content"]
+    assert [c.messages[-1]["content"] for c in sources["smcd"]] == ["חיובי", "שלילי"]
+    pairs = {(c.messages[-2]["content"], c.messages[-1]["content"]) for c in sources["hebnli"]}
+    assert pairs <= {("תרגמו לעברית: The dog ran.", "הכלב רץ."), ("Translate into English: הכלב רץ.", "The dog ran."),
+                     ("תרגמו לעברית: A cat sat.", "חתול ישב."), ("Translate into English: חתול ישב.", "A cat sat.")}
+    before = inputs_fingerprint(inputs)
+    (tmp_path / "train.tsv").write_text("comment\tlabel\nכל הכבוד\t0\nבושה\t2\n", encoding="utf-8")
+    assert inputs_fingerprint(inputs) != before
+    (tmp_path / "train.tsv").write_text("comment\tlabel\nכל הכבוד\t0\nבושה\t7\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train\.tsv:3: label '7'"):
+        load_sources(inputs, "", "", 600, 0)

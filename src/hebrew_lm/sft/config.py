@@ -43,7 +43,7 @@ class SftConfig(DecoderConfig):
     corpus_dir: str = ""
     """Unused: SFT trains on `inputs`, not a corpus stage."""
     inputs: list[str] = field(default_factory=lambda: ["embedded:sft-demo"])
-    """Conversation files (JSONL of `messages`, or `prompt`/`completion`; globs allowed) and/or embedded:sft-demo, the demo mix built from package data (docs/sft.md). Each file is a source named after its stem."""
+    """Conversation files (JSONL of `messages`, or `prompt`/`completion`; globs allowed), public sets as FORMAT:PATH (heq:HeQ's JSON as reading comprehension, smcd:SMCD's TSV as sentiment, hebnli:HebNLI's JSONL as translation both ways; a source named FORMAT) and/or embedded:sft-demo, the demo mix built from package data (docs/sft.md). Each file is a source named after its stem."""
     weights: list[SourceWeight] = field(default_factory=list)
     f"""Sampling weight per source (translation=0.3 english=0.2 ...; sources: {', '.join(DEMO_SOURCES)}, or a file's stem): each batch is split among the sources in these proportions; a source not named gets 0. Empty: in proportion to their sizes."""
     hebrew_corpus_dir: str = ""

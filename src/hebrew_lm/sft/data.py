@@ -93,6 +93,45 @@ def read_conversations(path: Path, source: str) -> list[Conversation]:
     return out
 
 
+PUBLIC_CHATS = {"heq": "reading comprehension: a HeQ (SQuAD-style JSON) file's answerable questions",
+                "smcd": "sentiment: an SMCD `comment<TAB>label` file",
+                "hebnli": "translation both ways: a HebNLI JSONL file's English sentences and their Hebrew translations"}
+"""Public sets read as conversations: an input `FORMAT:PATH` (heq:val.json) is a source named FORMAT."""
+
+
+def heq_request(context: str, question: str) -> str:
+    """The user's turn of a HeQ question: the chat model's zero-shot prompt is the one it was trained on."""
+    return f"קראו את הקטע וענו על השאלה בציטוט קצר מתוך הקטע.\n\nקטע: {context.strip()}\nשאלה: {question.strip()}"
+
+
+def public_conversations(kind: str, path: Path, seed: int = 0) -> list[Conversation]:
+    """A public set's file as conversations (PUBLIC_CHATS), read by the eval's converter of the same set
+    (one reader for each format), so the chat model's training rows are those the eval would build."""
+    from hebrew_lm.embedded.sentiment_demo import LABELS, SENTIMENT_WORDS
+    from hebrew_lm.evaluate.public import PUBLIC, convert_heq, convert_smcd, read_jsonl
+
+    rng = random.Random(seed)
+    if kind == "heq":
+        rows = convert_heq(path, PUBLIC["heq"][1])
+        return [_chat(rng, heq_request(*r["query"].removeprefix("קטע: ").removesuffix("\nתשובה:").split("\nשאלה: ", 1)),
+                      r["answers"][0], kind, r["where"]) for r in rows]
+    if kind == "smcd":
+        words = "/".join(SENTIMENT_WORDS[label] for label in LABELS)
+        return [_chat(rng, f"מה הסנטימנט של התגובה? ענו במילה אחת: {words}.\n\n{r['query'].removesuffix(chr(10) + 'סנטימנט:')}",
+                      r["choices"][r["gold"]].strip(), kind, r["where"]) for r in convert_smcd(path, PUBLIC["smcd"][1])]
+    out = []
+    for where, r in read_jsonl(path, ("sentence1", "translation1", "sentence2", "translation2")):
+        for english, hebrew in ((r["sentence1"], r["translation1"]), (r["sentence2"], r["translation2"])):
+            if english.strip() and hebrew.strip():
+                to_hebrew = rng.random() < 0.5
+                out.append(_chat(rng, f"תרגמו לעברית: {english.strip()}" if to_hebrew else
+                                 f"Translate into English: {hebrew.strip()}",
+                                 (hebrew if to_hebrew else english).strip(), kind, where))
+    if not out:
+        raise ValueError(f"{path}: no sentence pairs")
+    return out
+
+
 def _chat(rng: random.Random, user: str, assistant: str, source: str, where: str) -> Conversation:
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
     if rng.random() < 0.5:

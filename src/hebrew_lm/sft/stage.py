@@ -35,8 +35,8 @@ import torch
 from hebrew_lm.sft.config import SftConfig
 from hebrew_lm.decoder.data import pad_batch
 from hebrew_lm.runs import atomic_write_text, claim_output_dir, fingerprint, sha256_file
-from hebrew_lm.sft.data import (CHAT_TEMPLATE, TURN_END, Conversation, chat_template, chat_tokenizer, demo_conversations, encode,
-                                is_validation, read_conversations)
+from hebrew_lm.sft.data import (CHAT_TEMPLATE, PUBLIC_CHATS, TURN_END, Conversation, chat_template, chat_tokenizer, demo_conversations, encode,
+                                is_validation, public_conversations, read_conversations)
 from hebrew_lm.engine.stream import WeightedStream, slot_counts
 
 log = logging.getLogger("hebrew_lm")
@@ -57,18 +57,31 @@ def load_sources(inputs: list[str], hebrew_corpus_dir: str, english_corpus_dir: 
             for name, conversations in demo.items():
                 sources.setdefault(name, []).extend(conversations)
             continue
-        paths = sorted(glob.glob(spec)) if any(ch in spec for ch in "*?[") else [spec]
+        kind, path_spec = public_input(spec)
+        paths = sorted(glob.glob(path_spec)) if any(ch in path_spec for ch in "*?[") else [path_spec]
         if not paths or not all(Path(p).is_file() for p in paths):
-            raise ValueError(f"{field}: {spec} not found (a JSONL file of conversations, a glob, or {DEMO})")
+            raise ValueError(f"{field}: {path_spec} not found (a JSONL file of conversations, a glob, "
+                             f"FORMAT:PATH with FORMAT one of {', '.join(PUBLIC_CHATS)}, or {DEMO})")
         for path in paths:
+            if kind:
+                sources.setdefault(kind, []).extend(public_conversations(kind, Path(path), seed))
+                continue
             name = Path(path).name.split(".")[0]
             sources.setdefault(name, []).extend(read_conversations(Path(path), name))
     return sources
 
 
+def public_input(spec: str) -> tuple[str, str]:
+    """(format, path) of a `FORMAT:PATH` input naming a public set (PUBLIC_CHATS); ("", spec) otherwise."""
+    kind, sep, path = spec.partition(":")
+    return (kind, path) if sep and kind in PUBLIC_CHATS else ("", spec)
+
+
 def inputs_fingerprint(inputs: list[str]) -> str:
-    files = sorted(p for spec in inputs if spec != DEMO for p in (glob.glob(spec) or [spec]))
+    files = sorted(p for spec in inputs if spec != DEMO for path in [public_input(spec)[1]]
+                   for p in (glob.glob(path) or [path]))
     return fingerprint({"files": {p: sha256_file(Path(p)) for p in files if Path(p).is_file()},
+                        **({"public": 1} if any(public_input(s)[0] for s in inputs) else {}),
                         "demo": DEMO_VERSION if DEMO in inputs else None})
 
 
