@@ -163,6 +163,24 @@ def test_plan_reads_any_causal_familys_config_for_a_cpt_base(tmp_path, capsys, f
     assert "phase 1 all" in out and "engine            one process or DDP" in out and not (tmp_path / "run").exists()
 
 
+def test_plan_of_a_preset_whose_bases_an_earlier_stage_writes(tmp_path, capsys):
+    """A base imported by the preset itself does not exist before the run: the plan says so and goes on (it
+    once ended in transformers' 'Repo id must be in the form' error); instances plan into their own folders."""
+    run = tmp_path / "run"
+    (tmp_path / "p.yaml").write_text(f"""run_dir: {run}
+stages: [base, continued, chat]
+base: {{stage: import_gguf, inputs: [model.gguf]}}
+continued: {{stage: cpt, init_from: {run / 'base'}, tokenizer_dir: {run / 'base'}, max_steps: 10, warmup_steps: 1}}
+chat: {{stage: sft, init_from: {run / 'continued' / 'model'}, tokenizer_dir: {run / 'continued' / 'model'}, max_steps: 4,
+        warmup_steps: 1}}
+""")
+    assert main(["plan", str(tmp_path / "p.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert f"GGUF import: model.gguf dequantized to a Hugging Face folder -> {run / 'base'}" in out
+    assert f"init_from {run / 'base'} does not exist yet" in out and "phase 1 all" in out
+    assert f"-> {run / 'chat'}/model" in out and not run.exists()
+
+
 def test_every_registered_stage_has_a_verb_a_runner_a_plan_entry_and_a_run_name(capsys):
     """The stage registry is the one place a stage is declared: the CLI, `run` and `plan` find it there."""
     import importlib

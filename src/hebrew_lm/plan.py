@@ -121,7 +121,10 @@ def plan(preset_path: str, overrides: dict[str, dict[str, Any]] | None = None, c
     for name in preset["stages"]:
         stage = stage_of(preset, name)
         # an instance section (`stage: corpus`) is planned as its stage, from its own section
-        view = preset if name == stage.name else {**preset, stage.name: preset.get(name)}
+        section = dict(preset.get(name) or {})
+        if name != stage.name and preset.get("run_dir") and not section.get("output_dir"):
+            section["output_dir"] = str(Path(preset["run_dir"]) / name)  # its folder is named after it, as when it runs
+        view = preset if name == stage.name else {**preset, stage.name: section}
         lines += stage.plan_lines(view, preset_path, overrides, cpu_flops)
     return "\n".join(lines).replace("\n\n\n", "\n\n")
 
@@ -357,6 +360,8 @@ def base_config(preset: dict, preset_path: str, overrides: dict, section: str):
         known = {f.name for f in dataclasses.fields(DecoderConfig)}
         dec = DecoderConfig(**{**{k: v for k, v in vars(dec).items() if k in known}, "init_from": "",
                                "model": stage_config(preset, "decoder").model})
+    if dec.init_from and not (Path(dec.init_from) / "config.json").is_file():
+        return dec, None, f"init_from {dec.init_from}"  # another stage of the preset writes it (an import, an SFT's CPT)
     if dec.init_from:
         config = AutoConfig.from_pretrained(dec.init_from)
         name = f"init_from {dec.init_from}"
@@ -372,6 +377,11 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     from hebrew_lm.decoder.model import model_shape, parameter_counts
 
     dec, config, name = base_config(preset, preset_path, overrides, section)
+    title = "Decoder" if section == "decoder" else f"Continued pretraining ({section})"
+    if config is None:
+        return ["", f"{title}: {name} does not exist yet (an earlier stage writes it); its size and cost are planned "
+                    f"once it does: {dec.max_steps:,} steps of {dec.global_batch_size:,} sequences of at most "
+                    f"{dec.max_seq_len:,} tokens"]
     counts = parameter_counts(config)
     flops_per_token = decoder_flops_per_token(config, counts, dec.max_seq_len)
     tokens_per_step = dec.global_batch_size * dec.max_seq_len
@@ -385,7 +395,7 @@ def causal_lm_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: f
     activations = layers * 34 * dec.max_seq_len * dec.micro_batch_size * hidden * act_bytes / 2
     lines = [
         "",
-        f"{'Decoder' if section == 'decoder' else f'Continued pretraining ({section})'}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
+        f"{title}: {name}, {counts.total:,} parameters in total, {counts.active:,} active per token "
         f"({counts.active_without_embeddings:,} without the input and output embeddings)",
         f"  layers            {layers} ({', '.join(f'{shape.layer_kinds.count(k)} {k}' for k in dict.fromkeys(shape.layer_kinds))}), "
         f"hidden {hidden}, vocab {shape.vocab:,}" + (f", {experts} routed experts top-{top_k}" + (
