@@ -289,3 +289,68 @@ def test_special_token_strings_in_user_text_are_text_in_the_store_and_in_fine_tu
     # The audit encodes held-out text the same way.
     (ids, _), = HFCandidate(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")), "x").encode_offsets([QUOTING])
     assert not set(ids) & specials
+
+
+@pytest.fixture(scope="module")
+def multilingual_base(tmp_path_factory, hebrew_docs):
+    """A Gemma-shaped base in miniature: a SentencePiece-style BPE with byte fallback trained on Hebrew,
+    English and Russian, a tiny tied Llama on top, and a corpus of Hebrew and English only."""
+    from tokenizers import decoders, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("trim")
+    english = [f"the king said unto his servant number {i}, go and fetch the water" for i in range(60)]
+    russian = [f"король сказал своему слуге номер {i}, иди и принеси воды" for i in range(60)]
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split("▁", "merged_with_next")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", *(f"<0x{b:02X}>" for b in range(256))]
+    tok.train_from_iterator(hebrew_docs[:300] + english + russian,
+                            trainers.BpeTrainer(vocab_size=3000, special_tokens=specials, show_progress=False))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+                                   unk_token="<unk>")
+    fast.save_pretrained(root / "base")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                                 bos_token_id=2, eos_token_id=1, pad_token_id=0)).save_pretrained(root / "base")
+    (root / "he.txt").write_text("\n".join(hebrew_docs[300:420]) + "\n", encoding="utf-8")
+    (root / "en.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    build(root / "hebrew_corpus", [root / "he.txt"], validation_fraction=0.1)
+    build(root / "corpus", [root / "en.txt"], validation_fraction=0.1, min_hebrew_ratio=0.0)
+    return root, english, russian
+
+
+def test_trim_keeps_the_corpus_tokens_and_the_same_logits_over_them(multilingual_base):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.cli import main
+    from hebrew_lm.corpus.shards import read_texts
+
+    root, english, russian = multilingual_base
+    assert main(["tokenizer", "trim", "--base_dir", str(root / "base"), "--corpus_dirs", str(root / "hebrew_corpus"),
+                 str(root / "corpus"), "--output_dir", str(root / "trim")]) == 0
+    stats = json.loads((root / "trim" / "trim.json").read_text())
+    base_tok, trim_tok = AutoTokenizer.from_pretrained(root / "base"), AutoTokenizer.from_pretrained(root / "trim")
+    assert stats["vocabulary_after"] == len(trim_tok) < stats["vocabulary_before"] == len(base_tok)
+    assert len(trim_tok) % 8 == 0 and stats["parameters_after"] < stats["parameters_before"]
+    base_vocab = base_tok.get_vocab()
+    old_id = {i: base_vocab[t] for t, i in trim_tok.get_vocab().items()}
+    assert not any("ко" in t or "сл" in t for t in trim_tok.get_vocab())  # Russian's own tokens are gone
+    texts = [*read_texts(root / "hebrew_corpus", "validation"), *read_texts(root / "corpus", "train")][:40]
+    for text in texts:  # the corpus tokenizes as before, id for id
+        assert [old_id[i] for i in trim_tok(text)["input_ids"]] == base_tok(text)["input_ids"]
+    for text in russian[:3]:  # text it never saw: bytes, never <unk>, and back to the same text
+        ids = trim_tok(text, add_special_tokens=False)["input_ids"]
+        assert trim_tok.unk_token_id not in ids and trim_tok.decode(ids) == text
+    base = AutoModelForCausalLM.from_pretrained(root / "base").eval()
+    trimmed = AutoModelForCausalLM.from_pretrained(root / "trim").eval()
+    kept = [old_id[i] for i in range(len(trim_tok))]
+    with torch.no_grad():
+        before = base(base_tok(texts[0], return_tensors="pt")["input_ids"]).logits[..., kept]
+        after = trimmed(trim_tok(texts[0], return_tensors="pt")["input_ids"]).logits
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-5)
+    assert trimmed.config.eos_token_id == trim_tok.eos_token_id == trim_tok.convert_tokens_to_ids("<eos>")

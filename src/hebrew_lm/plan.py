@@ -320,6 +320,11 @@ def import_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: floa
     return ["", f"GGUF import: {' '.join(c.inputs)} dequantized to a Hugging Face folder{more} -> {c.output_dir}"]
 
 
+def trim_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
+    c = stage_config(preset, "trim", overrides.get("trim"), source=preset_path)
+    return ["", f"Vocabulary trimming: {c.base_dir} keeps the tokens {', '.join(c.corpus_dirs)} use -> {c.output_dir}"]
+
+
 def extend_plan(preset: dict, preset_path: str, overrides: dict, cpu_flops: float | None) -> list[str]:
     c = stage_config(preset, "extend", overrides.get("extend"), source=preset_path)
     return ["", f"Vocabulary extension: {c.add:,} Hebrew tokens learned on {c.corpus_dir} (up to "

@@ -26,7 +26,7 @@ from hebrew_lm.mlm.config import PretrainConfig
 from hebrew_lm.report.config import ReportConfig
 from hebrew_lm.serve.config import GgufConfig
 from hebrew_lm.sft.config import SftConfig
-from hebrew_lm.tokenizer.config import ExtendConfig, TokenizerConfig
+from hebrew_lm.tokenizer.config import ExtendConfig, TokenizerConfig, TrimConfig
 
 
 def resolve(reference: str) -> Callable:
@@ -229,6 +229,22 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         config_optional=True,
         plan="hebrew_lm.plan:extend_plan",
         report="hebrew_lm.report.sections:extend_section",
+    ),
+    Stage(
+        "trim", TrimConfig, "tokenizer trim", "hebrew_lm.tokenizer.trim",
+        "keep only the tokens Hebrew and English text use: a multilingual base's embedding and output layer shrink",
+        "Trim a multilingual base's vocabulary to the tokens its tokenizer gives the corpora (both splits), with "
+        "its special tokens, the byte-fallback tokens and the parts of every merge that makes a kept token; ids "
+        "renumbered in the base's order, merges that lost a part dropped. On the corpora the trimmed tokenizer "
+        "gives the base's tokens (checked on every document before anything is written) and the model the "
+        "same logits over the kept tokens; the embedding and output layer keep only their rows (Gemma 3 270M: "
+        "262,144 rows, 168M of its 268M parameters). Writes a Hugging Face folder and trim.json.",
+        examples=(
+            "hebrew-lm tokenizer trim --base_dir runs/realbase/gemma --corpus_dirs runs/realbase/hebrew_corpus "
+            "runs/realbase/corpus --output_dir runs/realbase/gemma_trim",
+        ),
+        config_optional=True,
+        plan="hebrew_lm.plan:trim_plan",
     ),
     Stage(
         "cpt", CptConfig, "cpt", "hebrew_lm.cpt.stage",

@@ -1,4 +1,4 @@
-"""The tokenizer stages' configs: training a Hebrew BPE, and extending a base's vocabulary."""
+"""The tokenizer stages' configs: training a Hebrew BPE, extending a base's vocabulary, and trimming one."""
 
 from __future__ import annotations
 
@@ -78,3 +78,23 @@ class ExtendConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, "extend")
+
+
+@dataclass
+class TrimConfig:
+    """`hebrew-lm tokenizer trim`: a multilingual base causal LM + corpora in its target languages -> the base with only the tokens they use (and the special, byte-fallback and merge-part tokens): a smaller embedding and output layer, the same tokens and logits on that text (a Hugging Face folder)."""
+
+    SECTION: typing.ClassVar[str] = "trim"
+    RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {
+        "base_dir": "base", "corpus_dirs": ["hebrew_corpus", "corpus"], "output_dir": "trim"}
+
+    base_dir: str
+    """A local Hugging Face causal-LM folder with a tokenizer.json (default: RUN_DIR/base, an import's folder)."""
+    corpus_dirs: list[str]
+    """Finished corpus stage folders whose text (both splits) decides what is kept: the Hebrew corpus and the anchor language's (default: RUN_DIR/hebrew_corpus and RUN_DIR/corpus)."""
+    output_dir: str
+    """Folder for the trimmed model and tokenizer, and trim.json (default: RUN_DIR/trim)."""
+
+    def __post_init__(self) -> None:
+        if not self.corpus_dirs:
+            raise ValueError("trim.corpus_dirs: give the corpora whose tokens are kept")
