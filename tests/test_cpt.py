@@ -198,7 +198,7 @@ def test_cpt_validation_scores_each_piece_once_and_pools_the_sources(cpt_run):
     hebrew, anchor = rows[: len(rows) - c.eval_batches], rows[len(rows) - c.eval_batches:]
     assert sum(hebrew) == c.micro_batch_size * c.eval_batches == sum(anchor)  # two sources: one batch each
     per_source = [losses["val_loss/formal"], losses["val_loss/other"]]
-    assert losses["val_loss"] == pytest.approx(sum(per_source) / 2)
+    assert min(per_source) <= losses["val_loss"] <= max(per_source)  # per token, over both sources' pieces
     assert min(losses["val_bpb/formal"], losses["val_bpb/other"]) <= losses["val_bpb"] <= \
         max(losses["val_bpb/formal"], losses["val_bpb/other"])
 

@@ -14,6 +14,7 @@ order.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir
             losses["val_loss"], losses["val_bpb"] = evaluate(module, hebrew_val, c, dist_, pad_id, autocast,
                                                              text_bytes=text_bytes)
         else:  # eval_batches split among the sources, each piece scored once: the overall numbers pool them
-            pooled: list[float] = []
+            pooled: list[list[float]] = []
             per_source = max(1, c.eval_batches // len(sources))
             for source in sources:
                 pieces = np.flatnonzero(val_sources[hebrew_val.documents] == source)
@@ -158,9 +159,9 @@ def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir
                 losses[f"val_loss/{source}"], losses[f"val_bpb/{source}"] = evaluate(
                     module, hebrew_val, c, dist_, pad_id, autocast, pieces, text_bytes=text_bytes,
                     batches=per_source, totals=totals)
-                pooled += [losses[f"val_loss/{source}"] * totals[2], *totals]
-            bits, nbytes, nbatches = (sum(pooled[k::4]) for k in (1, 2, 3))
-            losses["val_loss"] = sum(pooled[0::4]) / nbatches
+                pooled.append(totals)
+            bits, nbytes, tokens = (sum(t[k] for t in pooled) for k in range(3))
+            losses["val_loss"] = dist_.mean(bits * math.log(2) / max(tokens, 1))  # per token, over every piece
             losses["val_bpb"] = dist_.mean(bits / max(nbytes, 1))
         if anchor_val is not None and len(anchor_val):
             losses["anchor_loss"], losses["anchor_bpb"] = evaluate(module, anchor_val, c, dist_, pad_id, autocast,

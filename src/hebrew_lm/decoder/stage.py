@@ -95,7 +95,7 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
     their summed next-token loss in bits over the bytes of their text, the measure that compares models
     with different tokenizers (base against extended vocabulary, one family against another).
     `batches`: this many micro-batches instead of eval_batches; `totals`, when given, receives this process's
-    (bits, bytes, batches), so scores of disjoint pieces can be pooled."""
+    (bits, bytes, predicted tokens), so scores of disjoint pieces can be pooled."""
     pieces = np.arange(len(data)) if pieces is None else pieces
     batches = batches or c.eval_batches
     wanted = c.micro_batch_size * batches
@@ -110,7 +110,8 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
         predicted[:, positions[0]: positions[1]] = 1
         return ids, mask, predicted
 
-    indices = fixed_batch_indices(len(pieces), c.micro_batch_size, batches)
+    # a split smaller than a batch wraps around; each piece once in its batch
+    indices = [list(dict.fromkeys(idx)) for idx in fixed_batch_indices(len(pieces), c.micro_batch_size, batches)]
     if text_bytes is None:
         return evaluate_batches(objective, (batch(idx) for idx in indices), dist_, autocast)
     each: list[float] = []
@@ -120,7 +121,7 @@ def evaluate(objective, data: DocumentPieces, c: DecoderConfig, dist_: Dist, pad
     nbytes = sum(text_bytes(data, int(pieces[i])) for idx in indices for i in idx)
     bits = sum(b * n for b, n in zip(each, predicted)) / math.log(2)
     if totals is not None:
-        totals.extend([bits, nbytes, len(indices)])
+        totals.extend([bits, nbytes, sum(predicted)])
     return loss, dist_.mean(bits / max(nbytes, 1))
 
 
