@@ -139,8 +139,8 @@ def heq_chat(limit: int = CHAT_ITEMS) -> dict:
     rows = [json.loads(x) for x in (RUN / "eval_tasks" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
     items, started = [], time.perf_counter()
     for row in rows[:limit]:
-        context, question = row["query"].removeprefix("קטע: ").removesuffix("\nתשובה:").split("\nשאלה: ", 1)
-        messages = [{"role": "user", "content": heq_request(context, question)}]
+        question = row["question"]
+        messages = [{"role": "user", "content": heq_request(row["context"], question)}]
         inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         with torch.no_grad():
             ids = model.generate(**inputs, max_new_tokens=48, do_sample=False)

@@ -159,7 +159,8 @@ def convert_heq(path: Path, task: Task) -> list[dict[str, Any]]:
                 if qa.get("is_impossible") in (True, "TRUE") or not answers:
                     continue
                 rows.append({"query": f"קטע: {paragraph['context'].strip()}\nשאלה: {qa['question'].strip()}\nתשובה:",
-                             "answers": answers, "where": f"{path}:data[{a}].paragraphs[{p}] id {qa.get('id')}"})
+                             "answers": answers, "where": f"{path}:data[{a}].paragraphs[{p}] id {qa.get('id')}",
+                             "context": paragraph["context"].strip(), "question": qa["question"].strip()})
     return rows
 
 

@@ -113,8 +113,7 @@ def public_conversations(kind: str, path: Path, seed: int = 0) -> list[Conversat
     rng = random.Random(seed)
     if kind == "heq":
         rows = convert_heq(path, PUBLIC["heq"][1])
-        return [_chat(rng, heq_request(*r["query"].removeprefix("קטע: ").removesuffix("\nתשובה:").split("\nשאלה: ", 1)),
-                      r["answers"][0], kind, r["where"]) for r in rows]
+        return [_chat(rng, heq_request(r["context"], r["question"]), r["answers"][0], kind, r["where"]) for r in rows]
     if kind == "smcd":
         words = "/".join(SENTIMENT_WORDS[label] for label in LABELS)
         return [_chat(rng, f"מה הסנטימנט של התגובה? ענו במילה אחת: {words}.\n\n{r['query'].removesuffix(chr(10) + 'סנטימנט:')}",
