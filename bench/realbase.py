@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "runs" / "realbase"
 CONFIG = "bench/configs/realbase.yaml"
 CPT_RUNS = {  # run -> (base, what differs from the anchored recipe)
-    "gemma_cpt": ("gemma", "curriculum, 25% English"), "gemma_cpt_seed1": ("gemma", "the same, seed 1"),
+    "gemma_cpt": ("gemma", "curriculum, anchor_share 0.25"), "gemma_cpt_seed1": ("gemma", "the same, seed 1"),
     "gemma_unanchored": ("gemma", "no English"), "gemma_reversed": ("gemma", "phases reversed"),
     "gemma_trim_cpt": ("gemma_trim", "the anchored recipe, vocabulary trimmed to 46,960"),
-    "smollm2_cpt": ("smollm2_extend", "curriculum, 25% English, +1,000 Hebrew tokens"),
+    "smollm2_cpt": ("smollm2_extend", "curriculum, anchor_share 0.25, +1,000 Hebrew tokens"),
     "smollm2_plain_vocab": ("smollm2", "the same, its own vocabulary"),
     "smollm2_unanchored": ("smollm2_extend", "no English"), "smollm2_reversed": ("smollm2_extend", "phases reversed")}
 CHAT_ITEMS = 30  # the HeQ test questions eval_tasks scores (its limit), answered zero-shot by the chat model
@@ -68,20 +68,28 @@ def bootstrap_difference(a: str, b: str, task: str, draws: int = 2000) -> float:
     return float(diffs.std(ddof=1))
 
 
+def trained_tokens(run: str) -> tuple[int, float]:
+    """A CPT run's tokens trained on (Hebrew and anchor, from its phase table) and the anchor's share of them:
+    anchor_share counts pieces, and an anchor of long paragraphs against Hebrew sentences weighs more."""
+    phases = read_json(RUN / run / "stats.json")["phases"]
+    hebrew, anchor = sum(p["hebrew_tokens"] for p in phases), sum(p["anchor_tokens"] for p in phases)
+    return hebrew + anchor, anchor / max(hebrew + anchor, 1)
+
+
 def bits_per_byte_table(results: dict) -> tuple[list[str], dict[str, dict[str, float]]]:
     models = results["models"]
     value = {m: {t: models[m]["tasks"][t]["value"] for t in ("he_bpb", "en_bpb")} for m in models}
     seed_spread = {t: abs(value["gemma_cpt"][t] - value["gemma_cpt_seed1"][t]) for t in ("he_bpb", "en_bpb")}
-    lines = ["| model | from | what | Hebrew bpb | Δ Hebrew | English bpb | Δ English (relative) | beyond noise |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| model | from | what | tokens trained (English share) | Hebrew bpb | Δ Hebrew | English bpb | "
+             "Δ English (relative) | beyond noise |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for base in ("gemma", "smollm2"):
-        lines.append(f"| {base} (as imported) | | | {value[base]['he_bpb']:.4f} | | {value[base]['en_bpb']:.4f} | | |")
+        lines.append(f"| {base} (as imported) | | | | {value[base]['he_bpb']:.4f} | | {value[base]['en_bpb']:.4f} | | |")
     if "gemma_trim" in value:
-        lines.append(f"| gemma_trim | gemma | vocabulary trimmed to the corpora's tokens, no training | "
+        lines.append(f"| gemma_trim | gemma | vocabulary trimmed to the corpora's tokens, no training | | "
                      f"{value['gemma_trim']['he_bpb']:.4f} | {value['gemma_trim']['he_bpb'] - value['gemma']['he_bpb']:+.4f} | "
                      f"{value['gemma_trim']['en_bpb']:.4f} | {value['gemma_trim']['en_bpb'] - value['gemma']['en_bpb']:+.4f} | |")
     if "smollm2_extend" in value:
-        lines.append(f"| smollm2_extend | smollm2 | +1,000 Hebrew tokens, mean-initialized, no training | "
+        lines.append(f"| smollm2_extend | smollm2 | +1,000 Hebrew tokens, mean-initialized, no training | | "
                      f"{value['smollm2_extend']['he_bpb']:.4f} | | {value['smollm2_extend']['en_bpb']:.4f} | | |")
     for run, (base, what) in CPT_RUNS.items():
         if run not in value:
@@ -91,12 +99,14 @@ def bits_per_byte_table(results: dict) -> tuple[list[str], dict[str, dict[str, f
         den = value[run]["en_bpb"] - value[origin]["en_bpb"]
         noise = {t: max(2 * bootstrap_difference(run, origin, t), seed_spread[t]) for t in ("he_bpb", "en_bpb")}
         beyond = [name for name, d, t in (("Hebrew", dhe, "he_bpb"), ("English", den, "en_bpb")) if abs(d) > noise[t]]
-        lines.append(f"| {run} | {origin} | {what} | {value[run]['he_bpb']:.4f} | {dhe:+.4f} | {value[run]['en_bpb']:.4f} "
+        tokens, english = trained_tokens(run)
+        lines.append(f"| {run} | {origin} | {what} | {tokens:,} ({100 * english:.0f}%) | {value[run]['he_bpb']:.4f} | "
+                     f"{dhe:+.4f} | {value[run]['en_bpb']:.4f} "
                      f"| {den:+.4f} ({100 * den / value[origin]['en_bpb']:+.1f}%) | {', '.join(beyond) or 'neither'} |")
     if "gemma_sft" in value:
         dhe = value["gemma_sft"]["he_bpb"] - value["gemma"]["he_bpb"]
         den = value["gemma_sft"]["en_bpb"] - value["gemma"]["en_bpb"]
-        lines.append(f"| gemma_sft | gemma | gemma_cpt, then chat SFT | {value['gemma_sft']['he_bpb']:.4f} | {dhe:+.4f} | "
+        lines.append(f"| gemma_sft | gemma | gemma_cpt, then chat SFT | | {value['gemma_sft']['he_bpb']:.4f} | {dhe:+.4f} | "
                      f"{value['gemma_sft']['en_bpb']:.4f} | {den:+.4f} ({100 * den / value['gemma']['en_bpb']:+.1f}%) | |")
     return lines, {"seed_spread": seed_spread, **value}
 

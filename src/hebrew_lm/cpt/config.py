@@ -62,7 +62,7 @@ class CptConfig(DecoderConfig):
     curriculum: Literal["ordered", "reversed", "shuffled"] = "ordered"
     """ordered: the phases as listed; reversed: the last first (the ablation of the order); shuffled: no phases, every phase's documents mixed from the start."""
     anchor_share: float = bounded("[0, 1)", 0.25)
-    """Share of every batch drawn from the anchor corpus (published points: DictaLM 2.0 50%, DictaLM 3.0 25%, Swallow about 10%)."""
+    """Share of every batch's pieces (documents cut at max_seq_len) drawn from the anchor corpus (published points, in tokens: DictaLM 2.0 50%, DictaLM 3.0 25%, Swallow about 10%); with anchor pieces longer than the Hebrew ones the token share is higher: stats.json's phase table gives both."""
     schedule: Literal["decay", "wsd"] = "decay"
     """decay: re-warm to the peak rate, then decay over the whole run (Ibrahim et al. 2024); wsd: warmup, a stable rate through the phases, and a linear decay over the last decay_fraction of the steps."""
     decay_fraction: float = bounded("(0, 1]", 0.2)
