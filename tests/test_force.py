@@ -124,3 +124,13 @@ def test_run_records_its_timings_in_a_folder_it_owns_never_in_a_users_file(tmp_p
     (tmp_path / "q.yaml").write_text("run_dir: elsewhere\nstages: [corpus]\ncorpus:\n  inputs: [in.jsonl]\n"
                                      "  num_workers: 1\n")
     assert main(["run", "q.yaml"]) == 2 and not (tmp_path / "elsewhere" / "corpus").exists()
+
+
+def test_a_stage_without_an_output_folder_is_refused_before_it_writes(tmp_path, monkeypatch, caplog):
+    """An empty output_dir would be the working directory, which no stage owns."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.gguf").write_text("not read\n")
+    with caplog.at_level(logging.ERROR, logger="hebrew_lm"):
+        assert main(["decoder", "import-gguf", "model.gguf"]) != 0
+    assert "import_gguf: give output_dir" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]

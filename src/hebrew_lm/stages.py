@@ -69,6 +69,8 @@ class Stage:
         from hebrew_lm.config import input_paths
         from hebrew_lm.runs import check_inputs_outside, restore_on_failure
 
+        if not str(getattr(config, "output_dir", "") or ""):  # "" would be the working directory
+            raise ValueError(f"{self.name}: give output_dir, the folder to write (--output_dir DIR, or run_dir in a preset)")
         check_inputs_outside(config.output_dir, input_paths(config), self.name)
         with restore_on_failure(config.output_dir, self.name, main=os.environ.get("RANK", "0") == "0"):
             return importlib.import_module(self.runner).run(config, force=force)

@@ -49,8 +49,4 @@ class ImportConfig:
     """Turn each dense MLP of a Llama-family model into this many identical experts behind a fresh top-2 router (Mixtral's layout; before training it computes what the dense model did); 0: keep it dense."""
 
     def __post_init__(self) -> None:
-        check_ranges(self, "import_gguf")
-        if not self.inputs:
-            raise ValueError("import_gguf.inputs: give the GGUF file, or the archive(s) holding it")
-        if not self.output_dir:
-            raise ValueError("import_gguf.output_dir: give the folder to write (--output_dir DIR)")
+        check_ranges(self, "import_gguf")  # the inputs and the folder are asked for when it runs

