@@ -61,11 +61,12 @@ def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, s
     from hebrew_lm.presets import load_preset, stage_config
     from hebrew_lm.decoder.data import DocumentPieces, base_bos, pad_batch
     from hebrew_lm.decoder.objective import CausalLMObjective
-    from hebrew_lm.decoder.stage import build_decoder
+    from hebrew_lm.decoder.stage import preset_decoder
     from hebrew_lm.engine.token_store import build_token_store, eos_token
     from hebrew_lm.engine.stream import SequenceStream
     from hebrew_lm.engine.dist import Dist
     from hebrew_lm.engine.loop import train
+    from hebrew_lm.tokenizer.extend import embedding_rows
 
     c = stage_config(load_preset("configs/tiny-decoder.yaml"), "decoder")
     c = type(c)(**{**vars(c), "output_dir": str(out), "max_seq_len": seq, "global_batch_size": micro,
@@ -82,8 +83,8 @@ def engine_row(engine: str, vocab: int, run_dir: Path, steps: int, micro: int, s
         model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
         c = type(c)(**{**vars(c), "learning_rate": 1e-4})
     else:
-        model = build_decoder(c, vocab or len(tokenizer), {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos,
-                                                           "pad_token_id": eos})
+        model = preset_decoder(c, embedding_rows(vocab or len(tokenizer)),
+                               {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": eos})
     order = SequenceStream(len(data), c.seed, data.lengths(), micro).indices(0, steps * micro)
     real_tokens = [int(data.lengths()[order[i * micro : (i + 1) * micro]].sum()) for i in range(steps)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -132,10 +132,10 @@ def comparisons(value: dict) -> list[str]:
     return out
 
 
-def heq_chat(limit: int = CHAT_ITEMS) -> dict:
+def heq_chat(limit: int = CHAT_ITEMS, run: str = "gemma_sft", cache_name: str = "heq_chat.json") -> dict:
     """The SFT model's zero-shot answers to the HeQ test questions eval_tasks scored (greedy, 48 tokens),
     with the prompt it was trained on; cached in runs/realbase/heq_chat.json."""
-    cache = RUN / "heq_chat.json"
+    cache = RUN / cache_name
     if cache.is_file():
         return read_json(cache)
     import torch
@@ -144,7 +144,7 @@ def heq_chat(limit: int = CHAT_ITEMS) -> dict:
     from hebrew_lm.evaluate.metrics import qa_scores
     from hebrew_lm.sft.data import heq_request
 
-    folder = RUN / "gemma_sft" / "model"
+    folder = RUN / run / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
     rows = [json.loads(x) for x in (RUN / "eval_tasks" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]

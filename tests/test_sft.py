@@ -94,6 +94,36 @@ def test_the_template_supervises_exactly_the_assistants_turns_and_its_end_of_tur
     assert prompt.endswith("<|im_start|>assistant\n")
 
 
+def test_a_new_end_of_turn_starts_where_the_base_ends_a_text(sft_run, tmp_path):
+    """Gemma's SFT answers never stopped: <|im_end|> began as a mean row (log-probability -14 after an
+    answer) that 42 steps did not teach. The grown base predicts it exactly as it predicts its end of text,
+    keeps its own rows, and gives <|im_start|> (never a target) the mean of its rows, here where the markers
+    land in the tiny base's padding rows (372 tokens, 376 rows)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hebrew_lm.decoder.stage import build_decoder
+    from hebrew_lm.sft.config import SftConfig
+    from hebrew_lm.sft.data import TURN_START
+
+    base = sft_run / "run" / "decoder" / "model"
+    tokenizer = AutoTokenizer.from_pretrained(str(chat_tokenizer(base, tmp_path / "t")))
+    old = AutoModelForCausalLM.from_pretrained(str(base)).get_input_embeddings().weight
+    known = len(AutoTokenizer.from_pretrained(str(base)))
+    end, start = tokenizer.convert_tokens_to_ids(TURN_END), tokenizer.convert_tokens_to_ids(TURN_START)
+    assert min(end, start) >= known  # the markers are new to this base
+    model = build_decoder(SftConfig(init_from=str(base), tokenizer_dir=str(tmp_path / "t"), output_dir=str(tmp_path / "o"),
+                                    cache_dir=str(tmp_path / "c")),
+                          tokenizer, {}).eval()
+    rows = model.get_input_embeddings().weight
+    assert torch.equal(rows[:known], old[:known])
+    assert torch.allclose(rows[start], old[:known].mean(0), atol=1e-6)
+    ids = torch.tensor([tokenizer("שלום לך, מה שלומך?", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        logp = model(ids).logits[0].log_softmax(-1)
+    assert torch.equal(logp[:, end], logp[:, tokenizer.eos_token_id])
+    assert (logp[:, end] > logp.median(-1).values).all()  # a mean row sits in the middle of the vocabulary
+
+
 @pytest.mark.parametrize("line, message", [
     ("{not json", r"c\.jsonl:2: not valid JSON"),
     ('{"messages": [{"role": "user", "content": "hi"}]}', r"c\.jsonl:2: no assistant turn"),

@@ -40,12 +40,12 @@ log = logging.getLogger("hebrew_lm")
 FORMAT_VERSION = 1
 
 
-def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]):
-    """The model: `init_from`'s weights, or the preset from random initialization (seeded)."""
+def build_decoder(c: DecoderConfig, tokenizer, special_ids: dict[str, int]):
+    """The model: `init_from`'s weights, or the preset from random initialization (seeded). A stage that adds
+    tokens to the base's tokenizer (`NEW_ROWS_LIKE`) grows the base's embeddings for them."""
     from transformers import AutoModelForCausalLM
 
-    from hebrew_lm.decoder.model import decoder_config
-    from hebrew_lm.tokenizer.extend import embedding_rows
+    from hebrew_lm.tokenizer.extend import embedding_rows, grow_embeddings
 
     if c.init_from:
         path = Path(c.init_from)
@@ -55,15 +55,32 @@ def build_decoder(c: DecoderConfig, vocab_size: int, special_ids: dict[str, int]
         log.info("base %s: max_position_embeddings %s%s", path, config.max_position_embeddings,
                  f", rotary {config.rope_parameters}" if getattr(config, "rope_parameters", None) else "")
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, config=config)
-        if model.get_input_embeddings().weight.shape[0] < vocab_size and getattr(c, "ADDS_TOKENS", False):
-            # SFT's chat markers: new rows start at the mean of the old ones (transformers' mean resizing)
-            model.resize_token_embeddings(embedding_rows(vocab_size), mean_resizing=True)
-        if model.get_input_embeddings().weight.shape[0] < vocab_size:
+        if hasattr(c, "NEW_ROWS_LIKE"):
+            grow_embeddings(model, tokenizer, c.NEW_ROWS_LIKE, tokenizer_size(path, model))
+        if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
             raise ValueError(f"decoder.init_from: {path} has {model.get_input_embeddings().weight.shape[0]} embeddings, "
-                             f"fewer than the tokenizer's {vocab_size} tokens")
+                             f"fewer than the tokenizer's {len(tokenizer)} tokens")
         return model
-    config = decoder_config(c.model, embedding_rows(vocab_size), max_position_embeddings=max(4096, c.max_seq_len), **special_ids)
+    return preset_decoder(c, embedding_rows(len(tokenizer)), special_ids)
+
+
+def preset_decoder(c: DecoderConfig, rows: int, special_ids: dict[str, int]):
+    """The preset `c.model` from random initialization (seeded by the caller), with `rows` embeddings."""
+    from transformers import AutoModelForCausalLM
+
+    from hebrew_lm.decoder.model import decoder_config
+
+    config = decoder_config(c.model, rows, max_position_embeddings=max(4096, c.max_seq_len), **special_ids)
     return AutoModelForCausalLM.from_config(config)
+
+
+def tokenizer_size(folder: Path, model) -> int:
+    """Tokens of the tokenizer in a base's folder (its embedding rows when it has none)."""
+    from transformers import AutoTokenizer
+
+    if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
+        return len(AutoTokenizer.from_pretrained(str(folder)))
+    return model.get_input_embeddings().weight.shape[0]
 
 
 def longer_context(path: Path, c: DecoderConfig):
@@ -192,7 +209,7 @@ def causal_lm_stage(name: str, make_data: Callable[..., TrainingData], export: C
         data = make_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)
         torch.manual_seed(c.seed)
         special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "pad_token_id": pad_id}
-        model = build_decoder(c, len(tokenizer), special).to(dist_.device)
+        model = build_decoder(c, tokenizer, special).to(dist_.device)
         if c.gradient_checkpointing:
             model.activation_checkpointing_enable({"use_reentrant": False})
         loss = (objective or default_objective)(model, c)
@@ -212,7 +229,7 @@ def causal_lm_stage(name: str, make_data: Callable[..., TrainingData], export: C
             (export or export_decoder)(model, tokenizer_dir, out / "model", c, stats)
 
         mean_len = float(data.lengths.mean())
-        return Prepared(loss, data, make_batch, lambda: build_decoder(c, len(tokenizer), special), write,
+        return Prepared(loss, data, make_batch, lambda: build_decoder(c, tokenizer, special), write,
                         stats={"parameters": counts.total, "active_parameters": counts.active},
                         describe=f"{c.init_from or c.model}, {counts.total:,} parameters ({counts.active:,} active per "
                                  f"token), {data.describe} of {mean_len:.0f} tokens on average",

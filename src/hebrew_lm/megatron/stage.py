@@ -164,28 +164,29 @@ def run(config: MegatronConfig, force: bool = False) -> Path:
 
 def write_tokenizer_and_base(out: Path, c: MegatronConfig, tokenizer_dir: Path) -> str:
     """tokenizer/: the stage's tokenizer with the chat markers and template, one vocabulary from the import to
-    SFT. When the markers are new tokens past the base's embedding rows, base/ is the base with its rows
-    grown for them (mean-initialized, as the sft stage does) and is what 00-import.sh imports; returns the
-    base the scripts import ("$here/base" or init_from)."""
-    from transformers import AutoConfig, AutoTokenizer
+    SFT. When the markers are new tokens, base/ is the base with their rows set as the sft stage sets them
+    (grow_embeddings) and is what 00-import.sh imports; returns the base the scripts import ("$here/base" or
+    init_from)."""
+    from transformers import AutoTokenizer
 
     from hebrew_lm.sft.data import chat_tokenizer
 
     chat_tokenizer(tokenizer_dir, out / "tokenizer")
-    tokens = len(AutoTokenizer.from_pretrained(str(out / "tokenizer")))
-    if tokens <= AutoConfig.from_pretrained(c.init_from).vocab_size:
+    tokenizer = AutoTokenizer.from_pretrained(str(out / "tokenizer"))
+    tokens, base_tokens = len(tokenizer), len(AutoTokenizer.from_pretrained(str(tokenizer_dir)))
+    if tokens == base_tokens:
         return f'"{Path(c.init_from).resolve()}"'
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hebrew_lm.tokenizer.extend import embedding_rows
+    from hebrew_lm.sft.config import SftConfig
+    from hebrew_lm.tokenizer.extend import grow_embeddings
 
-    log.info("megatron: the chat markers are new tokens: writing the base with %d embedding rows to %s",
-             embedding_rows(tokens), out / "base")
+    log.info("megatron: the chat markers are new tokens: writing the base with their rows to %s", out / "base")
     model = AutoModelForCausalLM.from_pretrained(c.init_from, dtype=torch.bfloat16 if c.precision == "bf16" else torch.float32)
-    model.resize_token_embeddings(embedding_rows(tokens), mean_resizing=True)
+    grow_embeddings(model, tokenizer, SftConfig.NEW_ROWS_LIKE, base_tokens)
     model.save_pretrained(out / "base")
-    AutoTokenizer.from_pretrained(str(out / "tokenizer")).save_pretrained(out / "base")
+    tokenizer.save_pretrained(out / "base")
     return '"$here/base"'
 
 

@@ -38,7 +38,8 @@ class SftConfig(DecoderConfig):
     RUN_DIR_DEFAULTS: typing.ClassVar[dict[str, str]] = {
         "init_from": "cpt/model", "tokenizer_dir": "cpt/model", "hebrew_corpus_dir": "hebrew_corpus",
         "english_corpus_dir": "corpus", "output_dir": "sft", "cache_dir": "cache"}
-    ADDS_TOKENS: typing.ClassVar[bool] = True  # the chat markers
+    # the chat markers a base lacks are appended to its tokenizer; <|im_end|> starts as the base's end of text
+    NEW_ROWS_LIKE: typing.ClassVar[dict[str, str]] = {"<|im_end|>": "eos_token_id"}
 
     corpus_dir: str = ""
     """Unused: SFT trains on `inputs`, not a corpus stage."""

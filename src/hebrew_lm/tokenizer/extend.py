@@ -89,19 +89,39 @@ def embedding_rows(tokens: int) -> int:
 
 
 def init_new_rows(model, base_tokenizer, new_tokens: list[str], first_id: int) -> None:
-    """Resize the embeddings and set each new row (input, and output when untied) to the mean of the
-    base's rows for the pieces the base tokenizer spelled that token with."""
+    """Resize the embeddings and set each new row to the mean of the base's rows for the pieces the base
+    tokenizer spelled that token with."""
     old = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(max(old, embedding_rows(first_id + len(new_tokens))), mean_resizing=False)
+    set_rows(model, {first_id + i: [t.id for t in base_tokenizer.model.tokenize(token)]
+                     for i, token in enumerate(new_tokens)})
+
+
+def grow_embeddings(model, tokenizer, like: dict[str, str], base_tokens: int) -> None:
+    """Embeddings for the tokens a stage appended to a base tokenizer of `base_tokens` tokens (SFT's chat
+    markers), which may land past the model's rows or in its padding rows: each starts at the mean of the
+    base's rows, or for a token in `like`, as the row of the base's token that `like[token]` names
+    (`eos_token_id`: the end of a chat turn starts as the end of a text, which the base already predicts;
+    a mean or padding row is almost never predicted, and a short SFT does not teach it)."""
+    if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(embedding_rows(len(tokenizer)), mean_resizing=False)
+    known = list(range(base_tokens))
+    sources = {i: known for i in range(base_tokens, len(tokenizer))}
+    sources.update({tokenizer.convert_tokens_to_ids(token): [getattr(tokenizer, role)] for token, role in like.items()
+                    if tokenizer.convert_tokens_to_ids(token) >= base_tokens})
+    set_rows(model, sources)
+
+
+def set_rows(model, sources: dict[int, list[int]]) -> None:
+    """Set each row `new` (input, and output when untied) to the mean of the rows `sources[new]`."""
     inputs = model.get_input_embeddings().weight
     outputs = model.get_output_embeddings().weight if model.get_output_embeddings() is not None else None
     tied = outputs is None or outputs.data_ptr() == inputs.data_ptr()
     with torch.no_grad():
-        for i, token in enumerate(new_tokens):
-            pieces = [t.id for t in base_tokenizer.model.tokenize(token)]
-            inputs[first_id + i] = inputs[pieces].mean(0)
+        for new, rows in sources.items():
+            inputs[new] = inputs[rows].mean(0)
             if not tied:
-                outputs[first_id + i] = outputs[pieces].mean(0)
+                outputs[new] = outputs[rows].mean(0)
 
 
 def tokens_per_word(tokenizer, texts: list[str]) -> float:
