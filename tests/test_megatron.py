@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from test_cpt import cpt_run  # noqa: F401 (the module's fixture, shared)
 
@@ -157,7 +158,7 @@ def test_the_runs_learning_rates_follow_the_cpu_schedule_under_megatrons_own_sch
 
 
 def test_the_sft_run_reads_the_conversations_with_the_chat_template_and_rows_for_its_markers(handoff):
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     out, config = handoff
     tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
@@ -167,6 +168,8 @@ def test_the_sft_run_reads_the_conversations_with_the_chat_template_and_rows_for
     assert tokenizer.apply_chat_template(rows[0]["messages"], tokenize=False).count("<|im_start|>") == len(rows[0]["messages"])
     base = AutoConfig.from_pretrained(out / "base")  # the markers are new: the base grew rows for them
     assert base.vocab_size >= len(tokenizer) and base.vocab_size % 8 == 0
+    grown = AutoModelForCausalLM.from_pretrained(out / "base").get_input_embeddings().weight
+    assert torch.equal(grown[tokenizer.convert_tokens_to_ids("<|im_end|>")], grown[tokenizer.eos_token_id])  # as sft grows them
     stats = json.loads((out / "stats.json").read_text())
     assert stats["sft"]["training"] == len(rows) and stats["sft"]["validation"] > 0
 
