@@ -35,7 +35,6 @@ CPT_RUNS = {  # run -> (base, what differs from the anchored recipe)
     "smollm2_cpt": ("smollm2_extend", "curriculum, anchor_share 0.25, +1,000 Hebrew tokens"),
     "smollm2_plain_vocab": ("smollm2", "the same, its own vocabulary"),
     "smollm2_unanchored": ("smollm2_extend", "no English"), "smollm2_reversed": ("smollm2_extend", "phases reversed")}
-CHAT_ITEMS = 30  # the HeQ test questions eval_tasks scores (its limit), answered zero-shot by the chat model
 
 
 def read_json(path: Path) -> dict:
@@ -132,22 +131,24 @@ def comparisons(value: dict) -> list[str]:
     return out
 
 
-def heq_chat(limit: int = CHAT_ITEMS, run: str = "gemma_sft", cache_name: str = "heq_chat.json") -> dict:
-    """The SFT model's zero-shot answers to the HeQ test questions eval_tasks scored (greedy, 48 tokens),
-    with the prompt it was trained on; cached in runs/realbase/heq_chat.json."""
-    cache = RUN / cache_name
-    if cache.is_file():
-        return read_json(cache)
+def heq_chat(limit: int) -> dict:
+    """The SFT model's zero-shot answers to the first `limit` HeQ test questions, the ones eval_heq scored
+    (greedy, 48 tokens), with the prompt it was trained on; cached in RUN/heq_chat.json for this model file."""
+    folder = RUN / "gemma_sft" / "model"
+    weights = (folder / "model.safetensors").stat()
+    model_id = [weights.st_size, weights.st_mtime_ns]
+    cache = RUN / "heq_chat.json"
+    if cache.is_file() and (cached := read_json(cache)).get("model") == model_id and len(cached["items"]) == limit:
+        return cached
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hebrew_lm.evaluate.metrics import qa_scores
     from hebrew_lm.sft.data import heq_request
 
-    folder = RUN / run / "model"
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-    rows = [json.loads(x) for x in (RUN / "eval_tasks" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(x) for x in (RUN / "eval_heq" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
     items, started = [], time.perf_counter()
     for row in rows[:limit]:
         question = row["question"]
@@ -157,7 +158,7 @@ def heq_chat(limit: int = CHAT_ITEMS, run: str = "gemma_sft", cache_name: str = 
             ids = model.generate(**inputs, max_new_tokens=48, do_sample=False)
         answer = tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
         items.append({"question": question, "answers": row["answers"], "answer": answer, **qa_scores(answer, row["answers"])})
-    result = {"items": items, "seconds": time.perf_counter() - started}
+    result = {"model": model_id, "items": items, "seconds": time.perf_counter() - started}
     cache.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
 
@@ -167,41 +168,59 @@ def mean_stderr(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else float("nan")
 
 
-def task_table(tasks: dict, chat: dict | None) -> list[str]:
-    """Few-shot HeQ, HebNLI and SMCD per model (mean ± stderr), and the SFT model's zero-shot chat on HeQ."""
-    models = tasks["models"]
+def task_table(tasks: dict) -> list[str]:
+    """Few-shot HeQ, HebNLI and SMCD per model (mean ± stderr)."""
     lines = ["| model | HeQ F1 | HeQ TLNLS | HebNLI acc | SMCD acc | items per task |", "|---|---:|---:|---:|---:|---:|"]
-    for name, row in models.items():
+    for name, row in tasks["models"].items():
         t = row["tasks"]
 
-        def cell(task: str, metric: str | None = None) -> str:
-            if task not in t:
-                return "–"
-            if metric:  # HeQ's TLNLS: its mean and stderr from the per-item scores the eval logged
-                samples = RUN / "eval_tasks" / "samples" / name / f"{task}.jsonl"
-                scores = [qa_tlnls(json.loads(x)) for x in samples.read_text(encoding="utf-8").splitlines()]
-                m, se = mean_stderr(scores)
-                return f"{100 * m:.1f} ± {100 * se:.1f}"
-            return f"{100 * t[task]['value']:.1f} ± {100 * (t[task]['stderr'] or float('nan')):.1f}"
+        def cell(task: str) -> str:
+            return f"{100 * t[task]['value']:.1f} ± {100 * (t[task]['stderr'] or float('nan')):.1f}" if task in t else "–"
 
+        tlnls = mean_stderr([s["tlnls"] for s in heq_items(RUN / "eval_tasks", name)]) if "heq" in t else None
         shots = ", ".join(f"{k} {t[k]['num_fewshot']}-shot" for k in ("heq", "hebnli", "smcd") if k in t)
-        lines.append(f"| {name} ({shots}) | {cell('heq')} | {cell('heq', 'tlnls')} | {cell('hebnli')} | {cell('smcd')} | "
-                     f"{t.get('heq', {}).get('n', '–')} |")
-    if chat:
-        f1 = mean_stderr([i["f1"] for i in chat["items"]])
-        tl = mean_stderr([i["tlnls"] for i in chat["items"]])
-        lines.append(f"| gemma_sft (zero-shot chat, HeQ's prompt as trained) | {100 * f1[0]:.1f} ± {100 * f1[1]:.1f} | "
-                     f"{100 * tl[0]:.1f} ± {100 * tl[1]:.1f} | | | {len(chat['items'])} |")
+        lines.append(f"| {name} ({shots}) | {cell('heq')} | {f'{100 * tlnls[0]:.1f} ± {100 * tlnls[1]:.1f}' if tlnls else '–'} | "
+                     f"{cell('hebnli')} | {cell('smcd')} | {t.get('heq', {}).get('n', '–')} |")
     return lines
 
 
-def qa_tlnls(sample: dict) -> float:
+def heq_table(heq: dict, chat: dict) -> list[str]:
+    """HeQ on the same questions: each base few-shot, the SFT model zero-shot in chat (F1, exact match, TLNLS,
+    mean ± stderr x 100), and the SFT model's paired difference from each base, per question."""
+    def cell(values: list[float]) -> str:
+        m, se = mean_stderr(values)
+        return f"{100 * m:.1f} ± {100 * se:.1f}"
+
+    chat_items = chat["items"]
+    rows = {f"{name} ({row['tasks']['heq']['num_fewshot']}-shot)": heq_items(RUN / "eval_heq", name)
+            for name, row in heq["models"].items()}
+    assert all([i["question"] for i in items] == [i["question"] for i in chat_items] for items in rows.values()), \
+        "the chat model answered other questions than the bases"
+    rows["gemma_sft (zero-shot chat, HeQ's prompt as trained)"] = chat_items
+    lines = ["| model | F1 | exact match | TLNLS | SFT's F1 minus this model's, paired | beyond one stderr |",
+             "|---|---:|---:|---:|---:|---|"]
+    for name, items in rows.items():
+        diff = [c["f1"] - i["f1"] for c, i in zip(chat_items, items)]
+        m, se = mean_stderr(diff)
+        paired = (f"{100 * m:+.1f} ± {100 * se:.1f} | {'yes' if abs(m) > se else 'no'}" if items is not chat_items
+                  else " | ")
+        lines.append(f"| {name} | {cell([i['f1'] for i in items])} | {cell([i['exact_match'] for i in items])} | "
+                     f"{cell([i['tlnls'] for i in items])} | {paired} |")
+    return lines
+
+
+def heq_items(eval_dir: Path, name: str) -> list[dict]:
+    """Each HeQ question an eval stage scored for model `name`, with its answer's F1, exact match and TLNLS."""
     from hebrew_lm.evaluate.metrics import qa_scores
 
-    answer = sample["resps"]
-    while isinstance(answer, list):
-        answer = answer[0]
-    return qa_scores(str(answer).strip(), sample["doc"]["answers"])["tlnls"]
+    out = []
+    for line in (eval_dir / "samples" / name / "heq.jsonl").read_text(encoding="utf-8").splitlines():
+        sample = json.loads(line)
+        answer = sample["resps"]
+        while isinstance(answer, list):
+            answer = answer[0]
+        out.append({"question": sample["doc"]["question"], **qa_scores(str(answer).strip(), sample["doc"]["answers"])})
+    return out
 
 
 def tokens_per_word() -> list[str]:
@@ -301,7 +320,9 @@ def main() -> None:
     machine = f"{__import__('os').cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}"
     table, value = bits_per_byte_table(read_json(RUN / "eval_bpb" / "results.json"))
     tasks = read_json(RUN / "eval_tasks" / "results.json") if (RUN / "eval_tasks" / "results.json").is_file() else None
-    chat = heq_chat() if (RUN / "gemma_sft" / "model").is_dir() and tasks else None
+    heq = read_json(RUN / "eval_heq" / "results.json") if (RUN / "eval_heq" / "results.json").is_file() else None
+    chat = (heq_chat(next(iter(heq["models"].values()))["tasks"]["heq"]["n"])
+            if (RUN / "gemma_sft" / "model").is_dir() and heq else None)
     plot(value, ROOT / "docs" / "img" / "realbase.png")
     parts = [f"`{' && '.join(['hebrew-lm run ' + CONFIG, 'python bench/realbase.py --write'])}` ({machine}).", "",
              "Bits per byte on held-out text (the first 20,000 bytes of each validation split; lower is better). "
@@ -310,8 +331,11 @@ def main() -> None:
              "", *comparisons(value), "", "![bits per byte of every model](docs/img/realbase.png)", ""]
     if tasks:
         parts += ["Few-shot tasks in the leaderboard's formats (the first 30 items of each test set: the budget), "
-                  "mean ± stderr x 100; the SFT model answers the same HeQ questions zero-shot in chat:", "",
-                  *task_table(tasks, chat), ""]
+                  "mean ± stderr x 100:", "", *task_table(tasks), ""]
+    if heq and chat:
+        parts += [f"HeQ on its first {len(chat['items'])} test questions: the bases few-shot, the SFT model zero-shot "
+                  "in chat with the prompt it was trained on (greedy, 48 tokens, scored whole), mean ± stderr x 100:",
+                  "", *heq_table(heq, chat), ""]
     parts += ["Tokenizers on the same Hebrew:", "", *tokens_per_word(), "", "What each part cost:", "", *costs()]
     print("\n".join(parts))
     if args.write:
