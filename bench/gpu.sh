@@ -47,7 +47,7 @@ if [ "$only" = realbase ]; then
   else
     step "realbase preset at GPU size" 20 "$py" bench/realbase.py --gpu-preset "$out_dir/realbase-gpu.yaml"
     step "realbase check" 480 "${hebrew_lm[@]}" -q run "$out_dir/realbase-gpu.yaml"
-    step "realbase tables" 60 "$py" bench/realbase.py --run-dir runs/realbase-gpu
+    step "realbase tables" 300 "$py" bench/realbase.py --run-dir runs/realbase-gpu  # + the chat model's 400 HeQ answers
   fi
   echo "results: $results"
   exit 0

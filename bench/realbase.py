@@ -147,13 +147,15 @@ def heq_chat(limit: int) -> dict:
     from hebrew_lm.sft.data import heq_request
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the GPU-size check answers 400 questions
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval().to(device)
     rows = [json.loads(x) for x in (RUN / "eval_heq" / "tasks" / "heq.test.jsonl").read_text(encoding="utf-8").splitlines()]
     items, started = [], time.perf_counter()
     for row in rows[:limit]:
         question = row["question"]
         messages = [{"role": "user", "content": heq_request(row["context"], question)}]
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True).to(device)
         with torch.no_grad():
             ids = model.generate(**inputs, max_new_tokens=48, do_sample=False)
         answer = tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
