@@ -105,14 +105,13 @@ def grow_embeddings(model, tokenizer, like: dict[str, str], base_tokens: int) ->
     a mean or padding row is almost never predicted, and a short SFT does not teach it)."""
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         model.resize_token_embeddings(embedding_rows(len(tokenizer)), mean_resizing=False)
-    known = list(range(base_tokens))
-    sources = {i: known for i in range(base_tokens, len(tokenizer))}
+    sources: dict[int, list[int] | slice] = {i: slice(0, base_tokens) for i in range(base_tokens, len(tokenizer))}
     sources.update({tokenizer.convert_tokens_to_ids(token): [getattr(tokenizer, role)] for token, role in like.items()
                     if tokenizer.convert_tokens_to_ids(token) >= base_tokens})
     set_rows(model, sources)
 
 
-def set_rows(model, sources: dict[int, list[int]]) -> None:
+def set_rows(model, sources: dict[int, list[int] | slice]) -> None:
     """Set each row `new` (input, and output when untied) to the mean of the rows `sources[new]`."""
     inputs = model.get_input_embeddings().weight
     outputs = model.get_output_embeddings().weight if model.get_output_embeddings() is not None else None
