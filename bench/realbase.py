@@ -194,20 +194,20 @@ def heq_table(heq: dict, chat: dict) -> list[str]:
         return f"{100 * m:.1f} ± {100 * se:.1f}"
 
     chat_items = chat["items"]
-    rows = {f"{name} ({row['tasks']['heq']['num_fewshot']}-shot)": heq_items(RUN / "eval_heq", name)
-            for name, row in heq["models"].items()}
-    assert all([i["question"] for i in items] == [i["question"] for i in chat_items] for items in rows.values()), \
-        "the chat model answered other questions than the bases"
-    rows["gemma_sft (zero-shot chat, HeQ's prompt as trained)"] = chat_items
     lines = ["| model | F1 | exact match | TLNLS | SFT's F1 minus this model's, paired | beyond one stderr |",
              "|---|---:|---:|---:|---:|---|"]
-    for name, items in rows.items():
-        diff = [c["f1"] - i["f1"] for c, i in zip(chat_items, items)]
-        m, se = mean_stderr(diff)
-        paired = (f"{100 * m:+.1f} ± {100 * se:.1f} | {'yes' if abs(m) > se else 'no'}" if items is not chat_items
-                  else " | ")
-        lines.append(f"| {name} | {cell([i['f1'] for i in items])} | {cell([i['exact_match'] for i in items])} | "
-                     f"{cell([i['tlnls'] for i in items])} | {paired} |")
+
+    def row(name: str, items: list[dict], paired: str) -> str:
+        return (f"| {name} | {cell([i['f1'] for i in items])} | {cell([i['exact_match'] for i in items])} | "
+                f"{cell([i['tlnls'] for i in items])} | {paired} |")
+
+    for name, result in heq["models"].items():
+        items = heq_items(RUN / "eval_heq", name)
+        assert [i["question"] for i in items] == [i["question"] for i in chat_items], "the chat model answered other questions"
+        m, se = mean_stderr([c["f1"] - i["f1"] for c, i in zip(chat_items, items)])
+        lines.append(row(f"{name} ({result['tasks']['heq']['num_fewshot']}-shot)", items,
+                         f"{100 * m:+.1f} ± {100 * se:.1f} | {'yes' if abs(m) > se else 'no'}"))
+    lines.append(row("gemma_sft (zero-shot chat, HeQ's prompt as trained)", chat_items, " | "))
     return lines
 
 

@@ -106,8 +106,9 @@ def grow_embeddings(model, tokenizer, like: dict[str, str], base_tokens: int) ->
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         model.resize_token_embeddings(embedding_rows(len(tokenizer)), mean_resizing=False)
     sources: dict[int, list[int] | slice] = {i: slice(0, base_tokens) for i in range(base_tokens, len(tokenizer))}
-    sources.update({tokenizer.convert_tokens_to_ids(token): [getattr(tokenizer, role)] for token, role in like.items()
-                    if tokenizer.convert_tokens_to_ids(token) >= base_tokens})
+    for token, role in like.items():
+        if (new := tokenizer.convert_tokens_to_ids(token)) in sources:
+            sources[new] = [getattr(tokenizer, role)]
     set_rows(model, sources)
 
 
