@@ -109,3 +109,18 @@ def logged_losses(folder) -> list[float]:
 
     return [json.loads(line)["loss"] for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()
             if '"loss"' in line]
+
+
+def with_opening_bos(model_dir: Path, folder: Path) -> Path:
+    """A copy of a tiny decoder whose tokenizer starts every text with <s> (as Gemma's does with <bos>,
+    and Llama 2's with <s>)."""
+    import shutil
+
+    from tokenizers import Tokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    shutil.copytree(model_dir, folder)
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.save(str(folder / "tokenizer.json"))
+    return folder

@@ -17,7 +17,7 @@ import torch
 from hebrew_lm.cpt.difficulty import agreement, compression_ratio, lexical_diversity, mean_word_length
 from hebrew_lm.cpt.mixture import MixtureStream, Phase
 
-from helpers import crash_at_step, logged_losses
+from helpers import crash_at_step, logged_losses, with_opening_bos
 
 
 def test_difficulty_scorers_order_easy_and_hard_text():
@@ -438,21 +438,6 @@ def test_base_loss_difficulty_is_the_bases_own_loss_computed_once_in_resumable_p
     assert np.array_equal(again, scores, equal_nan=True)
 
 
-def bos_base(cpt_run, folder):
-    """The tiny decoder of cpt_run with a tokenizer that starts every text with <s> (as Gemma's does with
-    <bos>, and Llama 2's with <s>)."""
-    import shutil
-
-    from tokenizers import Tokenizer
-    from tokenizers.processors import TemplateProcessing
-
-    shutil.copytree(cpt_run / "run" / "decoder" / "model", folder)
-    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    tok.save(str(folder / "tokenizer.json"))
-    return folder
-
-
 def test_documents_start_the_way_the_bases_tokenizer_starts_a_text(cpt_run, tmp_path):
     """A base whose tokenizer opens every text with BOS sees BOS at the start of every document in cpt:
     the stage's step-0 validation loss is plain transformers' loss on `tokenizer(text) + eos`."""
@@ -464,7 +449,7 @@ def test_documents_start_the_way_the_bases_tokenizer_starts_a_text(cpt_run, tmp_
     from hebrew_lm.sft.data import CHAT_TEMPLATE, chat_template
     from hebrew_lm.stages import STAGES
 
-    base = bos_base(cpt_run, tmp_path / "base")
+    base = with_opening_bos(cpt_run / "run" / "decoder" / "model", tmp_path / "base")
     tokenizer = AutoTokenizer.from_pretrained(base)
     assert base_bos(base) == tokenizer.bos_token_id and base_bos(cpt_run / "run" / "decoder" / "model") is None
     assert chat_template(base) == "{{ bos_token }}" + CHAT_TEMPLATE  # SFT's conversations open with it too
@@ -478,6 +463,9 @@ def test_documents_start_the_way_the_bases_tokenizer_starts_a_text(cpt_run, tmp_
         "max_steps": 1, "warmup_steps": 0, "max_seq_len": 512, "global_batch_size": n, "micro_batch_size": n,
         "eval_batches": 1, "anchor_share": 0.0, "phases": [{"name": "all"}]})
     STAGES["cpt"].run(config)
+    # the continued model starts a text as its base does, so what is built on it (SFT's chat, eval) does too
+    assert base_bos(out / "model") == tokenizer.bos_token_id
+    assert chat_template(out / "model") == "{{ bos_token }}" + CHAT_TEMPLATE
     step0 = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in line)
     model = AutoModelForCausalLM.from_pretrained(base).eval()
     nll = positions = 0.0

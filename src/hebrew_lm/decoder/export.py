@@ -58,11 +58,15 @@ dropped; the tokens themselves keep their ids."""
 
 def causal_tokenizer(folder: Path) -> None:
     """A causal LM's prompt is its tokens alone: the tokenizer stage's RoBERTa template (<s> A </s>)
-    would end every prompt with the end-of-sequence token. Keep only the byte-level offsets step, and
-    drop the encoder's roles (ENCODER_ROLES)."""
+    would end every prompt with the end-of-sequence token. Such a template becomes the byte-level offsets
+    step alone; a template that only opens a text (Gemma's `<bos> A`) is how its base starts every text
+    and stays (dropping it once fed Gemma's CPT and SFT models their texts without `<bos>`). The encoder's
+    roles are dropped (ENCODER_ROLES)."""
     path = folder / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    if (data.get("post_processor") or {}).get("type") in ("RobertaProcessing", "TemplateProcessing", "BertProcessing"):
+    post = data.get("post_processor") or {}
+    if post.get("type") in ("RobertaProcessing", "BertProcessing") or (
+            post.get("type") == "TemplateProcessing" and "SpecialToken" in (post.get("single") or [{}])[-1]):
         data["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                                   "use_regex": True}
         path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")

@@ -39,7 +39,7 @@ from hebrew_lm.runs import atomic_write_json, atomic_write_text, check_finished,
 
 log = logging.getLogger("hebrew_lm")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bits per byte without a doubled BOS (evaluate_model)
 
 
 def model_names(models: list[Path], given: list[str]) -> list[str]:
@@ -125,7 +125,8 @@ def run(config, force: bool = False) -> Path:
     for model, name in zip(models, names):
         log.info("eval: %s on %s", name, ", ".join(tasks))
         started = time.perf_counter()
-        output = evaluate_model(c, model, manager, short, long)
+        output = evaluate_model(c, model, manager, short, long,
+                                [t for t in tasks if kinds[t].get("output_type") == "loglikelihood_rolling"])
         # (lm-eval's default seeds, the same as its CLI's: the numbers match `lm_eval --include_path` runs)
         seconds[name] = round(time.perf_counter() - started, 1)
         row = score_row(output, tasks, kinds, out / "samples" / safe_component(name, "model name"))
@@ -154,22 +155,28 @@ def run(config, force: bool = False) -> Path:
     return out
 
 
-def evaluate_model(c, model: Path, manager, short: list[str], long: list[str]) -> dict[str, dict[str, Any]]:
+def evaluate_model(c, model: Path, manager, short: list[str], long: list[str],
+                   rolling: list[str]) -> dict[str, dict[str, Any]]:
     """lm-eval's output for one model on every task: the short ones cut to max_length, the long-context
-    ones with their whole context (the same loaded model)."""
+    ones with their whole context, the `loglikelihood_rolling` ones (bits per byte) scored after the
+    tokenizer's BOS once (the same loaded model each time)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
     # a model object, not lm-eval's "key=value,..." string, which breaks on paths with commas or spaces
-    lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device,
-              **({"max_length": c.max_length} if c.max_length else {}))
-    runs = [(short, lm)]
-    if long:
-        runs.append((long, HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size, device=c.device)))
+    cut = {"max_length": c.max_length} if c.max_length else {}
+    lm = HFLM(pretrained=str(model), dtype="float32", batch_size=c.batch_size, device=c.device, **cut)
+    again = lambda **kw: HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=c.batch_size,  # noqa: E731
+                              device=c.device, **kw)
+    # lm-eval opens a rolling text with the BOS token and then encodes the text as the tokenizer does: one
+    # that adds BOS itself (Gemma's) makes it score `<bos> <bos> text`, and the second <bos> costs the
+    # base 18 nats per document (lm-evaluation-harness issue 3333). The few-shot tasks keep the tokenizer's BOS.
+    runs = [([t for t in short if t not in rolling], lambda: lm), (long, again),
+            ([t for t in short if t in rolling], lambda: again(add_bos_token=False, **cut))]
     output: dict[str, dict[str, Any]] = {"results": {}, "n-samples": {}, "configs": {}, "samples": {}}
-    for group, group_lm in runs:
+    for group, make_lm in runs:
         if group:
-            got = lm_eval.simple_evaluate(model=group_lm, tasks=group, task_manager=manager, log_samples=True,
+            got = lm_eval.simple_evaluate(model=make_lm(), tasks=group, task_manager=manager, log_samples=True,
                                           limit=c.limit or None)
             for key in output:
                 output[key].update(got[key])
