@@ -30,9 +30,9 @@ class PhaseSpec:
     quantiles: list[float] = field(default_factory=lambda: [0.0, 1.0])
     """[low, high): the documents whose `difficulty` score lies in these quantiles of the corpus (0.0 to 1.0)."""
     anchor_share: float = bounded("[-1, 1)", -1.0)
-    """Share of each batch drawn from the anchor corpus in this phase; -1: the stage's anchor_share."""
+    """Share of each batch's tokens drawn from the anchor corpus in this phase; -1: the stage's anchor_share."""
     replay_share: float = bounded("[0, 1)", 0.0)
-    """Share of each batch replayed from the earlier phases' Hebrew documents (0 in the first phase, which has none)."""
+    """Share of each batch's tokens replayed from the earlier phases' Hebrew documents (0 in the first phase, which has none)."""
 
     def __post_init__(self) -> None:
         if self.difficulty and self.difficulty not in (*TEXT_SCORERS, *MODEL_SCORERS):
@@ -62,7 +62,7 @@ class CptConfig(DecoderConfig):
     curriculum: Literal["ordered", "reversed", "shuffled"] = "ordered"
     """ordered: the phases as listed; reversed: the last first (the ablation of the order); shuffled: no phases, every phase's documents mixed from the start."""
     anchor_share: float = bounded("[0, 1)", 0.25)
-    """Share of every batch's pieces (documents cut at max_seq_len) drawn from the anchor corpus (published points, in tokens: DictaLM 2.0 50%, DictaLM 3.0 25%, Swallow about 10%); with anchor pieces longer than the Hebrew ones the token share is higher: stats.json's phase table gives both."""
+    """Share of every batch's tokens drawn from the anchor corpus (published points: DictaLM 2.0 50%, DictaLM 3.0 25%, Swallow about 10%; Megatron's blend weights are the same token shares): the pieces per batch follow from the pools' mean piece lengths, a fractional count met on average over the steps; stats.json's phase table gives the share drawn."""
     schedule: Literal["decay", "wsd"] = "decay"
     """decay: re-warm to the peak rate, then decay over the whole run (Ibrahim et al. 2024); wsd: warmup, a stable rate through the phases, and a linear decay over the last decay_fraction of the steps."""
     decay_fraction: float = bounded("(0, 1]", 0.2)

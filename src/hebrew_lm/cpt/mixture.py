@@ -1,14 +1,14 @@
 """The curriculum's data: a Hebrew corpus cut into phases (by source, by a difficulty quantile, or both),
-each phase's steps mixing its Hebrew pieces with a fixed share of anchor pieces (the base's own
-language), in an order that is a pure function of (seed, position), so a resumed run, across a phase
+each phase's steps mixing its Hebrew pieces with a fixed share of anchor text (the base's own
+language; shares count tokens, as Megatron's blends and the published mixes do), in an order that is a pure function of (seed, position), so a resumed run, across a phase
 boundary or not, reads the very same batches.
 
     data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # an engine.runner.TrainingData
 
 Sequence ids: the Hebrew pieces are 0 .. H-1 and the anchor pieces H .. H+A-1. Step s of phase p draws
-`n_hebrew` pieces from p's pool, `n_replay` from the earlier phases' pools (replay) and the rest from
-the anchor pool, each through its own length-bucketed `SequenceStream` (seeded by the phase), in that
-order.
+pieces from p's pool, from the earlier phases' pools (replay) and from the anchor pool, as many of each
+as give it its share of the tokens on average (`pieces_per_batch`), each through its own length-bucketed
+`SequenceStream` (seeded by the phase), in that order.
 """
 
 from __future__ import annotations
@@ -96,26 +96,48 @@ def allocate_steps(total: int, shares: list[float]) -> list[int]:
     return steps
 
 
+def pieces_per_batch(batch: int, shares: dict[str, float], mean_lengths: dict[str, float]) -> dict[str, float]:
+    """Pieces a batch takes from each pool, on average, so that each pool's share of the batch's tokens
+    is its share: a pool's count goes as share / mean piece length (anchor pieces three times as long as
+    the Hebrew ones get a third of the count). At least one Hebrew piece a batch is left, on average."""
+    weights = {k: share / mean_lengths[k] for k, share in shares.items() if share > 0}
+    counts = {k: batch * w / sum(weights.values()) for k, w in weights.items()}
+    others = sum(v for k, v in counts.items() if k != "hebrew")
+    if others > batch - 1:  # whole pieces: the Hebrew pool keeps one (stats.json gives the shares drawn)
+        counts = {k: v * (batch - 1) / others for k, v in counts.items() if k != "hebrew"}
+        counts["hebrew"] = 1.0
+    return {k: float(counts.get(k, 0.0)) for k in ("hebrew", "replay", "anchor")}
+
+
 class MixtureStream(StepStream):
-    """The engine's stream for the curriculum: each step's batch is its phase's Hebrew, replay and anchor pools."""
+    """The engine's stream for the curriculum: each step's batch is its phase's Hebrew, replay and anchor
+    pools, their shares counted in tokens (`pieces_per_batch`): a fractional count of pieces per batch is
+    met on average, step k taking floor((k + 1) x) - floor(k x) pieces of a pool with x a batch."""
 
     def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
                  batch: int, seed: int) -> None:
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
-        self.parts: list[list[Pool]] = []
-        self.slots: list[dict[str, int]] = []
-        """Each phase's pieces per batch from its own pool, the replay pool and the anchor pool."""
+        self.parts: list[dict[str, Pool]] = []
+        self.slots: list[dict[str, float]] = []
+        """Each phase's pieces per batch (on average) from its own pool, the replay pool and the anchor pool."""
         for p, phase in enumerate(phases):
-            n_anchor = round(batch * phase.anchor_share) if anchor_lengths is not None else 0
-            n_replay = round(batch * phase.replay_share) if phase.replay_pool is not None else 0
-            n_anchor = min(n_anchor, batch - 1 - n_replay)  # whole pieces: a small batch rounds (stats.json says so)
-            self.slots.append({"hebrew": batch - n_anchor - n_replay, "replay": n_replay, "anchor": n_anchor})
-            parts = [Pool(phase.pool, batch - n_anchor - n_replay, seed + 101 * p, hebrew_lengths[phase.pool])]
-            if n_replay:
-                parts.append(Pool(phase.replay_pool, n_replay, seed + 101 * p + 25, hebrew_lengths[phase.replay_pool]))
-            if n_anchor:
-                parts.append(Pool(self.offset + np.arange(len(anchor_lengths)), n_anchor, seed + 101 * p + 50,
-                                  anchor_lengths))
+            shares = {"anchor": phase.anchor_share if anchor_lengths is not None else 0.0,
+                      "replay": phase.replay_share if phase.replay_pool is not None else 0.0}
+            shares["hebrew"] = 1.0 - shares["anchor"] - shares["replay"]
+            lengths = {"hebrew": hebrew_lengths[phase.pool].mean(),
+                       "replay": hebrew_lengths[phase.replay_pool].mean() if shares["replay"] else 1.0,
+                       "anchor": anchor_lengths.mean() if shares["anchor"] else 1.0}
+            slots = pieces_per_batch(batch, shares, lengths)
+            self.slots.append(slots)
+            x_replay, x_anchor = slots["replay"], slots["anchor"]
+            parts = {"hebrew": Pool(phase.pool, max(1, round(slots["hebrew"])), seed + 101 * p, hebrew_lengths[phase.pool],
+                                    first=lambda k, a=x_anchor, r=x_replay: k * batch - math.floor(k * a) - math.floor(k * r))}
+            if x_replay:
+                parts["replay"] = Pool(phase.replay_pool, round(x_replay), seed + 101 * p + 25,
+                                       hebrew_lengths[phase.replay_pool], first=lambda k, r=x_replay: math.floor(k * r))
+            if x_anchor:
+                parts["anchor"] = Pool(self.offset + np.arange(len(anchor_lengths)), round(x_anchor), seed + 101 * p + 50,
+                                       anchor_lengths, first=lambda k, a=x_anchor: math.floor(k * a))
             self.parts.append(parts)
 
     def phase_of(self, step: int) -> int:
@@ -126,7 +148,7 @@ class MixtureStream(StepStream):
 
     def step_indices(self, step: int) -> list[int]:
         p = self.phase_of(step)
-        return [i for pool in self.parts[p] for i in pool.draw(step - self.phases[p].first_step)]
+        return [i for pool in self.parts[p].values() for i in pool.draw(step - self.phases[p].first_step)]
 
 
 def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir: Path, dist_, pad_id: int):
@@ -246,20 +268,19 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
 
 
 def phase_tokens(stream: MixtureStream, phase: Phase, lengths: np.ndarray) -> dict[str, Any]:
-    """What the phase's steps read, measured: Hebrew and anchor tokens (real tokens, padding not counted)
-    and the shares of the pieces drawn from the anchor and replay pools (the configured shares, rounded to
-    whole pieces of each batch)."""
-    hebrew = anchor = pieces = anchor_pieces = 0
-    for step in range(phase.first_step, phase.first_step + phase.steps):
-        ids = np.asarray(stream.step_indices(step))
-        hebrew += int(lengths[ids[ids < stream.offset]].sum())
-        anchor += int(lengths[ids[ids >= stream.offset]].sum())
-        pieces += len(ids)
-        anchor_pieces += int((ids >= stream.offset).sum())
-    n_replay = stream.slots[stream.phases.index(phase)]["replay"]
-    return {"hebrew_tokens": hebrew, "anchor_tokens": anchor,
-            "anchor_share_drawn": round(anchor_pieces / pieces, 4) if pieces else None,
-            "replay_share_drawn": round(n_replay / stream.batch, 4)}
+    """What the phase's steps read, measured: Hebrew, replayed and anchor tokens (real tokens, padding not
+    counted), the anchor's and the replay's shares of them (the configured shares, met to within a piece
+    or two) and the anchor pieces per batch."""
+    p = stream.phases.index(phase)
+    tokens = {name: 0 for name in ("hebrew", "replay", "anchor")}
+    for step in range(phase.steps):
+        for name, pool in stream.parts[p].items():
+            tokens[name] += int(lengths[pool.draw(step)].sum())
+    total = sum(tokens.values())
+    return {"hebrew_tokens": tokens["hebrew"] + tokens["replay"], "anchor_tokens": tokens["anchor"],
+            "anchor_share_drawn": round(tokens["anchor"] / total, 4) if total else None,
+            "replay_share_drawn": round(tokens["replay"] / total, 4) if total else None,
+            "anchor_pieces_per_batch": round(stream.slots[p]["anchor"], 3)}
 
 
 def plot_curriculum(evals: list[dict], phases: list[Phase], path: Path) -> None:

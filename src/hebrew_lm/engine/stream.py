@@ -67,16 +67,21 @@ class SequenceStream:
 
 
 class Pool:
-    """A fixed number of slots in every step's batch, filled from one pool of sequence ids in its own
-    shuffled (length-bucketed) order: the building block of mixed batches."""
+    """A share of every step's batch, filled from one pool of sequence ids in its own shuffled
+    (length-bucketed) order: the building block of mixed batches. `slots` pieces a step, or with `first`
+    (the pool's position at each step, a pure function of the step) as many as `first(step + 1) - first(step)`:
+    a fractional share of a batch then averages out over the steps."""
 
-    def __init__(self, ids: np.ndarray, slots: int, seed: int, lengths: np.ndarray | None = None) -> None:
+    def __init__(self, ids: np.ndarray, slots: int, seed: int, lengths: np.ndarray | None = None,
+                 first=None) -> None:
         self.ids, self.slots = np.asarray(ids), slots
-        self.stream = SequenceStream(len(self.ids), seed, lengths, slots)
+        self.first = first or (lambda step: step * slots)
+        self.stream = SequenceStream(len(self.ids), seed, lengths, max(1, slots))
 
     def draw(self, step: int) -> list[int]:
         """The ids filling this pool's slots at `step` (its own step count, from 0)."""
-        return self.ids[self.stream.indices(step * self.slots, self.slots)].tolist()
+        start = self.first(step)
+        return self.ids[self.stream.indices(start, self.first(step + 1) - start)].tolist()
 
 
 class StepStream:

@@ -23,8 +23,8 @@ Output folder:
                                     every phase with its steps and blend
     stats.json, config.yaml, _SUCCESS
 
-Blend weights give each phase the Hebrew/anchor split of the CPU path's batches (`anchor_share`), and its
-replay share spread over the earlier phases' prefixes by their tokens. Paths in the blends are relative to
+Blend weights give each phase the Hebrew/anchor split of the CPU path's batches (`anchor_share`, a share of
+tokens in both), and its replay share spread over the earlier phases' prefixes by their tokens. Paths in the blends are relative to
 the output folder; the scripts make them absolute.
 """
 
