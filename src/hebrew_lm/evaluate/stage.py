@@ -7,7 +7,8 @@ This stage writes the task files (the embedded tasks of `hebrew_lm.evaluate.task
 of `hebrew_lm.evaluate.public` read from `data_dir`, plus any task YAMLs in `task_dirs`), checks them
 and the models before anything loads, counts the scored items the models' training corpora contain
 (n-gram overlap), runs `lm_eval.simple_evaluate` on each model, and turns its output into one table.
-Running `lm_eval --include_path OUTPUT/tasks` by hand gives the same numbers (tested).
+Running `lm_eval --include_path OUTPUT/tasks` by hand gives the same numbers (tested; for a tokenizer that
+adds BOS, the bits-per-byte tasks with `add_bos_token=False`, as the stage runs them: docs/eval.md).
 
 Output folder:
     tasks/                         the task YAMLs and their JSONL files (shots and scored items apart)
