@@ -1,7 +1,8 @@
 """The curriculum's data: a Hebrew corpus cut into phases (by source, by a difficulty quantile, or both),
 each phase's steps mixing its Hebrew pieces with a fixed share of anchor text (the base's own
-language; shares count tokens, as Megatron's blends and the published mixes do), in an order that is a pure function of (seed, position), so a resumed run, across a phase
-boundary or not, reads the very same batches.
+language; shares count tokens, as Megatron's blends and the published mixes do), in an order that is a
+pure function of (seed, position), so a resumed run, across a phase boundary or not, reads the very
+same batches.
 
     data = curriculum_data(c, corpus_dir, tokenizer_dir, dist_, pad_id)   # an engine.runner.TrainingData
 
@@ -112,7 +113,7 @@ def pieces_per_batch(batch: int, shares: dict[str, float], mean_lengths: dict[st
 class MixtureStream(StepStream):
     """The engine's stream for the curriculum: each step's batch is its phase's Hebrew, replay and anchor
     pools, their shares counted in tokens (`pieces_per_batch`): a fractional count of pieces per batch is
-    met on average, step k taking floor((k + 1) x) - floor(k x) pieces of a pool with x a batch."""
+    met on average: a pool that gets x pieces a batch gives step k floor((k + 1) x) - floor(k x) of them."""
 
     def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
                  batch: int, seed: int) -> None:
