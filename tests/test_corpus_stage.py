@@ -161,6 +161,26 @@ def test_changed_inputs_are_refused_until_force(tmp_path, corpus_input, caplog):
     assert any("שורה חדשה שנוספה" in r["text"] for r in read_corpus(tmp_path / "out"))
 
 
+def test_an_input_is_its_content_a_new_mtime_is_not_a_change_and_an_edit_is(tmp_path, corpus_input, caplog):
+    """Data copied again (the same bytes, a new mtime) leaves a finished corpus finished, so the stages
+    built on it stay valid; an edit, even one that keeps the size, is caught: the fingerprint holds each
+    file's sha256 (its `_SUCCESS` keeps the hashes, reused while a file's size and mtime are unchanged)."""
+    import os
+
+    build(tmp_path / "out", [corpus_input])
+    success = (tmp_path / "out" / "_SUCCESS").read_bytes()
+    st = os.stat(corpus_input)
+    os.utime(corpus_input, ns=(st.st_atime_ns, st.st_mtime_ns + 3_600_000_000_000))  # copied an hour later
+    build(tmp_path / "out", [corpus_input])
+    assert (tmp_path / "out" / "_SUCCESS").read_bytes() == success  # nothing rebuilt
+    text = corpus_input.read_bytes()
+    edited = text.replace("א".encode(), "ב".encode(), 1)
+    assert edited != text and len(edited) == len(text)
+    corpus_input.write_bytes(edited)
+    with pytest.raises(ValueError, match="another config or other inputs"):
+        build(tmp_path / "out", [corpus_input])
+
+
 def test_jsonl_gz_shards_hold_what_parquet_shards_hold(tmp_path, corpus_input):
     from hebrew_lm.corpus.shards import read_texts
 

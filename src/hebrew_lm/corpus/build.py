@@ -39,7 +39,7 @@ from hebrew_lm.corpus.config import CorpusConfig, InputSpec
 from hebrew_lm.corpus.dedup import MinHasher, NearDupIndex, exact_digest, lsh_params
 from hebrew_lm.corpus.filters import DocumentFilter
 from hebrew_lm.records import RawDoc
-from hebrew_lm.corpus.readers import ResolvedInput, input_paths_fingerprint, read_input, resolve_inputs
+from hebrew_lm.corpus.readers import ResolvedInput, input_fingerprint, read_input, resolve_inputs
 from hebrew_lm.corpus.shards import MB, ShardWriter
 from hebrew_lm.runs import (
     atomic_write_json,
@@ -48,6 +48,7 @@ from hebrew_lm.runs import (
     fingerprint,
     mark_success,
     clear_owned_dir,
+    read_success,
 )
 from hebrew_lm.text.normalize import Normalizer
 
@@ -405,11 +406,22 @@ def input_specs(config: CorpusConfig) -> list[InputSpec]:
 EXECUTOR_FIELDS = ("executor", "tasks", "workers", "executor_options")
 
 
+def known_inputs(out: Path) -> dict[str, dict] | None:
+    """The input record in the `_SUCCESS` of an earlier build in `out`, if any: its hashes spare reading
+    files whose size and mtime have not changed."""
+    try:
+        record = read_success(out).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def build_plan(config: CorpusConfig) -> tuple[Path, list[ResolvedInput], str, int]:
     """(output folder, resolved inputs, fingerprint, shuffle buckets): what both paths agree on."""
     items = resolve_inputs(input_specs(config))
     settings = {k: v for k, v in to_dict(config).items() if k not in EXECUTOR_FIELDS}
-    fp = fingerprint({"version": FORMAT_VERSION, "config": settings, "inputs": input_paths_fingerprint(items)})
+    inputs, _ = input_fingerprint(items, known_inputs(Path(config.output_dir)))
+    fp = fingerprint({"version": FORMAT_VERSION, "config": settings, "inputs": inputs})
     num_buckets = max(1, math.ceil(sum(i.size_estimate for i in items) / (config.shuffle_buffer_mb * MB)))
     return Path(config.output_dir), items, fp, num_buckets
 
@@ -466,5 +478,5 @@ def finish(config: CorpusConfig, out: Path, fp: str, num_buckets: int, manifest:
     atomic_write_text(out / "config.yaml", dump_yaml(to_dict(config)))
     _plot_stats(stats, out / "stats.png")
     shutil.rmtree(work)
-    mark_success(out, fp, stage="corpus")
+    mark_success(out, fp, stage="corpus", inputs=input_fingerprint(resolve_inputs(input_specs(config)))[1])
     _log_summary(stats, out)

@@ -378,13 +378,23 @@ def read_input(item: ResolvedInput, max_chars: int) -> Iterator[RawDoc]:
         yield RawDoc("", source, f"{path}: after {last_where.rsplit(':', 1)[-1]}", 0, "truncated_file")
 
 
-def input_paths_fingerprint(items: list[ResolvedInput]) -> list[list]:
-    """What identifies the inputs for the `_SUCCESS` fingerprint: path, size and mtime of each file."""
-    out = []
+def input_fingerprint(items: list[ResolvedInput], known: dict[str, dict] | None = None) -> tuple[list[list], dict[str, dict]]:
+    """What identifies the inputs for the `_SUCCESS` fingerprint: each file's path, size and content
+    (sha256), so a copy of the same data (a new mtime) is the same input and an edit is not. Returns it
+    with the record the build keeps in its `_SUCCESS` (size, mtime, sha256 per file): a later check reuses
+    the hash of a file whose size and mtime are unchanged instead of reading it again (so an edit that
+    keeps both, which only a deliberate `touch -d` makes, goes unseen, as it did when mtimes were the key)."""
+    from hebrew_lm.runs import sha256_file
+
+    out, record = [], {}
     for item in items:
         if item.format == "embedded":
             out.append([f"embedded:{item.path}", item.size_estimate])
-        else:
-            st = Path(item.path).stat()
-            out.append([item.path, st.st_size, int(st.st_mtime)])
-    return out
+            continue
+        st = Path(item.path).stat()
+        seen = (known or {}).get(item.path) or {}
+        same = seen.get("size") == st.st_size and seen.get("mtime_ns") == st.st_mtime_ns
+        record[item.path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                             "sha256": same and seen.get("sha256") or sha256_file(Path(item.path))}
+        out.append([item.path, st.st_size, record[item.path]["sha256"]])
+    return out, record
