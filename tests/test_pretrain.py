@@ -142,6 +142,10 @@ def test_checkpoint_from_another_config_and_a_corrupt_checkpoint(inputs, tmp_pat
     pretrain.run(PretrainConfig(**settings(inputs, out, max_steps=10)))
     assert "is corrupt" in caplog.text and "falling back" in caplog.text
     assert json.loads((out / "stats.json").read_text())["steps"] == 10
+    # --force asks for a new build: an unfinished run of another config is cleared, not an error
+    (out / "_SUCCESS").unlink()
+    pretrain.run(PretrainConfig(**settings(inputs, out, max_steps=10, learning_rate=5e-4)), force=True)
+    assert yaml.safe_load((out / "config.yaml").read_text())["learning_rate"] == 5e-4
 
 
 def test_too_small_a_corpus_is_a_clear_error(inputs, tmp_path, hebrew_lines):

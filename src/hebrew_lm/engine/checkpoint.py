@@ -27,6 +27,17 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("ckpt-*") if p.is_dir() and not p.name.endswith(".tmp")), reverse=True)
 
 
+def written_by_another_config(root: Path, config_fp: str) -> bool:
+    """Whether any checkpoint under `root` was written by a run with another config (one that cannot resume)."""
+    for ckpt in checkpoint_dirs(root):
+        try:
+            if json.loads((ckpt / "state.json").read_text(encoding="utf-8")).get("config_fingerprint") != config_fp:
+                return True
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable: load_checkpoint skips it with a warning
+    return False
+
+
 class Weights:
     """Full (unsharded) model and optimizer state, gathered from every process when FSDP shards them.
     The objective holds the model as `.model` and names its tied weights in `.tied_keys`."""
@@ -112,7 +123,7 @@ def load_checkpoint(root: Path, weights: Weights, config_fp: str, stage: str = "
         if state.get("config_fingerprint") != config_fp:
             raise ValueError(
                 f"{ckpt} was written by a run with another config; choose another output_dir, "
-                f"or pass --resume never to start over"
+                f"or pass --force (or --resume never) to start over"
             )
         try:
             model_state = load_file(str(ckpt / "model.safetensors"))

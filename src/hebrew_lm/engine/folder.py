@@ -48,8 +48,14 @@ def begin(c, stage: str, config_fp: str, dist_: Dist, force: bool) -> bool:
         return True
     if dist_.main:
         claim_output_dir(out, stage)
+        from hebrew_lm.engine.checkpoint import written_by_another_config
+
         if c.resume == "never":
             clear_owned_dir(out, stage, "resume is never")
+        elif force and written_by_another_config(out / "checkpoints", config_fp):
+            # --force asks for a new build: an unfinished one of another config (a forced run killed before a
+            # config change) cannot resume, so it goes; without --force it stays an error (load_checkpoint)
+            clear_owned_dir(out, stage, "--force, and its unfinished run's checkpoints are another config's")
         (out / "checkpoints").mkdir(exist_ok=True)
     dist_.barrier()
     return False
