@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from hebrew_lm.corpus.config import InputSpec
 from hebrew_lm.records import RawDoc
+from hebrew_lm.runs import sha256_file
 
 log = logging.getLogger("hebrew_lm")
 
@@ -384,8 +385,6 @@ def input_fingerprint(items: list[ResolvedInput], known: dict[str, dict] | None 
     with the record the build keeps in its `_SUCCESS` (size, mtime, sha256 per file): a later check reuses
     the hash of a file whose size and mtime are unchanged instead of reading it again (so an edit that
     keeps both, which only a deliberate `touch -d` makes, goes unseen, as it did when mtimes were the key)."""
-    from hebrew_lm.runs import sha256_file
-
     out, record = [], {}
     for item in items:
         if item.format == "embedded":
