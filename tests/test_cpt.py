@@ -79,6 +79,25 @@ def test_the_anchor_share_is_a_share_of_the_tokens_not_of_the_pieces():
         assert tokens["replay"] / total == pytest.approx(replay, abs=0.01)
 
 
+def test_without_length_bucketing_every_step_is_a_sample_of_the_lengths_so_seeds_train_on_like_tokens():
+    """18 steps from a large pool of pieces 4 to 200 tokens long: bucketed, each step's Hebrew is of one
+    length, and eight seeds' runs train on token counts 10% apart (the real-base check saw 2x);
+    unbucketed, every step mixes the lengths (sorted for padding) and the runs are about equal."""
+    lengths, anchor = np.random.default_rng(0).integers(4, 200, 20_000), np.full(1_000, 60)
+    every = np.concatenate([lengths, anchor])
+    phases = [Phase("one", 0, 18, np.arange(len(lengths)), 0.25)]
+
+    def run_tokens(bucketing, seed):
+        stream = MixtureStream(phases, lengths, anchor, batch=16, seed=seed, bucketing=bucketing)
+        steps = [every[stream.step_indices(step)] for step in range(18)]
+        assert all((np.diff(s) >= 0).all() for s in steps)  # each step sorted by length: micro-batches pad little
+        return sum(int(s.sum()) for s in steps)
+
+    bucketed, plain = (np.array([run_tokens(b, seed) for seed in range(8)]) for b in (True, False))
+    assert plain.std() / plain.mean() < bucketed.std() / bucketed.mean() / 2
+    assert plain.max() / plain.min() < 1.15
+
+
 def test_replay_draws_its_share_from_the_earlier_phases_only():
     lengths, anchor = np.arange(10, 110), np.arange(5, 45)
     phases = [Phase("easy", 0, 4, np.arange(0, 50), 0.25),

@@ -333,6 +333,29 @@ def test_decoder_on_two_processes_reaches_the_weights_and_router_bias_of_one(eng
             assert torch.allclose(one[name], two[name], atol=1e-5), (sharding, name)
 
 
+def test_a_step_weighs_every_token_alike_however_its_pieces_fall_into_micro_batches(english_run, tmp_path):
+    """Pieces of mixed lengths, one micro-batch of 4 against 4 micro-batches of 1: the same weights, as the
+    step's loss is the mean over its tokens (a mean of micro-batch means would weigh short pieces' tokens more)."""
+    import yaml
+    from safetensors.torch import load_file
+
+    from hebrew_lm.cli import main
+
+    models = []
+    for micro in (4, 1):
+        preset = tmp_path / f"m{micro}.yaml"
+        preset.write_text(yaml.safe_dump({"run_dir": str(tmp_path / f"m{micro}"), "decoder": {
+            "corpus_dir": str(english_run / "corpus"), "tokenizer_dir": str(english_run / "tokenizer"),
+            "cache_dir": str(english_run / "cache"), "max_seq_len": 12, "length_bucketing": False,
+            "global_batch_size": 4, "micro_batch_size": micro, "max_steps": 2, "warmup_steps": 1,
+            "learning_rate": 3e-3, "eval_every": 100, "checkpoint_every": 2}}))
+        assert main(["decoder", "pretrain", str(preset)]) == 0
+        models.append(load_file(str(tmp_path / f"m{micro}" / "decoder" / "model" / "model.safetensors")))
+    one, four = models
+    for name in one:  # Adam's first steps move a weight by about the learning rate (3e-3) wherever they differ
+        assert torch.allclose(one[name], four[name], atol=2e-4), name
+
+
 def test_length_bucketed_stream_groups_lengths_and_still_sees_every_piece_once_an_epoch():
     import numpy as np
 

@@ -116,8 +116,17 @@ class MixtureStream(StepStream):
     met on average: a pool that gets x pieces a batch gives step k floor((k + 1) x) - floor(k x) of them."""
 
     def __init__(self, phases: list[Phase], hebrew_lengths: np.ndarray, anchor_lengths: np.ndarray | None,
-                 batch: int, seed: int) -> None:
+                 batch: int, seed: int, bucketing: bool = True) -> None:
+        """`bucketing`: each pool's pieces come in length-bucketed batches (a step's Hebrew pieces are of
+        about one length: little padding, but steps of very different token counts); False: plain
+        shuffles, every step a random sample of the lengths (runs of one recipe then train on about
+        the same number of tokens)."""
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
+        self.lengths = np.concatenate([hebrew_lengths, anchor_lengths if anchor_lengths is not None else []])
+
+        def by_length(lengths: np.ndarray) -> np.ndarray | None:
+            return lengths if bucketing else None
+
         self.parts: list[dict[str, Pool]] = []
         self.slots: list[dict[str, float]] = []
         """Each phase's pieces per batch (on average) from its own pool, the replay pool and the anchor pool."""
@@ -131,14 +140,14 @@ class MixtureStream(StepStream):
             slots = pieces_per_batch(batch, shares, lengths)
             self.slots.append(slots)
             x_replay, x_anchor = slots["replay"], slots["anchor"]
-            parts = {"hebrew": Pool(phase.pool, max(1, round(slots["hebrew"])), seed + 101 * p, hebrew_lengths[phase.pool],
+            parts = {"hebrew": Pool(phase.pool, max(1, round(slots["hebrew"])), seed + 101 * p, by_length(hebrew_lengths[phase.pool]),
                                     first=lambda k, a=x_anchor, r=x_replay: k * batch - math.floor(k * a) - math.floor(k * r))}
             if x_replay:
                 parts["replay"] = Pool(phase.replay_pool, round(x_replay), seed + 101 * p + 25,
-                                       hebrew_lengths[phase.replay_pool], first=lambda k, r=x_replay: math.floor(k * r))
+                                       by_length(hebrew_lengths[phase.replay_pool]), first=lambda k, r=x_replay: math.floor(k * r))
             if x_anchor:
                 parts["anchor"] = Pool(self.offset + np.arange(len(anchor_lengths)), round(x_anchor), seed + 101 * p + 50,
-                                       anchor_lengths, first=lambda k, a=x_anchor: math.floor(k * a))
+                                       by_length(anchor_lengths), first=lambda k, a=x_anchor: math.floor(k * a))
             self.parts.append(parts)
 
     def phase_of(self, step: int) -> int:
@@ -149,7 +158,9 @@ class MixtureStream(StepStream):
 
     def step_indices(self, step: int) -> list[int]:
         p = self.phase_of(step)
-        return [i for pool in self.parts[p].values() for i in pool.draw(step - self.phases[p].first_step)]
+        ids = [i for pool in self.parts[p].values() for i in pool.draw(step - self.phases[p].first_step)]
+        # sorted by length, so its micro-batches pad little (the engine weighs them by their tokens)
+        return sorted(ids, key=lambda i: self.lengths[i])
 
 
 def validation(c, hebrew_val, val_sources: np.ndarray, anchor_val, tokenizer_dir: Path, dist_, pad_id: int):
@@ -222,7 +233,7 @@ def curriculum_data(c, corpus_dir: Path, tokenizer_dir: Path, dist_, pad_id: int
         a_train, a_val = token_stores(Path(c.anchor_corpus_dir), tokenizer_dir, c.cache_dir, dist_)
         anchor, anchor_val = DocumentPieces(a_train, c.max_seq_len, bos=bos), DocumentPieces(a_val, c.max_seq_len, bos=bos)
     stream = MixtureStream(phases, hebrew.lengths(), anchor.lengths() if anchored else None, c.global_batch_size,
-                           c.seed)
+                           c.seed, c.length_bucketing)
     offset = len(hebrew)
 
     def sequence(i: int):

@@ -25,7 +25,7 @@ class DecoderConfig(CorpusTrainingConfig):
     max_seq_len: int = bounded("[8, 1000000]", 1024)
     """Tokens per training sequence at most: a longer document is cut into pieces; shorter ones are padded, never packed together (documents must not attend to each other)."""
     length_bucketing: bool = True
-    """Give each step pieces of about one length (shuffled windows sorted by length), so padding them to the longest costs little; false: plain shuffle."""
+    """Give each step pieces of about one length (shuffled windows sorted by length), so padding them to the longest costs little, but steps differ in tokens as much as the lengths do; false: plain shuffle, each step a random sample of the lengths (sorted into micro-batches: the engine weighs them by tokens), so runs of one recipe train on about the same number of tokens (the real-base check)."""
     chunk_tokens: int = bounded("[0, inf)", 0)
     """Positions projected onto the vocabulary at a time in the loss, so the [batch, sequence, vocabulary] logits never exist whole; 0: as many as make 256 MiB of fp32 logits (512 at vocabulary 131,072)."""
     balance_rate: float = bounded("[0, 1]", 1e-3)

@@ -30,11 +30,16 @@ def chunked_causal_lm_loss(hidden: torch.Tensor, lm_head: torch.nn.Linear, input
     onto the vocabulary at a time (`LinearCrossEntropy`). hidden: B,T,H; input_ids and attention_mask: B,T.
     `loss_mask` (B,T), when given, names the tokens that are predicted at all (SFT: the assistant's)."""
     labels = input_ids[:, 1:]  # B,T-1: position t predicts token t+1
-    valid = torch.ones_like(labels, dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
-    if loss_mask is not None:
-        valid = valid & loss_mask[:, 1:].bool()
+    valid = predicted(input_ids, attention_mask, loss_mask)
     total = LinearCrossEntropy.apply(hidden[:, :-1][valid], lm_head.weight, lm_head.bias, labels[valid], chunk_tokens)
     return total / valid.sum().clamp(min=1)
+
+
+def predicted(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              loss_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """B,T-1: whether position t's next token is predicted (real, and in `loss_mask` when given)."""
+    valid = torch.ones_like(input_ids[:, 1:], dtype=torch.bool) if attention_mask is None else attention_mask[:, 1:].bool()
+    return valid & loss_mask[:, 1:].bool() if loss_mask is not None else valid
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -124,6 +129,13 @@ class CausalLMObjective(torch.nn.Module):
             aux = self._aux_loss(out.router_logits, router.weight.shape[0], router.top_k, attention_mask)
             loss = loss + self.aux_loss_coef * aux.to(loss.device)
         return loss
+
+    @staticmethod
+    def count_targets(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      loss_mask: torch.Tensor | None = None) -> int:
+        """The tokens a micro-batch predicts (the engine weighs micro-batches by them): the positions
+        `chunked_causal_lm_loss` averages over."""
+        return int(predicted(input_ids, attention_mask, loss_mask).sum())
 
     def balancing(self) -> str:
         """How this model's experts are kept balanced, in words (for the stats and the model card)."""

@@ -73,6 +73,18 @@ def fixed_batch_indices(num_sequences: int, micro_batch_size: int, num_batches: 
     return [[(b * micro_batch_size + i) % num_sequences for i in range(micro_batch_size)] for b in range(n)]
 
 
+def micro_batch_shares(objective, micro_batches: list[tuple[torch.Tensor, ...]], dist_: Dist) -> list[float]:
+    """Each micro-batch's weight in the step's loss: when the objective counts the tokens it predicts
+    (`count_targets`), its tokens over the step's mean tokens per process, so that every token of the
+    step weighs the same however the pieces fall into micro-batches and processes (a micro-batch of short
+    pieces would otherwise weigh as much as one of long pieces: the gradient-accumulation bug transformers
+    fixed in 4.46); DDP and FSDP then average the processes. Else equal shares."""
+    count = getattr(objective, "count_targets", None)
+    counts = [count(*batch) for batch in micro_batches] if count else []
+    mean_total = dist_.mean(float(sum(counts))) if count else 0.0
+    return [n / mean_total for n in counts] if mean_total else [1 / len(micro_batches)] * len(micro_batches)
+
+
 def accumulation_steps(c, dist_: Dist, stage: str = "train") -> int:
     """Micro-batches per process and step: global batch = micro batch x processes x this."""
     accum = c.global_batch_size // (c.micro_batch_size * dist_.world)
@@ -200,16 +212,17 @@ def train(c, objective: torch.nn.Module, make_batch: Callable[[list[int], int, i
             group["lr"] = c.learning_rate * lr_factor(step, c)
         indices = stream.indices(state["data_position"], c.global_batch_size)
         loss_sum = 0.0
-        for m in range(accum):
-            micro = dist_.rank * accum + m
-            batch = make_batch(indices[micro * c.micro_batch_size : (micro + 1) * c.micro_batch_size], step, micro)
+        micro_batches = [make_batch(indices[micro * c.micro_batch_size : (micro + 1) * c.micro_batch_size], step, micro)
+                         for micro in range(dist_.rank * accum, (dist_.rank + 1) * accum)]
+        shares = micro_batch_shares(objective, micro_batches, dist_)
+        for m, batch in enumerate(micro_batches):
             batch = tuple(t.to(dist_.device) for t in batch)
             # gradients are synchronized across processes only on the last micro-batch of the step
             if fsdp:
                 objective.set_requires_gradient_sync(m == accum - 1)
             with ddp.no_sync() if ddp is not None and m < accum - 1 else nullcontext():
                 with autocast():
-                    loss = forward(*batch) / accum
+                    loss = forward(*batch) * shares[m]
                 scaler.scale(loss).backward()
             loss_sum += loss.item()
         loss_value = dist_.mean(loss_sum)
