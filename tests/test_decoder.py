@@ -348,12 +348,12 @@ def test_a_step_weighs_every_token_alike_however_its_pieces_fall_into_micro_batc
             "corpus_dir": str(english_run / "corpus"), "tokenizer_dir": str(english_run / "tokenizer"),
             "cache_dir": str(english_run / "cache"), "max_seq_len": 12, "length_bucketing": False,
             "global_batch_size": 4, "micro_batch_size": micro, "max_steps": 2, "warmup_steps": 1,
-            "learning_rate": 3e-3, "eval_every": 100, "checkpoint_every": 2}}))
+            "learning_rate": 3e-3, "adam_eps": 1e-2, "eval_every": 100, "checkpoint_every": 2}}))
         assert main(["decoder", "pretrain", str(preset)]) == 0
         models.append(load_file(str(tmp_path / f"m{micro}" / "decoder" / "model" / "model.safetensors")))
     one, four = models
-    for name in one:  # Adam's first steps move a weight by about the learning rate (3e-3) wherever they differ
-        assert torch.allclose(one[name], four[name], atol=2e-4), name
+    for name in one:  # a large adam_eps: a gradient near 0 moves a weight by near 0, not by +-lr on rounding
+        assert torch.allclose(one[name], four[name], atol=1e-5), name  # 8.5e-3 apart with equal micro-batch weights
 
 
 def test_length_bucketed_stream_groups_lengths_and_still_sees_every_piece_once_an_epoch():
