@@ -122,7 +122,7 @@ class MixtureStream(StepStream):
         shuffles, every step a random sample of the lengths (runs of one recipe then train on about
         the same number of tokens)."""
         self.phases, self.batch, self.offset = phases, batch, len(hebrew_lengths)
-        self.lengths = np.concatenate([hebrew_lengths, anchor_lengths if anchor_lengths is not None else []])
+        self.lengths = hebrew_lengths if anchor_lengths is None else np.concatenate([hebrew_lengths, anchor_lengths])
 
         def by_length(lengths: np.ndarray) -> np.ndarray | None:
             return lengths if bucketing else None

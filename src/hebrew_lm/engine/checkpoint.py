@@ -27,15 +27,19 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("ckpt-*") if p.is_dir() and not p.name.endswith(".tmp")), reverse=True)
 
 
+def read_state(ckpt: Path) -> tuple[dict[str, Any] | None, Exception | None]:
+    """A checkpoint's state.json, or (None, why) when it cannot be read (a torn write)."""
+    try:
+        return json.loads((ckpt / "state.json").read_text(encoding="utf-8")), None
+    except (OSError, json.JSONDecodeError) as e:
+        return None, e
+
+
 def written_by_another_config(root: Path, config_fp: str) -> bool:
-    """Whether any checkpoint under `root` was written by a run with another config (one that cannot resume)."""
-    for ckpt in checkpoint_dirs(root):
-        try:
-            if json.loads((ckpt / "state.json").read_text(encoding="utf-8")).get("config_fingerprint") != config_fp:
-                return True
-        except (OSError, json.JSONDecodeError):
-            continue  # unreadable: load_checkpoint skips it with a warning
-    return False
+    """Whether any readable checkpoint under `root` was written by a run with another config (one that
+    cannot resume; an unreadable one load_checkpoint skips with a warning)."""
+    states = (read_state(ckpt)[0] for ckpt in checkpoint_dirs(root))
+    return any(state is not None and state.get("config_fingerprint") != config_fp for state in states)
 
 
 class Weights:
@@ -115,10 +119,9 @@ def load_checkpoint(root: Path, weights: Weights, config_fp: str, stage: str = "
     from safetensors.torch import load_file
 
     for ckpt in checkpoint_dirs(root):
-        try:
-            state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            log.warning("%s: checkpoint %s is unreadable (%s); trying the one before", stage, ckpt, e)
+        state, why = read_state(ckpt)
+        if state is None:
+            log.warning("%s: checkpoint %s is unreadable (%s); trying the one before", stage, ckpt, why)
             continue
         if state.get("config_fingerprint") != config_fp:
             raise ValueError(
